@@ -1,0 +1,52 @@
+# Build, test and code generation for the Go implementation of Apache Pegasus.
+
+GO        ?= go
+MODULE    := github.com/pegasusgo/pegasus
+BIN_DIR   ?= bin
+VERSION   ?= $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GIT_SHA   ?= $(shell git rev-parse --short=8 HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X $(MODULE)/version.Version=$(VERSION) -X $(MODULE)/version.GitSHA=$(GIT_SHA)
+# dsn.thrift declares the placeholder types only; their Go code is hand-written in idl/base.
+IDL_FILES := $(filter-out idl/dsn.thrift,$(wildcard idl/*.thrift))
+THRIFT    ?= thrift
+TEST_FLAGS ?=
+
+.PHONY: all build test test-race lint vet fmt idl bench clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN_DIR)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN_DIR)/ ./cmd/...
+
+# The default test run: every package, with the race detector on the concurrent ones.
+test:
+	$(GO) vet ./...
+	$(GO) test $(TEST_FLAGS) -count=1 ./...
+	$(GO) test $(TEST_FLAGS) -race -count=1 ./rpc/...
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^idl/gen/')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go' | grep -v '^idl/gen/')
+
+# Regenerate the Go code of the IDL. Requires the thrift compiler 0.17
+# (Debian package thrift-compiler).
+idl:
+	rm -rf idl/gen
+	for f in $(IDL_FILES); do \
+		$(THRIFT) --gen go:package_prefix=$(MODULE)/idl/,skip_remote -out idl $$f || exit 1; \
+	done
+	gofmt -w idl/gen
+	$(GO) build ./idl/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./rpc/
+
+clean:
+	rm -rf $(BIN_DIR)
