@@ -92,82 +92,85 @@ type Method struct {
 // OneWay reports whether the RPC is never answered.
 func (m Method) OneWay() bool { return m.NewResult == nil }
 
-func method[A any, R any, PA interface {
-	*A
-	Value
-}, PR interface {
-	*R
-	Value
-}](code string) Method {
+// method builds a catalogue entry from constructors. The generated NewX constructors
+// apply the IDL defaults, which new(X) would not: a request that leaves out an optional
+// field with a default must decode to that default (duplication_add_request field 3
+// is_duplicating_checkpoint = true; with new() it would read as false, and re-encoding
+// the request would add the field).
+func method[A, R Value](code string, newArgs func() A, newResult func() R) Method {
 	return Method{
 		Code:      code,
-		NewArgs:   func() Value { return PA(new(A)) },
-		NewResult: func() Value { return PR(new(R)) },
+		NewArgs:   func() Value { return newArgs() },
+		NewResult: func() Value { return newResult() },
 	}
 }
+
+// Constructors for the catalogue values that have no generated constructor.
+func newBlob() *base.Blob { return new(base.Blob) }
+func newString() *String  { return new(String) }
 
 // Catalogue returns every client-facing RPC of the protocol, keyed by code.
 func Catalogue() map[string]Method {
 	ms := []Method{
-		method[layer2.QueryCfgRequest, layer2.QueryCfgResponse](CodeQueryConfig),
-		method[admin.ConfigurationListAppsRequest, admin.ConfigurationListAppsResponse](CodeListApps),
-		method[admin.ConfigurationListNodesRequest, admin.ConfigurationListNodesResponse](CodeListNodes),
-		method[admin.ConfigurationClusterInfoRequest, admin.ConfigurationClusterInfoResponse](CodeClusterInfo),
-		method[admin.ConfigurationCreateAppRequest, admin.ConfigurationCreateAppResponse](CodeCreateApp),
-		method[admin.ConfigurationDropAppRequest, admin.ConfigurationDropAppResponse](CodeDropApp),
-		method[admin.ConfigurationRecallAppRequest, admin.ConfigurationRecallAppResponse](CodeRecallApp),
-		method[admin.ConfigurationRenameAppRequest, admin.ConfigurationRenameAppResponse](CodeRenameApp),
-		method[admin.ConfigurationUpdateAppEnvRequest, admin.ConfigurationUpdateAppEnvResponse](CodeUpdateAppEnv),
-		method[admin.ConfigurationMetaControlRequest, admin.ConfigurationMetaControlResponse](CodeControlMeta),
-		method[admin.ConfigurationBalancerRequest, admin.ConfigurationBalancerResponse](CodeProposeBalancer),
-		method[duplication.DuplicationQueryRequest, duplication.DuplicationQueryResponse](CodeQueryDuplication),
-		method[duplication.DuplicationAddRequest, duplication.DuplicationAddResponse](CodeAddDuplication),
-		method[duplication.DuplicationModifyRequest, duplication.DuplicationModifyResponse](CodeModifyDuplication),
-		method[backup.ConfigurationQueryBackupPolicyRequest, backup.ConfigurationQueryBackupPolicyResponse](CodeQueryBackupPolicy),
-		method[backup.StartBackupAppRequest, backup.StartBackupAppResponse](CodeStartBackupApp),
-		method[backup.QueryBackupStatusRequest, backup.QueryBackupStatusResponse](CodeQueryBackupStatus),
-		method[backup.ConfigurationRestoreRequest, admin.ConfigurationCreateAppResponse](CodeStartRestore),
-		method[split.StartPartitionSplitRequest, split.StartPartitionSplitResponse](CodeStartPartitionSplit),
-		method[split.QuerySplitRequest, split.QuerySplitResponse](CodeQueryPartitionSplit),
-		method[split.ControlSplitRequest, split.ControlSplitResponse](CodeControlPartitionSplit),
-		method[bulkload.StartBulkLoadRequest, bulkload.StartBulkLoadResponse](CodeStartBulkLoad),
-		method[bulkload.QueryBulkLoadRequest, bulkload.QueryBulkLoadResponse](CodeQueryBulkLoadStatus),
-		method[bulkload.ControlBulkLoadRequest, bulkload.ControlBulkLoadResponse](CodeControlBulkLoad),
-		method[bulkload.ClearBulkLoadStateRequest, bulkload.ClearBulkLoadStateResponse](CodeClearBulkLoad),
-		method[admin.StartAppManualCompactRequest, admin.StartAppManualCompactResponse](CodeStartManualCompact),
-		method[admin.QueryAppManualCompactRequest, admin.QueryAppManualCompactResponse](CodeQueryManualCompactStatus),
-		method[admin.DddDiagnoseRequest, admin.DddDiagnoseResponse](CodeDDDDiagnose),
-		method[admin.ConfigurationGetMaxReplicaCountRequest, admin.ConfigurationGetMaxReplicaCountResponse](CodeGetMaxReplicaCount),
-		method[admin.ConfigurationSetMaxReplicaCountRequest, admin.ConfigurationSetMaxReplicaCountResponse](CodeSetMaxReplicaCount),
-		method[admin.ConfigurationGetAtomicIdempotentRequest, admin.ConfigurationGetAtomicIdempotentResponse](CodeGetAtomicIdempotent),
-		method[admin.ConfigurationSetAtomicIdempotentRequest, admin.ConfigurationSetAtomicIdempotentResponse](CodeSetAtomicIdempotent),
-		method[admin.ConfigurationRecoveryRequest, admin.ConfigurationRecoveryResponse](CodeStartRecovery),
+		method(CodeQueryConfig, layer2.NewQueryCfgRequest, layer2.NewQueryCfgResponse),
+		method(CodeListApps, admin.NewConfigurationListAppsRequest, admin.NewConfigurationListAppsResponse),
+		method(CodeListNodes, admin.NewConfigurationListNodesRequest, admin.NewConfigurationListNodesResponse),
+		method(CodeClusterInfo, admin.NewConfigurationClusterInfoRequest, admin.NewConfigurationClusterInfoResponse),
+		method(CodeCreateApp, admin.NewConfigurationCreateAppRequest, admin.NewConfigurationCreateAppResponse),
+		method(CodeDropApp, admin.NewConfigurationDropAppRequest, admin.NewConfigurationDropAppResponse),
+		method(CodeRecallApp, admin.NewConfigurationRecallAppRequest, admin.NewConfigurationRecallAppResponse),
+		method(CodeRenameApp, admin.NewConfigurationRenameAppRequest, admin.NewConfigurationRenameAppResponse),
+		method(CodeUpdateAppEnv, admin.NewConfigurationUpdateAppEnvRequest, admin.NewConfigurationUpdateAppEnvResponse),
+		method(CodeControlMeta, admin.NewConfigurationMetaControlRequest, admin.NewConfigurationMetaControlResponse),
+		method(CodeProposeBalancer, admin.NewConfigurationBalancerRequest, admin.NewConfigurationBalancerResponse),
+		method(CodeQueryDuplication, duplication.NewDuplicationQueryRequest, duplication.NewDuplicationQueryResponse),
+		method(CodeAddDuplication, duplication.NewDuplicationAddRequest, duplication.NewDuplicationAddResponse),
+		method(CodeModifyDuplication, duplication.NewDuplicationModifyRequest, duplication.NewDuplicationModifyResponse),
+		method(CodeQueryBackupPolicy, backup.NewConfigurationQueryBackupPolicyRequest, backup.NewConfigurationQueryBackupPolicyResponse),
+		method(CodeStartBackupApp, backup.NewStartBackupAppRequest, backup.NewStartBackupAppResponse),
+		method(CodeQueryBackupStatus, backup.NewQueryBackupStatusRequest, backup.NewQueryBackupStatusResponse),
+		method(CodeStartRestore, backup.NewConfigurationRestoreRequest, admin.NewConfigurationCreateAppResponse),
+		method(CodeStartPartitionSplit, split.NewStartPartitionSplitRequest, split.NewStartPartitionSplitResponse),
+		method(CodeQueryPartitionSplit, split.NewQuerySplitRequest, split.NewQuerySplitResponse),
+		method(CodeControlPartitionSplit, split.NewControlSplitRequest, split.NewControlSplitResponse),
+		method(CodeStartBulkLoad, bulkload.NewStartBulkLoadRequest, bulkload.NewStartBulkLoadResponse),
+		method(CodeQueryBulkLoadStatus, bulkload.NewQueryBulkLoadRequest, bulkload.NewQueryBulkLoadResponse),
+		method(CodeControlBulkLoad, bulkload.NewControlBulkLoadRequest, bulkload.NewControlBulkLoadResponse),
+		method(CodeClearBulkLoad, bulkload.NewClearBulkLoadStateRequest, bulkload.NewClearBulkLoadStateResponse),
+		method(CodeStartManualCompact, admin.NewStartAppManualCompactRequest, admin.NewStartAppManualCompactResponse),
+		method(CodeQueryManualCompactStatus, admin.NewQueryAppManualCompactRequest, admin.NewQueryAppManualCompactResponse),
+		method(CodeDDDDiagnose, admin.NewDddDiagnoseRequest, admin.NewDddDiagnoseResponse),
+		method(CodeGetMaxReplicaCount, admin.NewConfigurationGetMaxReplicaCountRequest, admin.NewConfigurationGetMaxReplicaCountResponse),
+		method(CodeSetMaxReplicaCount, admin.NewConfigurationSetMaxReplicaCountRequest, admin.NewConfigurationSetMaxReplicaCountResponse),
+		method(CodeGetAtomicIdempotent, admin.NewConfigurationGetAtomicIdempotentRequest, admin.NewConfigurationGetAtomicIdempotentResponse),
+		method(CodeSetAtomicIdempotent, admin.NewConfigurationSetAtomicIdempotentRequest, admin.NewConfigurationSetAtomicIdempotentResponse),
+		method(CodeStartRecovery, admin.NewConfigurationRecoveryRequest, admin.NewConfigurationRecoveryResponse),
 
-		method[rrdb.UpdateRequest, rrdb.UpdateResponse](CodePut),
-		method[rrdb.MultiPutRequest, rrdb.UpdateResponse](CodeMultiPut),
-		method[base.Blob, rrdb.UpdateResponse](CodeRemove),
-		method[rrdb.MultiRemoveRequest, rrdb.MultiRemoveResponse](CodeMultiRemove),
-		method[rrdb.IncrRequest, rrdb.IncrResponse](CodeIncr),
-		method[rrdb.CheckAndSetRequest, rrdb.CheckAndSetResponse](CodeCheckAndSet),
-		method[rrdb.CheckAndMutateRequest, rrdb.CheckAndMutateResponse](CodeCheckAndMutate),
-		method[base.Blob, rrdb.ReadResponse](CodeGet),
-		method[rrdb.MultiGetRequest, rrdb.MultiGetResponse](CodeMultiGet),
-		method[rrdb.BatchGetRequest, rrdb.BatchGetResponse](CodeBatchGet),
-		method[base.Blob, rrdb.CountResponse](CodeSortkeyCount),
-		method[base.Blob, rrdb.TTLResponse](CodeTTL),
-		method[rrdb.GetScannerRequest, rrdb.ScanResponse](CodeGetScanner),
-		method[rrdb.ScanRequest, rrdb.ScanResponse](CodeScan),
+		method(CodePut, rrdb.NewUpdateRequest, rrdb.NewUpdateResponse),
+		method(CodeMultiPut, rrdb.NewMultiPutRequest, rrdb.NewUpdateResponse),
+		method(CodeRemove, newBlob, rrdb.NewUpdateResponse),
+		method(CodeMultiRemove, rrdb.NewMultiRemoveRequest, rrdb.NewMultiRemoveResponse),
+		method(CodeIncr, rrdb.NewIncrRequest, rrdb.NewIncrResponse),
+		method(CodeCheckAndSet, rrdb.NewCheckAndSetRequest, rrdb.NewCheckAndSetResponse),
+		method(CodeCheckAndMutate, rrdb.NewCheckAndMutateRequest, rrdb.NewCheckAndMutateResponse),
+		method(CodeGet, newBlob, rrdb.NewReadResponse),
+		method(CodeMultiGet, rrdb.NewMultiGetRequest, rrdb.NewMultiGetResponse),
+		method(CodeBatchGet, rrdb.NewBatchGetRequest, rrdb.NewBatchGetResponse),
+		method(CodeSortkeyCount, newBlob, rrdb.NewCountResponse),
+		method(CodeTTL, newBlob, rrdb.NewTTLResponse),
+		method(CodeGetScanner, rrdb.NewGetScannerRequest, rrdb.NewScanResponse),
+		method(CodeScan, rrdb.NewScanRequest, rrdb.NewScanResponse),
 		{Code: CodeClearScanner, NewArgs: func() Value { return new(I64) }},
 
-		method[radmin.QueryDiskInfoRequest, radmin.QueryDiskInfoResponse](CodeQueryDiskInfo),
-		method[radmin.ReplicaDiskMigrateRequest, radmin.ReplicaDiskMigrateResponse](CodeDiskMigrate),
-		method[radmin.AddNewDiskRequest, radmin.AddNewDiskResponse](CodeAddNewDisk),
-		method[radmin.DetectHotkeyRequest, radmin.DetectHotkeyResponse](CodeDetectHotkey),
-		method[radmin.QueryReplicaInfoRequest, radmin.QueryReplicaInfoResponse](CodeQueryReplicaInfo),
-		method[admin.QueryAppInfoRequest, admin.QueryAppInfoResponse](CodeQueryAppInfo),
+		method(CodeQueryDiskInfo, radmin.NewQueryDiskInfoRequest, radmin.NewQueryDiskInfoResponse),
+		method(CodeDiskMigrate, radmin.NewReplicaDiskMigrateRequest, radmin.NewReplicaDiskMigrateResponse),
+		method(CodeAddNewDisk, radmin.NewAddNewDiskRequest, radmin.NewAddNewDiskResponse),
+		method(CodeDetectHotkey, radmin.NewDetectHotkeyRequest, radmin.NewDetectHotkeyResponse),
+		method(CodeQueryReplicaInfo, radmin.NewQueryReplicaInfoRequest, radmin.NewQueryReplicaInfoResponse),
+		method(CodeQueryAppInfo, admin.NewQueryAppInfoRequest, admin.NewQueryAppInfoResponse),
 
-		method[cmd.Command, String](CodeRemoteCommand),
-		method[security.NegotiationRequest, security.NegotiationResponse](CodeNegotiation),
+		method(CodeRemoteCommand, cmd.NewCommand, newString),
+		method(CodeNegotiation, security.NewNegotiationRequest, security.NewNegotiationResponse),
 	}
 	out := make(map[string]Method, len(ms))
 	for _, m := range ms {
