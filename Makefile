@@ -5,7 +5,7 @@ MODULE    := github.com/pegasusgo/pegasus
 BIN_DIR   ?= bin
 VERSION   ?= $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GIT_SHA   ?= $(shell git rev-parse --short=8 HEAD 2>/dev/null || echo unknown)
-LDFLAGS   := -X $(MODULE)/version.Version=$(VERSION) -X $(MODULE)/version.GitSHA=$(GIT_SHA)
+LDFLAGS   := -X $(MODULE)/daemon/version.Version=$(VERSION) -X $(MODULE)/daemon/version.GitSHA=$(GIT_SHA)
 # dsn.thrift declares the placeholder types only; their Go code is hand-written in idl/base.
 IDL_FILES := $(filter-out idl/dsn.thrift,$(wildcard idl/*.thrift))
 THRIFT    ?= thrift

@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -64,18 +63,6 @@ func (i *I64) Write(ctx context.Context, p thrift.TProtocol) error {
 
 // ThriftType implements typedValue.
 func (*I64) ThriftType() thrift.TType { return thrift.I64 }
-
-// newReader returns a binary protocol reading b. Its size limit is len(b), so a
-// container or string header cannot announce more elements than there are bytes,
-// which bounds what a hostile frame can make the decoder allocate.
-func newReader(b []byte) *thrift.TBinaryProtocol {
-	limit := int32(len(b))
-	if limit < 1 {
-		limit = 1
-	}
-	trans := &thrift.TMemoryBuffer{Buffer: bytes.NewBuffer(b)}
-	return thrift.NewTBinaryProtocolConf(trans, &thrift.TConfiguration{MaxMessageSize: limit})
-}
 
 // encoder writes thrift data into a reusable buffer.
 type encoder struct {

@@ -151,10 +151,18 @@ func TestMalformedFrameClosesOnlyThatConnection(t *testing.T) {
 	cases := map[string][]byte{
 		"bad magic":          []byte("XXXXsome garbage that is not a frame at all"),
 		"bad header version": append([]byte("THFT\x00\x00\x00\x07"), make([]byte, 40)...),
-		"bad header length":  func() []byte { b := AppendRequestV0(nil, Header{}, []byte{}); binary.BigEndian.PutUint32(b[8:12], 47); return b }(),
-		"frame too large":    func() []byte { b := AppendRequestV0(nil, Header{}, []byte{}); binary.BigEndian.PutUint32(b[16:20], 2<<20); return b }(),
-		"garbage message":    AppendRequestV0(nil, Header{}, []byte{0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4}),
-		"rdsn framing":       append([]byte("RDSN"), make([]byte, 188)...),
+		"bad header length": func() []byte {
+			b := AppendRequestV0(nil, Header{}, []byte{})
+			binary.BigEndian.PutUint32(b[8:12], 47)
+			return b
+		}(),
+		"frame too large": func() []byte {
+			b := AppendRequestV0(nil, Header{}, []byte{})
+			binary.BigEndian.PutUint32(b[16:20], 2<<20)
+			return b
+		}(),
+		"garbage message": AppendRequestV0(nil, Header{}, []byte{0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4}),
+		"rdsn framing":    append([]byte("RDSN"), make([]byte, 188)...),
 	}
 	for name, frame := range cases {
 		t.Run(name, func(t *testing.T) {

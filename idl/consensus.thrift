@@ -1,0 +1,69 @@
+// Server-to-server messages: replica server <-> meta server (failure detector, config
+// sync, configuration changes). Replica <-> replica messages (prepare, group check,
+// learning) are added here by the replica server work. No official client sends these.
+
+include "dsn.thrift"
+include "layer2.thrift"
+include "metadata.thrift"
+include "meta_admin.thrift"
+
+namespace go gen.consensus
+
+// RPC_FD_FAILURE_DETECTOR_PING: sent by every replica server to the meta leader.
+struct beacon_msg {
+    1: i64 time;                 // sender's monotonic clock in ms, echoed in the ack
+    2: dsn.rpc_address from_node;
+    3: dsn.rpc_address to_node;
+    4: optional i64 start_time;  // sender process start (unix ms): restart detection
+    5: optional dsn.host_port hp_from_node;
+    6: optional dsn.host_port hp_to_node;
+}
+
+struct beacon_ack {
+    1: i64 time;                  // echo of beacon_msg.time
+    2: dsn.rpc_address this_node;
+    3: dsn.rpc_address primary_node; // the meta leader as known by this_node
+    4: bool is_master;            // false: send beacons to primary_node instead
+    5: bool allowed;              // false: the node is refused (white list)
+    6: optional dsn.host_port hp_this_node;
+    7: optional dsn.host_port hp_primary_node;
+}
+
+struct replica_server_info {
+    1: map<string, string> geo_tags;
+    2: i64 total_capacity_mb;
+}
+
+// RPC_CM_CONFIG_SYNC request: every replica the node stores.
+struct configuration_query_by_node_request {
+    1: dsn.rpc_address node;
+    2: optional list<metadata.replica_info> stored_replicas;
+    3: optional replica_server_info info;
+    4: optional dsn.host_port hp_node;
+}
+
+// A partition configuration with its table, and the change asked for. Used by
+// RPC_CONFIG_PROPOSAL (meta -> replica, one-way), RPC_CM_UPDATE_PARTITION_CONFIGURATION
+// (replica -> meta) and as an entry of the config sync reply.
+struct configuration_update_request {
+    1: layer2.app_info info;
+    2: layer2.partition_configuration config;
+    3: meta_admin.config_type type = meta_admin.config_type.CT_INVALID;
+    4: dsn.rpc_address node;
+    5: dsn.rpc_address host_node; // deprecated
+    6: optional metadata.split_status meta_split_status;
+    7: optional dsn.host_port hp_node;
+}
+
+// RPC_CM_CONFIG_SYNC reply: what the node should serve, and what it may delete.
+struct configuration_query_by_node_response {
+    1: dsn.error_code err;
+    2: list<configuration_update_request> partitions;
+    3: optional list<metadata.replica_info> gc_replicas;
+}
+
+// RPC_CM_UPDATE_PARTITION_CONFIGURATION reply: the stored configuration.
+struct configuration_update_response {
+    1: dsn.error_code err;
+    2: layer2.partition_configuration config;
+}
