@@ -1,0 +1,84 @@
+// Package storage is the storage engine of one Pegasus partition replica: a Pebble
+// database holding the partition's records with Pegasus data semantics (hash key, sort
+// key, value, TTL) and the full rrdb operation set, applied in decree order.
+//
+// # Layout
+//
+// User records are stored under their composite key (package keys) with the data
+// version 1 value layout (expire_ts, timetag, user value); stores of data version 0 are
+// read and written in that layout. The engine's own records live under keys starting
+// with FF FF: a composite key starts with the u16 length of its hash key, 0xFFFF is not
+// a valid length, so the FF FF range can never hold user data, and every user iteration
+// is bounded above by FF FF. (The empty key that the reference server writes for "empty
+// writes" is not needed: every mutation writes the decree record anyway.) The internal
+// records are
+//
+//	FF FF "pegasus.meta/last_applied_decree"  u64 BE decree ++ u64 BE timestamp_us
+//	FF FF "pegasus.meta/data_version"         u32 BE data version
+//
+// # Writes and decrees
+//
+// A Mutation (decree, primary-assigned timestamp, ops) is applied by Apply in one Pebble
+// batch that also rewrites the decree record, so readers never see half a mutation and
+// the on-disk decree always names exactly the data on disk. Ops that read before they
+// write (incr, check-and-set, check-and-mutate) use an indexed batch, so they see the
+// earlier ops of the same mutation; the others use a plain batch encoded in place.
+// Everything time-dependent in a write (timetags, the table default TTL, whether the
+// record an incr or a check reads has expired) is computed from the mutation's
+// timestamp, never from the local clock, so all replicas produce identical data.
+//
+// # Durability
+//
+// The Pebble WAL is off by default: the replica's mutation log replays what a crash
+// loses. LastDurableDecree reads the decree record from the flushed state only (Pebble's
+// OnlyReadGuaranteedDurable iterators ignore memtables), so it is exact whatever
+// triggered the flushes; after a restart the last applied and last durable decrees are
+// both the decree on disk. Flush forces durability and Close flushes before closing.
+// With the WAL on, every batch is synced and durable as soon as Apply returns.
+// Checkpoint holds writes off while it flushes and cuts a Pebble checkpoint, so the
+// checkpoint holds exactly the decrees up to the one it returns.
+//
+// # Reads
+//
+// Reads (get, multi_get, batch_get, sortkey_count, ttl, scanners) judge expiry by the
+// store's Clock. Multi-record reads read one snapshot (a Pebble iterator or snapshot).
+// Scanners keep their Pebble iterator open between batches in a context table bounded
+// in size (the least recently used context is evicted when full) and in idle time (a
+// janitor goroutine closes idle contexts; Scan also checks lazily). A context id is
+// used once: every batch that leaves records to read stores the context under a new id.
+//
+// # TTL purge
+//
+// RocksDB purges expired records in a compaction filter; Pebble v1.1 has no such hook,
+// and its compactions cannot drop or rewrite user records. Expired records are
+// therefore invisible to every read from the moment they expire (each read checks
+// expire_ts), and are physically removed by a sweep, PurgeExpired, that deletes them
+// through the normal write path: it iterates the user key space, collects expired keys,
+// and deletes them in small batches under the write lock after re-reading each one, so
+// a record rewritten concurrently is never lost. These batches do not touch the decree:
+// deleting an invisible record does not change what any read returns.
+//
+// To keep the sweep cheap where there is little TTL data, every sstable carries a block
+// property (expireProperty) with the interval of the non-zero expire_ts of each data
+// block; the sweep's iterator filters on it and skips every block and table that holds
+// nothing expired. The sweep runs every PurgeInterval in the background and at the start
+// of Compact, the manual compaction entry point, which then compacts the whole key space
+// so the tombstones and the space go away.
+//
+// A record is purged only when its expire_ts is at or below the earlier of the local
+// clock and the last applied mutation's timestamp, minus PurgeGracePeriod. Writes judge
+// expiry by their mutation's timestamp, so purging a record that a later mutation would
+// still consider alive would make this replica diverge; the grace period covers a new
+// primary whose clock lags the old one.
+//
+// The trade-offs against a compaction filter: deleting costs a tombstone write and a
+// read per expired record (the filter's deletion is free), expired data occupies disk
+// until the next sweep and compaction, and a sweep reads the blocks that do hold expired
+// records. In exchange the mechanism uses only public Pebble APIs, keeps the write path
+// the single source of changes, and cannot resurrect or lose live data.
+//
+// # Configuration
+//
+// OptionsFromConfig maps the [pegasus.server] rocksdb_* keys that have Pebble
+// equivalents and returns the others so the caller can log them as ignored.
+package storage

@@ -1,0 +1,388 @@
+package storage
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc64"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+
+	"github.com/pegasusgo/pegasus/storage/keys"
+)
+
+// Internal records live under the FF FF prefix. A composite key starts with the u16
+// length of its hash key and 0xFFFF is not a valid length, so no user record can ever
+// sort there; every user iteration is bounded above by userKeyEnd.
+const (
+	metaPrefix         = "\xff\xffpegasus.meta/"
+	metaDecreeKey      = metaPrefix + "last_applied_decree" // u64 BE decree ++ u64 BE timestamp_us
+	metaDataVersionKey = metaPrefix + "data_version"        // u32 BE
+	userKeyEnd         = "\xff\xff"
+)
+
+// pegasusCRC64Poly is the reversed polynomial of the Pegasus partition hash (CRC-64,
+// reflected, init and final xor all ones: the standard library's conventions). The
+// engine keeps its own copy so that it does not depend on the RPC layer.
+const pegasusCRC64Poly = 0x9a6c9329ac4bc9b5
+
+// rrdb "error" codes (RocksDB status codes) used in responses.
+const (
+	CodeOK                 int32 = 0
+	CodeNotFound           int32 = 1
+	CodeCorruption         int32 = 2
+	CodeInvalidArgument    int32 = 4
+	CodeIOError            int32 = 5
+	CodeIncomplete         int32 = 7
+	CodeShutdownInProgress int32 = 8
+	CodeTryAgain           int32 = 13
+)
+
+// Errors returned by the store.
+var (
+	// ErrClosed is returned by every call made after Close.
+	ErrClosed = errors.New("storage: store is closed")
+	// ErrDecreeGap is returned by Apply when a mutation skips decrees.
+	ErrDecreeGap = errors.New("storage: mutation decree is not the next one")
+	// ErrBadMutation is returned by Apply for a malformed mutation (a programming error
+	// of the caller: an op without exactly one request, a non-positive decree).
+	ErrBadMutation = errors.New("storage: malformed mutation")
+)
+
+// Store is the data of one partition replica, kept in its own Pebble database. All
+// methods are safe for concurrent use; Apply calls are serialised internally.
+type Store struct {
+	dir         string
+	opts        Options
+	log         *slog.Logger
+	db          *pebble.DB
+	dataVersion uint32
+	writeOpts   *pebble.WriteOptions
+	crcTable    *crc64.Table
+	decreeKey   []byte
+
+	// closeMu is held shared by every operation and exclusively by Close, so that Close
+	// never pulls the database out from under a running call.
+	closeMu sync.RWMutex
+	closed  bool
+
+	// applyMu serialises everything that writes: Apply, the expiry sweep's deletes and
+	// the flush+checkpoint pair (which must see no write in between).
+	applyMu     sync.Mutex
+	lastApplied atomic.Int64
+	lastTSUS    atomic.Int64 // timestamp of the last applied mutation, for the sweep
+
+	scanners *scannerTable
+
+	stopJanitor context.CancelFunc
+	janitorDone chan struct{}
+	closeOnce   sync.Once
+	closeErr    error
+}
+
+// Open opens (creating it if needed) the store in dir. A store opened from a checkpoint
+// directory reports the checkpoint's decree as both its last applied and last durable
+// decree.
+func Open(dir string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	s := &Store{
+		dir:       dir,
+		opts:      opts,
+		log:       opts.Logger.With("component", "storage", "dir", dir),
+		crcTable:  crc64.MakeTable(pegasusCRC64Poly),
+		decreeKey: []byte(metaDecreeKey),
+		writeOpts: pebble.NoSync,
+	}
+	if !opts.DisableWAL {
+		// With a WAL the store promises that an applied decree is durable.
+		s.writeOpts = pebble.Sync
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("storage: create %s: %w", dir, err)
+	}
+	po, cache := opts.pebbleOptions(s.eventListener())
+	po.BlockPropertyCollectors = []func() pebble.BlockPropertyCollector{newExpireCollector}
+	db, err := pebble.Open(dir, po)
+	if cache != nil {
+		// The DB holds its own reference; ours is only needed until Open returns.
+		cache.Unref()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: open pebble in %s: %w", dir, err)
+	}
+	s.db = db
+	if err := s.loadMeta(); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	s.scanners = newScannerTable(opts.MaxScanners, opts.ScannerIdleTimeout)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopJanitor = cancel
+	s.janitorDone = make(chan struct{})
+	go s.janitor(ctx)
+	s.log.Debug("store opened", "decree", s.lastApplied.Load(), "data_version", s.dataVersion)
+	return s, nil
+}
+
+// loadMeta reads the data version and the last applied decree, initialising the data
+// version of a new store.
+func (s *Store) loadMeta() error {
+	raw, closer, err := s.db.Get([]byte(metaDataVersionKey))
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		s.dataVersion = keys.CurrentDataVersion
+		var buf [4]byte
+		binary.BigEndian.PutUint32(buf[:], s.dataVersion)
+		// Losing this write in a crash is harmless: it is rewritten on the next open.
+		if err := s.db.Set([]byte(metaDataVersionKey), buf[:], s.writeOpts); err != nil {
+			return fmt.Errorf("storage: write data version: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("storage: read data version: %w", err)
+	default:
+		if len(raw) != 4 {
+			closer.Close()
+			return fmt.Errorf("storage: data version record of %d bytes", len(raw))
+		}
+		s.dataVersion = binary.BigEndian.Uint32(raw)
+		closer.Close()
+		if _, err := keys.HeaderLen(s.dataVersion); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+	}
+	decree, ts, err := s.readDecree(nil)
+	if err != nil {
+		return err
+	}
+	s.lastApplied.Store(decree)
+	s.lastTSUS.Store(ts)
+	return nil
+}
+
+// readDecree reads the decree record, through an iterator with opts when given (used to
+// read only the flushed state).
+func (s *Store) readDecree(opts *pebble.IterOptions) (decree, timestampUS int64, err error) {
+	var raw []byte
+	if opts == nil {
+		v, closer, err := s.db.Get(s.decreeKey)
+		if errors.Is(err, pebble.ErrNotFound) {
+			return 0, 0, nil
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("storage: read decree: %w", err)
+		}
+		raw = append(raw, v...)
+		closer.Close()
+	} else {
+		it, err := s.db.NewIter(opts)
+		if err != nil {
+			return 0, 0, fmt.Errorf("storage: read decree: %w", err)
+		}
+		if it.SeekGE(s.decreeKey) && string(it.Key()) == metaDecreeKey {
+			raw = append(raw, it.Value()...)
+		}
+		if err := errors.Join(it.Error(), it.Close()); err != nil {
+			return 0, 0, fmt.Errorf("storage: read durable decree: %w", err)
+		}
+		if raw == nil {
+			return 0, 0, nil
+		}
+	}
+	if len(raw) != 16 {
+		return 0, 0, fmt.Errorf("storage: decree record of %d bytes", len(raw))
+	}
+	return int64(binary.BigEndian.Uint64(raw)), int64(binary.BigEndian.Uint64(raw[8:])), nil
+}
+
+func encodeDecree(dst []byte, decree, timestampUS int64) {
+	binary.BigEndian.PutUint64(dst, uint64(decree))
+	binary.BigEndian.PutUint64(dst[8:], uint64(timestampUS))
+}
+
+func (s *Store) eventListener() *pebble.EventListener {
+	return &pebble.EventListener{
+		BackgroundError: func(err error) { s.log.Error("pebble background error", "err", err) },
+		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+			s.log.Warn("pebble write stall", "reason", info.Reason)
+		},
+		DiskSlow: func(info pebble.DiskSlowInfo) {
+			s.log.Warn("pebble slow disk", "path", info.Path, "duration", info.Duration)
+		},
+	}
+}
+
+// acquire enters an operation; it fails once Close has started.
+func (s *Store) acquire() error {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) release() { s.closeMu.RUnlock() }
+
+// Close stops the background work, discards open scanners, flushes the memtables (with
+// the WAL off they would otherwise be lost) and closes the database. It waits for
+// running calls to finish. Calling it again returns the first result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.stopJanitor()
+		<-s.janitorDone
+		s.closeMu.Lock()
+		defer s.closeMu.Unlock()
+		s.closed = true
+		s.scanners.closeAll()
+		var flushErr error
+		if s.opts.DisableWAL {
+			if err := s.db.Flush(); err != nil {
+				flushErr = fmt.Errorf("storage: flush on close: %w", err)
+			}
+		}
+		if err := s.db.Close(); err != nil {
+			s.closeErr = errors.Join(flushErr, fmt.Errorf("storage: close pebble: %w", err))
+			return
+		}
+		s.closeErr = flushErr
+	})
+	return s.closeErr
+}
+
+// Dir returns the directory of the store.
+func (s *Store) Dir() string { return s.dir }
+
+// DataVersion returns the value schema version of the store (1 for new stores).
+func (s *Store) DataVersion() uint32 { return s.dataVersion }
+
+// LastAppliedDecree returns the decree of the last applied mutation (0 for a new store).
+func (s *Store) LastAppliedDecree() int64 { return s.lastApplied.Load() }
+
+// LastDurableDecree returns the highest decree whose effects survive a crash. With the
+// WAL off this is the decree recorded in the flushed state (sstables only), read back
+// from disk rather than tracked, so that it is exact whatever triggered the flushes;
+// with the WAL on every applied mutation is synced and this is LastAppliedDecree. On a
+// read error it logs and returns 0, which only makes the caller keep more log.
+func (s *Store) LastDurableDecree() int64 {
+	if !s.opts.DisableWAL {
+		return s.lastApplied.Load()
+	}
+	if err := s.acquire(); err != nil {
+		return 0
+	}
+	defer s.release()
+	d, _, err := s.readDecree(&pebble.IterOptions{
+		LowerBound:                []byte(metaDecreeKey),
+		UpperBound:                keys.KeySuccessor([]byte(metaDecreeKey)),
+		OnlyReadGuaranteedDurable: true,
+	})
+	if err != nil {
+		s.log.Error("reading durable decree", "err", err)
+		return 0
+	}
+	return d
+}
+
+// Flush writes the memtables to sstables and waits for it, making everything applied so
+// far durable. If ctx ends first Flush returns its error; the flush itself continues.
+func (s *Store) Flush(ctx context.Context) error {
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	return s.flush(ctx)
+}
+
+func (s *Store) flush(ctx context.Context) error {
+	done, err := s.db.AsyncFlush()
+	if err != nil {
+		return fmt.Errorf("storage: flush: %w", err)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("storage: flush: %w", ctx.Err())
+	}
+}
+
+// Checkpoint writes a consistent copy of the store into dir (which must not exist) and
+// returns the decree it contains. Writes are held off while the memtables are flushed
+// and the checkpoint is cut, so the checkpoint holds exactly decrees 1..decree; a store
+// opened from dir reports that decree. The copy hard-links sstables where possible.
+func (s *Store) Checkpoint(ctx context.Context, dir string) (int64, error) {
+	if err := s.acquire(); err != nil {
+		return 0, err
+	}
+	defer s.release()
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	decree := s.lastApplied.Load()
+	if s.opts.DisableWAL {
+		// Without a WAL the checkpoint only carries sstables.
+		if err := s.flush(ctx); err != nil {
+			return 0, fmt.Errorf("storage: checkpoint: %w", err)
+		}
+	}
+	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+		return 0, fmt.Errorf("storage: checkpoint into %s: %w", dir, err)
+	}
+	return decree, nil
+}
+
+// SizeOnDisk returns the bytes the store occupies on disk (sstables, WAL, manifests).
+func (s *Store) SizeOnDisk() int64 {
+	if err := s.acquire(); err != nil {
+		return 0
+	}
+	defer s.release()
+	return int64(s.db.Metrics().DiskSpaceUsage())
+}
+
+// partitionHash is the Pegasus partition hash of a hash key.
+func (s *Store) partitionHash(hashKey []byte) uint64 {
+	return crc64.Checksum(hashKey, s.crcTable)
+}
+
+// nowEpoch returns the read-side "now" in seconds since 2016-01-01.
+func (s *Store) nowEpoch() uint32 { return keys.Epoch2016(s.opts.Clock()) }
+
+// janitor expires idle scanner contexts and runs the periodic expiry sweep until ctx
+// ends (Close cancels it and waits).
+func (s *Store) janitor(ctx context.Context) {
+	defer close(s.janitorDone)
+	scanEvery := min(max(s.opts.ScannerIdleTimeout/4, time.Second), time.Minute)
+	scanTick := time.NewTicker(scanEvery)
+	defer scanTick.Stop()
+	// A nil channel never fires, which disables the periodic sweep.
+	var purgeC <-chan time.Time
+	var purgeTimer *time.Timer
+	if s.opts.PurgeInterval > 0 {
+		// Jitter spreads the sweeps of the many replicas of one node.
+		first := s.opts.PurgeInterval/2 + rand.N(s.opts.PurgeInterval/2+1)
+		purgeTimer = time.NewTimer(first)
+		defer purgeTimer.Stop()
+		purgeC = purgeTimer.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-scanTick.C:
+			s.scanners.expire(s.opts.Clock())
+		case <-purgeC:
+			if n, err := s.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("expiry sweep", "err", err)
+			} else if n > 0 {
+				s.log.Info("expiry sweep", "purged", n)
+			}
+			purgeTimer.Reset(s.opts.PurgeInterval)
+		}
+	}
+}
