@@ -271,19 +271,19 @@ func intKey(set func(o *Options, n int64), minimum int64) configKey {
 // A function rather than a package variable keeps the package free of mutable state.
 func configKeys() map[string]configKey {
 	return map[string]configKey{
-		"rocksdb_write_buffer_size":                 intKey(func(o *Options, n int64) { o.MemTableSize = uint64(n) }, 1),
-		"rocksdb_max_write_buffer_number":           intKey(func(o *Options, n int64) { o.MemTableCount = int(n) }, 1),
+		"rocksdb_write_buffer_size":                  intKey(func(o *Options, n int64) { o.MemTableSize = uint64(n) }, 1),
+		"rocksdb_max_write_buffer_number":            intKey(func(o *Options, n int64) { o.MemTableCount = int(n) }, 1),
 		"rocksdb_level0_file_num_compaction_trigger": intKey(func(o *Options, n int64) { o.L0CompactionThreshold = int(n) }, 1),
-		"rocksdb_level0_stop_writes_trigger":        intKey(func(o *Options, n int64) { o.L0StopWritesThreshold = int(n) }, 1),
-		"rocksdb_target_file_size_base":             intKey(func(o *Options, n int64) { o.TargetFileSize = n }, 1),
-		"rocksdb_max_bytes_for_level_base":          intKey(func(o *Options, n int64) { o.LBaseMaxBytes = n }, 1),
-		"rocksdb_max_bytes_for_level_multiplier":    intKey(func(o *Options, n int64) { o.LevelMultiplier = int(n) }, 2),
-		"rocksdb_block_cache_capacity":              intKey(func(o *Options, n int64) { o.BlockCacheSize = n }, 1),
-		"rocksdb_bloom_filter_bits_per_key":         intKey(func(o *Options, n int64) { o.BloomBitsPerKey = int(n) }, 0),
-		"rocksdb_max_background_compactions":        intKey(func(o *Options, n int64) { o.MaxConcurrentCompactions = int(n) }, 1),
-		"rocksdb_multi_get_max_iteration_count":     intKey(func(o *Options, n int64) { o.MultiGetMaxKVCount = int(n) }, 1),
-		"rocksdb_multi_get_max_iteration_size":      intKey(func(o *Options, n int64) { o.MultiGetMaxKVSize = int(n) }, 1),
-		"rocksdb_max_iteration_count":               intKey(func(o *Options, n int64) { o.ScanMaxBatchSize = int(n) }, 1),
+		"rocksdb_level0_stop_writes_trigger":         intKey(func(o *Options, n int64) { o.L0StopWritesThreshold = int(n) }, 1),
+		"rocksdb_target_file_size_base":              intKey(func(o *Options, n int64) { o.TargetFileSize = n }, 1),
+		"rocksdb_max_bytes_for_level_base":           intKey(func(o *Options, n int64) { o.LBaseMaxBytes = n }, 1),
+		"rocksdb_max_bytes_for_level_multiplier":     intKey(func(o *Options, n int64) { o.LevelMultiplier = int(n) }, 2),
+		"rocksdb_block_cache_capacity":               intKey(func(o *Options, n int64) { o.BlockCacheSize = n }, 1),
+		"rocksdb_bloom_filter_bits_per_key":          intKey(func(o *Options, n int64) { o.BloomBitsPerKey = int(n) }, 0),
+		"rocksdb_max_background_compactions":         intKey(func(o *Options, n int64) { o.MaxConcurrentCompactions = int(n) }, 1),
+		"rocksdb_multi_get_max_iteration_count":      intKey(func(o *Options, n int64) { o.MultiGetMaxKVCount = int(n) }, 1),
+		"rocksdb_multi_get_max_iteration_size":       intKey(func(o *Options, n int64) { o.MultiGetMaxKVSize = int(n) }, 1),
+		"rocksdb_max_iteration_count":                intKey(func(o *Options, n int64) { o.ScanMaxBatchSize = int(n) }, 1),
 		"rocksdb_iteration_threshold_time_ms": intKey(func(o *Options, n int64) {
 			o.IterationTimeLimit = time.Duration(n) * time.Millisecond
 		}, 0),
