@@ -58,12 +58,15 @@
 // a record rewritten concurrently is never lost. These batches do not touch the decree:
 // deleting an invisible record does not change what any read returns.
 //
-// To keep the sweep cheap where there is little TTL data, every sstable carries a block
-// property (expireProperty) with the interval of the non-zero expire_ts of each data
-// block; the sweep's iterator filters on it and skips every block and table that holds
-// nothing expired. The sweep runs every PurgeInterval in the background and at the start
-// of Compact, the manual compaction entry point, which then compacts the whole key space
-// so the tombstones and the space go away.
+// To keep the sweep cheap where there is little TTL data, every sstable carries a table
+// property with the smallest non-zero expire_ts it holds (written by a table property
+// collector at flush and compaction time); the sweep's iterator skips every sstable
+// that holds nothing expired by the threshold, so a sweep reads only the memtables and
+// the tables that actually contain expired records. (Block-granular skipping would be
+// finer, but Pebble does not show SET values to block property collectors in its
+// current table formats.) The sweep runs every PurgeInterval in the background and at
+// the start of Compact, the manual compaction entry point, which then compacts the
+// whole key space so the tombstones and the space go away.
 //
 // A record is purged only when its expire_ts is at or below the earlier of the local
 // clock and the last applied mutation's timestamp, minus PurgeGracePeriod. Writes judge
@@ -73,8 +76,8 @@
 //
 // The trade-offs against a compaction filter: deleting costs a tombstone write and a
 // read per expired record (the filter's deletion is free), expired data occupies disk
-// until the next sweep and compaction, and a sweep reads the blocks that do hold expired
-// records. In exchange the mechanism uses only public Pebble APIs, keeps the write path
+// until the next sweep and compaction, and a sweep reads whole sstables that hold any
+// expired record. In exchange the mechanism uses only public Pebble APIs, keeps the write path
 // the single source of changes, and cannot resurrect or lose live data.
 //
 // # Configuration

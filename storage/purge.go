@@ -5,31 +5,36 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/cockroachdb/pebble"
-	"github.com/cockroachdb/pebble/sstable"
 
 	"github.com/pegasusgo/pegasus/storage/keys"
 )
 
-// expireProperty names the block property that records, per data block and per
-// sstable, the interval [min, max+1) of the non-zero expire_ts of the records it holds.
-// The name is persisted in every sstable: never change it.
-const expireProperty = "pegasus.expire_ts"
+// Table properties written by expireCollector into every sstable. They are persisted:
+// never change the names.
+const (
+	expireCollectorName = "pegasus.expire_ts"
+	propExpireMarker    = "pegasus.expire_ts.collected" // always present
+	propExpireMin       = "pegasus.expire_ts.min"       // smallest non-zero expire_ts, if any
+)
 
 // purgeBatchKeys bounds the keys deleted per batch, so that the sweep holds the write
 // lock only briefly.
 const purgeBatchKeys = 512
 
-// expireCollector feeds the expire_ts interval of each data block. expire_ts is the
-// first four bytes of the value in every data version, so no version is needed.
+// expireCollector records the smallest non-zero expire_ts of an sstable. expire_ts is
+// the first four bytes of the value in every data version, so no version is needed.
+// It is a table (not block) property collector because Pebble hands block property
+// collectors no values for SET records in its newer table formats.
 type expireCollector struct {
-	lower, upper uint64 // [lower, upper) of the current block; empty when lower == upper
+	min uint32
 }
 
-func newExpireCollector() pebble.BlockPropertyCollector {
-	return sstable.NewBlockIntervalCollector(expireProperty, &expireCollector{}, nil)
-}
+func newExpireCollector() pebble.TablePropertyCollector { return &expireCollector{} }
+
+func (c *expireCollector) Name() string { return expireCollectorName }
 
 func (c *expireCollector) Add(key pebble.InternalKey, value []byte) error {
 	k := key.Kind()
@@ -39,22 +44,34 @@ func (c *expireCollector) Add(key pebble.InternalKey, value []byte) error {
 	if len(key.UserKey) >= 2 && key.UserKey[0] == 0xff && key.UserKey[1] == 0xff {
 		return nil // internal record, not a stored value
 	}
-	e := uint64(binary.BigEndian.Uint32(value))
-	if e == 0 {
-		return nil
+	if e := binary.BigEndian.Uint32(value); e != 0 && (c.min == 0 || e < c.min) {
+		c.min = e
 	}
-	if c.lower == c.upper {
-		c.lower, c.upper = e, e+1
-		return nil
-	}
-	c.lower, c.upper = min(c.lower, e), max(c.upper, e+1)
 	return nil
 }
 
-func (c *expireCollector) FinishDataBlock() (uint64, uint64, error) {
-	l, u := c.lower, c.upper
-	c.lower, c.upper = 0, 0
-	return l, u, nil
+func (c *expireCollector) Finish(props map[string]string) error {
+	props[propExpireMarker] = "1"
+	if c.min != 0 {
+		props[propExpireMin] = strconv.FormatUint(uint64(c.min), 10)
+	}
+	return nil
+}
+
+// mayHoldExpired is the sweep's table filter: it skips the sstables known to hold
+// nothing expired by threshold, and reads any table whose properties it cannot use.
+func mayHoldExpired(threshold uint32) func(map[string]string) bool {
+	return func(props map[string]string) bool {
+		if _, ok := props[propExpireMarker]; !ok {
+			return true
+		}
+		v, ok := props[propExpireMin]
+		if !ok {
+			return false
+		}
+		m, err := strconv.ParseUint(v, 10, 32)
+		return err != nil || uint32(m) <= threshold
+	}
 }
 
 // purgeThreshold returns the expire_ts at or below which records may be deleted, or 0
@@ -89,17 +106,15 @@ func (s *Store) purgeExpired(ctx context.Context) (int, error) {
 	if threshold == 0 {
 		return 0, nil
 	}
-	filter := sstable.NewBlockIntervalFilter(expireProperty, 1, uint64(threshold)+1)
-	filters := make([]pebble.BlockPropertyFilter, 1, 2)
-	filters[0] = filter
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
 		LowerBound: []byte{0, 0},
 		UpperBound: []byte(userKeyEnd),
-		// Blocks and sstables without a record expiring by the threshold are skipped
-		// entirely, so the sweep costs little where there is no TTL data. Memtables are
-		// always read. The filter may also surface older versions of a key; every
-		// candidate is checked again against the live state before it is deleted.
-		PointKeyFilters: filters,
+		// sstables without a record expiring by the threshold are skipped entirely, so
+		// the sweep costs little where there is no TTL data; memtables are always read.
+		// Skipping a table may surface an older version of a key whose newer version
+		// lives there: every candidate is checked again against the live state before
+		// it is deleted.
+		TableFilter: mayHoldExpired(threshold),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("storage: purge: %w", err)

@@ -108,7 +108,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("storage: create %s: %w", dir, err)
 	}
 	po, cache := opts.pebbleOptions(s.eventListener())
-	po.BlockPropertyCollectors = []func() pebble.BlockPropertyCollector{newExpireCollector}
+	po.TablePropertyCollectors = []func() pebble.TablePropertyCollector{newExpireCollector}
 	db, err := pebble.Open(dir, po)
 	if cache != nil {
 		// The DB holds its own reference; ours is only needed until Open returns.

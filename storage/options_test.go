@@ -1,0 +1,122 @@
+package storage
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+)
+
+func TestOptionsFromConfig(t *testing.T) {
+	cfg := map[string]string{
+		"rocksdb_write_buffer_size":                  "33554432",
+		"rocksdb_max_write_buffer_number":            "4",
+		"rocksdb_level0_file_num_compaction_trigger": "8",
+		"rocksdb_level0_slowdown_writes_trigger":     "30",
+		"rocksdb_level0_stop_writes_trigger":         "70",
+		"rocksdb_target_file_size_base":              "16777216",
+		"rocksdb_max_bytes_for_level_base":           "134217728",
+		"rocksdb_max_bytes_for_level_multiplier":     "8",
+		"rocksdb_compression_type":                   "per_level:none,none,lz4,lz4,zstd",
+		"rocksdb_block_cache_capacity":               "1073741824",
+		"rocksdb_bloom_filter_bits_per_key":          "12",
+		"rocksdb_max_background_compactions":         " 6 ",
+		"rocksdb_max_background_flushes":             "4",
+		"rocksdb_filter_type":                        "prefix",
+		"rocksdb_multi_get_max_iteration_count":      "100",
+		"rocksdb_multi_get_max_iteration_size":       "1000",
+		"rocksdb_max_iteration_count":                "500",
+		"rocksdb_iteration_threshold_time_ms":        "2500",
+		"checkpoint_reserve_min_count":               "2", // not ours, not reported
+	}
+	o, ignored, err := OptionsFromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"rocksdb_filter_type", "rocksdb_level0_slowdown_writes_trigger", "rocksdb_max_background_flushes"}
+	if !slices.Equal(ignored, want) {
+		t.Errorf("ignored = %q, want %q", ignored, want)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"memtable size", o.MemTableSize, uint64(32 << 20)},
+		{"memtable count", o.MemTableCount, 4},
+		{"L0 compaction", o.L0CompactionThreshold, 8},
+		{"L0 stop", o.L0StopWritesThreshold, 70},
+		{"target file", o.TargetFileSize, int64(16 << 20)},
+		{"level base", o.LBaseMaxBytes, int64(128 << 20)},
+		{"multiplier", o.LevelMultiplier, 8},
+		{"cache", o.BlockCacheSize, int64(1 << 30)},
+		{"bloom", o.BloomBitsPerKey, 12},
+		{"compactions", o.MaxConcurrentCompactions, 6},
+		{"multi_get count", o.MultiGetMaxKVCount, 100},
+		{"multi_get size", o.MultiGetMaxKVSize, 1000},
+		{"scan batch", o.ScanMaxBatchSize, 500},
+		{"time limit", o.IterationTimeLimit, 2500 * time.Millisecond},
+		{"WAL off by default", o.DisableWAL, true},
+		{"scanner idle", o.ScannerIdleTimeout, 5 * time.Minute},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	wantComp := []pebble.Compression{pebble.NoCompression, pebble.NoCompression, pebble.SnappyCompression, pebble.SnappyCompression, pebble.ZstdCompression}
+	if !slices.Equal(o.Compression, wantComp) {
+		t.Errorf("compression = %v", o.Compression)
+	}
+	po, cache := o.pebbleOptions(nil)
+	defer cache.Unref()
+	if po.Levels[6].Compression != pebble.ZstdCompression || po.Levels[1].Compression != pebble.NoCompression {
+		t.Errorf("per-level compression not applied: %v", po.Levels)
+	}
+	if po.Levels[3].TargetFileSize != 16<<20 || po.Levels[0].FilterPolicy == nil {
+		t.Errorf("level options: %+v", po.Levels[3])
+	}
+	if po.MaxConcurrentCompactions() != 6 || !po.DisableWAL || po.MemTableStopWritesThreshold != 4 {
+		t.Errorf("pebble options: %+v", po)
+	}
+
+	// The disable switch wins over the bits per key.
+	o, _, err = OptionsFromConfig(map[string]string{"rocksdb_bloom_filter_bits_per_key": "10", "rocksdb_disable_bloom_filter": "true"})
+	if err != nil || o.BloomBitsPerKey != 0 {
+		t.Errorf("disable bloom: %d %v", o.BloomBitsPerKey, err)
+	}
+	for _, c := range []struct{ v, want string }{{"none", "NoCompression"}, {"snappy", "snappy"}, {"lz4", "snappy"}, {"zstd", "ZSTD"}, {"zlib", "ZSTD"}} {
+		o, _, err := OptionsFromConfig(map[string]string{"rocksdb_compression_type": c.v})
+		if err != nil || len(o.Compression) != 1 || !strings.EqualFold(o.Compression[0].String(), c.want) {
+			t.Errorf("compression %q: %v %v", c.v, o.Compression, err)
+		}
+	}
+}
+
+func TestOptionsFromConfigErrors(t *testing.T) {
+	for k, v := range map[string]string{
+		"rocksdb_write_buffer_size":          "lots",
+		"rocksdb_max_write_buffer_number":    "0",
+		"rocksdb_compression_type":           "brotli",
+		"rocksdb_disable_bloom_filter":       "maybe",
+		"rocksdb_bloom_filter_bits_per_key":  "-1",
+		"rocksdb_max_background_compactions": "1.5",
+	} {
+		if _, _, err := OptionsFromConfig(map[string]string{k: v}); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s = %q: error %v", k, v, err)
+		}
+	}
+}
+
+func TestOptionsDefaults(t *testing.T) {
+	o := Options{}.withDefaults()
+	d := DefaultOptions()
+	if o.MemTableSize != d.MemTableSize || o.MultiGetMaxKVCount != 3000 || o.MultiGetMaxKVSize != 30<<20 ||
+		o.ScanMaxBatchSize != 1000 || o.Clock == nil || o.Logger == nil || o.MaxScanners <= 0 {
+		t.Fatalf("zero options were not defaulted: %+v", o)
+	}
+	if o.DisableWAL {
+		t.Fatal("a zero Options must keep its WAL setting (on)")
+	}
+}
