@@ -1,0 +1,96 @@
+package meta
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// envCheck validates the value of one table env.
+type envCheck func(v string) error
+
+func intAtLeast(min int64) envCheck {
+	return func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < min {
+			return fmt.Errorf("want an integer >= %d", min)
+		}
+		return nil
+	}
+}
+
+func oneOf(values ...string) envCheck {
+	return func(v string) error {
+		for _, x := range values {
+			if v == x {
+				return nil
+			}
+		}
+		return fmt.Errorf("want one of %s", strings.Join(values, ", "))
+	}
+}
+
+func anyValue(string) error { return nil }
+
+// supportedEnvs are the table envs accepted by update_app_env, as upstream's
+// registry; what the replica servers act on is documented in docs/configuration.md.
+func supportedEnvs() map[string]envCheck {
+	return map[string]envCheck{
+		"default_ttl":                                         intAtLeast(0),
+		"replica.deny_client_request":                         oneOf("timeout*all", "timeout*write", "timeout*read", "reconfig*all", "reconfig*write", "reconfig*read", ""),
+		"replica.write_throttling":                            anyValue,
+		"replica.write_throttling_by_size":                    anyValue,
+		"replica.read_throttling":                             anyValue,
+		"replica.read_throttling_by_size":                     anyValue,
+		"replica.slow_query_threshold":                        intAtLeast(20),
+		"replica.rocksdb_block_cache_enabled":                 oneOf("true", "false"),
+		"replica.split.validate_partition_hash":               oneOf("true", "false"),
+		"rocksdb.usage_scenario":                              oneOf("normal", "prefer_write", "bulk_load"),
+		"rocksdb.checkpoint.reserve_min_count":                intAtLeast(1),
+		"rocksdb.checkpoint.reserve_time_seconds":             intAtLeast(0),
+		"rocksdb.write_buffer_size":                           intAtLeast(1 << 20),
+		"rocksdb.num_levels":                                  intAtLeast(1),
+		"rocksdb.allow_ingest_behind":                         oneOf("true", "false"),
+		"manual_compact.disabled":                             oneOf("true", "false"),
+		"manual_compact.max_concurrent_running_count":         intAtLeast(0),
+		"manual_compact.once.trigger_time":                    intAtLeast(0),
+		"manual_compact.once.target_level":                    intAtLeast(-1),
+		"manual_compact.once.bottommost_level_compaction":     oneOf("force", "skip"),
+		"manual_compact.periodic.trigger_time":                anyValue,
+		"manual_compact.periodic.target_level":                intAtLeast(-1),
+		"manual_compact.periodic.bottommost_level_compaction": oneOf("force", "skip"),
+		"business.info":                                       anyValue,
+		"user_specified_compaction":                           anyValue,
+		"replica_access_controller.allowed_users":             anyValue,
+		"replica_access_controller.ranger_policies":           anyValue,
+	}
+}
+
+// validateEnvs checks env keys and values, naming every problem.
+func validateEnvs(envs map[string]string) error {
+	if len(envs) == 0 {
+		return nil
+	}
+	known := supportedEnvs()
+	var problems []string
+	keys := make([]string, 0, len(envs))
+	for k := range envs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		check, ok := known[k]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("app env %q is not supported", k))
+			continue
+		}
+		if err := check(envs[k]); err != nil {
+			problems = append(problems, fmt.Sprintf("app env %s=%q: %v", k, envs[k], err))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
+}

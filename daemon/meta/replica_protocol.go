@@ -1,0 +1,319 @@
+package meta
+
+import (
+	"context"
+	"slices"
+
+	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/idl/gen/admin"
+	"github.com/pegasusgo/pegasus/idl/gen/consensus"
+	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/idl/gen/metadata"
+	"github.com/pegasusgo/pegasus/rpc"
+)
+
+func (s *Server) registerReplicaProtocol(mux *rpc.Mux) {
+	rpc.Handle(mux, CodeBeacon, s.beacon)
+	rpc.Handle(mux, CodeConfigSync, s.configSync)
+	rpc.Handle(mux, CodeUpdatePartitionCf, s.updatePartitionConfig)
+}
+
+// beacon answers a replica server's failure-detector ping. A follower names the
+// leader so the replica server switches to it.
+func (s *Server) beacon(ctx context.Context, call *rpc.Call, req *consensus.BeaconMsg) (*consensus.BeaconAck, error) {
+	ack := &consensus.BeaconAck{
+		Time:        req.Time,
+		ThisNode:    base.MustParseRPCAddress(s.opts.Self),
+		PrimaryNode: &base.RPCAddress{},
+		Allowed:     true,
+	}
+	lt := s.currentTerm()
+	if lt == nil {
+		if l := s.LeaderAddr(); l != "" {
+			if a, err := base.ParseRPCAddress(l); err == nil {
+				ack.PrimaryNode = a
+			}
+		}
+		return ack, nil
+	}
+	ack.IsMaster = true
+	ack.PrimaryNode = base.MustParseRPCAddress(s.opts.Self)
+	node := req.FromNode.String()
+	if !req.FromNode.IsValid() {
+		return nil, rpc.NewError(base.ErrInvalidParameters)
+	}
+	if len(s.opts.WhiteList) > 0 && !slices.Contains(s.opts.WhiteList, node) {
+		s.log.Warn("refusing a replica server outside the white list", "node", node)
+		ack.Allowed = false
+		return ack, nil
+	}
+	s.mu.Lock()
+	accepted, becameAlive := lt.fd.beacon(node, req.GetStartTime(), s.opts.Now())
+	s.mu.Unlock()
+	if !accepted {
+		// Upstream stops answering a node that keeps restarting: it stays dead.
+		s.log.Warn("ignoring beacon of an unstable replica server", "node", node)
+		return nil, rpc.NewError(base.ErrBusy)
+	}
+	if becameAlive {
+		s.log.Info("replica server is alive", "node", node)
+		go s.cureAll(lt)
+	}
+	return ack, nil
+}
+
+// configSync tells a replica server which partitions it serves, with their table
+// info, and remembers what the node reported storing.
+func (s *Server) configSync(ctx context.Context, call *rpc.Call, req *consensus.ConfigurationQueryByNodeRequest) (*consensus.ConfigurationQueryByNodeResponse, error) {
+	resp := &consensus.ConfigurationQueryByNodeResponse{Partitions: []*consensus.ConfigurationUpdateRequest{}}
+	lt, code := s.leaderOrNot()
+	resp.Err = errCode(code)
+	if lt == nil {
+		return resp, nil
+	}
+	if !req.Node.IsValid() {
+		resp.Err = errCode(base.ErrInvalidParameters)
+		return resp, nil
+	}
+	node := req.Node.String()
+	s.mu.Lock()
+	lt.reports[node] = req
+	apps := lt.state.sortedApps()
+	s.mu.Unlock()
+	for _, a := range apps {
+		if a.info.Status != layer2.AppStatus_AS_AVAILABLE {
+			continue
+		}
+		for _, pc := range a.partitions {
+			if !slices.Contains(members(pc), node) {
+				continue
+			}
+			resp.Partitions = append(resp.Partitions, &consensus.ConfigurationUpdateRequest{
+				Info:     cloneInfo(a.info),
+				Config:   cloneConfig(pc),
+				Type:     admin.ConfigType_CT_INVALID,
+				Node:     base.RPCAddressFromRaw(req.Node.Raw()),
+				HostNode: &base.RPCAddress{},
+			})
+		}
+	}
+	resp.GcReplicas = s.garbageReplicas(lt, req)
+	return resp, nil
+}
+
+// garbageReplicas lists the stored replicas a node may delete: those of tables
+// dropped longer ago than their reserve time. Only at level lively, as upstream, so
+// that an operator can stop deletions by lowering the level.
+func (s *Server) garbageReplicas(lt *leaderTerm, req *consensus.ConfigurationQueryByNodeRequest) []*metadata.ReplicaInfo {
+	out := []*metadata.ReplicaInfo{}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.effectiveLevel(lt) < admin.MetaFunctionLevel_fl_lively {
+		return out
+	}
+	now := s.opts.Now().Unix()
+	for _, r := range req.StoredReplicas {
+		if r == nil || r.Pid == nil {
+			continue
+		}
+		a := lt.state.apps[r.Pid.Appid]
+		if a != nil && a.info.Status == layer2.AppStatus_AS_DROPPED && a.info.ExpireSecond > 0 && a.info.ExpireSecond <= now {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// updatePartitionConfig applies a configuration change asked for by a replica (the
+// primary, or the node being promoted). The new configuration must carry the next
+// ballot; the stored configuration is returned either way.
+func (s *Server) updatePartitionConfig(ctx context.Context, call *rpc.Call, req *consensus.ConfigurationUpdateRequest) (*consensus.ConfigurationUpdateResponse, error) {
+	resp := &consensus.ConfigurationUpdateResponse{Config: newPartition(0, 0, 0)}
+	lt, code := s.leaderOrNot()
+	resp.Err = errCode(code)
+	if lt == nil {
+		return resp, nil
+	}
+	if req.Config == nil || req.Config.Pid == nil {
+		resp.Err = errCode(base.ErrInvalidParameters)
+		return resp, nil
+	}
+	next, errName := s.applyUpdate(lt, req)
+	resp.Err = errCode(errName)
+	if next != nil {
+		resp.Config = cloneConfig(next)
+	}
+	if errName == base.ErrOK {
+		go s.curePartition(lt, next.Pid.Appid, next.Pid.PartitionIndex)
+	}
+	return resp, nil
+}
+
+// applyUpdate validates, persists and applies one replica-driven change. It returns
+// the configuration now stored and the error name to answer with.
+func (s *Server) applyUpdate(lt *leaderTerm, req *consensus.ConfigurationUpdateRequest) (*layer2.PartitionConfiguration, string) {
+	lt.opMu.Lock()
+	defer lt.opMu.Unlock()
+	pid := req.Config.Pid
+	s.mu.RLock()
+	a := lt.state.apps[pid.Appid]
+	level := s.effectiveLevel(lt)
+	s.mu.RUnlock()
+	if a == nil || a.info.Status != layer2.AppStatus_AS_AVAILABLE || pid.PartitionIndex < 0 || int(pid.PartitionIndex) >= len(a.partitions) {
+		return nil, base.ErrObjectNotFound
+	}
+	cur := a.partitions[pid.PartitionIndex]
+	if level <= admin.MetaFunctionLevel_fl_freezed {
+		return cur, base.ErrStateFreezed
+	}
+	if req.Config.Ballot != cur.Ballot+1 {
+		if sameMembership(req.Config, cur) && req.Config.Ballot == cur.Ballot {
+			// A retry of a change that was applied: answer as the first time.
+			return cur, base.ErrOK
+		}
+		return cur, base.ErrInvalidVersion
+	}
+	next, ok := s.checkTransition(lt, cur, req)
+	if !ok {
+		return cur, base.ErrInvalidParameters
+	}
+	if err := s.writePartition(lt.ctx, next, false); err != nil {
+		s.log.Error("persisting a configuration change failed", "gpid", pid.String(), "err", err)
+		return cur, base.ErrTimeout
+	}
+	s.mu.Lock()
+	lt.state.setPartition(next)
+	s.mu.Unlock()
+	s.log.Info("partition configuration changed", "gpid", pid.String(), "type", req.Type.String(),
+		"node", req.Node.String(), "ballot", next.Ballot, "primary", next.Primary.String(), "secondaries", addrStrings(next.Secondaries))
+	return next, base.ErrOK
+}
+
+// checkTransition checks that a requested configuration is what its change type
+// means from the current one, and fills in what the meta owns (last_drops, the
+// replica count, flags).
+func (s *Server) checkTransition(lt *leaderTerm, cur *layer2.PartitionConfiguration, req *consensus.ConfigurationUpdateRequest) (*layer2.PartitionConfiguration, bool) {
+	prop := req.Config
+	next := cloneConfig(cur)
+	next.Ballot = prop.Ballot
+	next.Primary = base.RPCAddressFromRaw(prop.Primary.Raw())
+	next.Secondaries = cloneAddrs(prop.Secondaries)
+	if prop.LastCommittedDecree > next.LastCommittedDecree {
+		next.LastCommittedDecree = prop.LastCommittedDecree
+	}
+	// No node may appear twice, and every member must be a known address.
+	seen := map[int64]bool{}
+	for _, m := range append([]*base.RPCAddress{next.Primary}, next.Secondaries...) {
+		if !m.IsValid() {
+			if m == next.Primary {
+				continue
+			}
+			return nil, false
+		}
+		if seen[m.Raw()] {
+			return nil, false
+		}
+		seen[m.Raw()] = true
+	}
+	node := req.Node
+	was := func(pc *layer2.PartitionConfiguration, n *base.RPCAddress) bool {
+		return pc.Primary.Equals(n) || slices.ContainsFunc(pc.Secondaries, n.Equals)
+	}
+	switch req.Type {
+	case admin.ConfigType_CT_ASSIGN_PRIMARY, admin.ConfigType_CT_UPGRADE_TO_PRIMARY:
+		if !next.Primary.Equals(node) {
+			return nil, false
+		}
+	case admin.ConfigType_CT_UPGRADE_TO_SECONDARY, admin.ConfigType_CT_ADD_SECONDARY, admin.ConfigType_CT_ADD_SECONDARY_FOR_LB:
+		if !slices.ContainsFunc(next.Secondaries, node.Equals) {
+			return nil, false
+		}
+	case admin.ConfigType_CT_DOWNGRADE_TO_SECONDARY:
+		if next.Primary.IsValid() || !slices.ContainsFunc(next.Secondaries, node.Equals) {
+			return nil, false
+		}
+	case admin.ConfigType_CT_DOWNGRADE_TO_INACTIVE, admin.ConfigType_CT_REMOVE:
+		if was(next, node) {
+			return nil, false
+		}
+	case admin.ConfigType_CT_PRIMARY_FORCE_UPDATE_BALLOT:
+		if !sameMembership(next, cur) {
+			return nil, false
+		}
+	default:
+		return nil, false
+	}
+	// Keep last_drops in step with membership: nodes that left are pushed, nodes
+	// that (re)joined are removed.
+	for _, m := range append([]*base.RPCAddress{cur.Primary}, cur.Secondaries...) {
+		if m.IsValid() && !was(next, m) {
+			next.LastDrops = pushDrop(next.LastDrops, m, int(cur.MaxReplicaCount))
+		}
+	}
+	next.LastDrops = slices.DeleteFunc(next.LastDrops, func(d *base.RPCAddress) bool { return was(next, d) })
+	return next, true
+}
+
+func sameMembership(a, b *layer2.PartitionConfiguration) bool {
+	if !a.Primary.Equals(b.Primary) || len(a.Secondaries) != len(b.Secondaries) {
+		return false
+	}
+	for _, s := range a.Secondaries {
+		if !slices.ContainsFunc(b.Secondaries, s.Equals) {
+			return false
+		}
+	}
+	return true
+}
+
+// curePartition runs the cure pass on one partition right after a change, so
+// recovery chains do not wait for the periodic pass.
+func (s *Server) curePartition(lt *leaderTerm, appID, pidx int32) {
+	s.cureAll(lt)
+}
+
+// guardianOnNodeDead handles a replica server declared dead: the leader itself
+// removes it from the partitions it was primary of (ballot + 1, recorded in
+// last_drops), and asks the primaries of the partitions it was secondary of to
+// remove it.
+func (s *Server) guardianOnNodeDead(lt *leaderTerm, node string) {
+	lt.opMu.Lock()
+	s.mu.RLock()
+	apps := lt.state.sortedApps()
+	s.mu.RUnlock()
+	dead := base.MustParseRPCAddress(node)
+	type removal struct {
+		info *layer2.AppInfo
+		pc   *layer2.PartitionConfiguration
+	}
+	var ask []removal
+	for _, a := range apps {
+		if a.info.Status != layer2.AppStatus_AS_AVAILABLE {
+			continue
+		}
+		for _, pc := range a.partitions {
+			switch {
+			case pc.Primary.Equals(dead):
+				next := cloneConfig(pc)
+				next.Ballot++
+				next.Primary = &base.RPCAddress{}
+				next.LastDrops = pushDrop(next.LastDrops, dead, int(pc.MaxReplicaCount))
+				if err := s.writePartition(lt.ctx, next, false); err != nil {
+					s.log.Error("removing a dead primary failed", "gpid", pc.Pid.String(), "node", node, "err", err)
+					continue
+				}
+				s.mu.Lock()
+				lt.state.setPartition(next)
+				s.mu.Unlock()
+				s.log.Info("removed dead primary", "gpid", pc.Pid.String(), "node", node, "ballot", next.Ballot)
+			case slices.ContainsFunc(pc.Secondaries, dead.Equals) && pc.Primary.IsValid():
+				ask = append(ask, removal{a.info, pc})
+			}
+		}
+	}
+	lt.opMu.Unlock()
+	for _, r := range ask {
+		s.sendProposal(lt, r.info, r.pc, admin.ConfigType_CT_DOWNGRADE_TO_INACTIVE, r.pc.Primary.String(), node)
+	}
+	s.cureAll(lt)
+}

@@ -1,0 +1,127 @@
+// Package remotecmd serves the remote commands of RPC_CLI_CLI_CALL: a registry of
+// named commands, each taking string arguments and answering free text (JSON for the
+// commands that tools parse). Every role registers the common commands (help,
+// server-info, server-stat) plus its own.
+package remotecmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pegasusgo/pegasus/daemon/version"
+	"github.com/pegasusgo/pegasus/idl/gen/cmd"
+	"github.com/pegasusgo/pegasus/rpc"
+)
+
+// Func runs a command with its arguments and returns the reply text.
+type Func func(ctx context.Context, args []string) string
+
+type command struct {
+	help string
+	fn   Func
+}
+
+// Registry holds the commands of one process.
+type Registry struct {
+	mu       sync.RWMutex
+	commands map[string]command
+}
+
+// New returns a registry with the common commands. role names the process role
+// ("meta", "replica", "collector") and start is the process start time.
+func New(role string, start time.Time) *Registry {
+	r := &Registry{commands: map[string]command{}}
+	r.Register("help", "help [command]: list the commands, or describe one", r.helpCmd)
+	r.Register("server-info", "server-info: version, build and start time of this server (JSON)", func(ctx context.Context, args []string) string {
+		return ServerInfo(role, start)
+	})
+	r.Register("server-stat", "server-stat: memory and goroutine figures of this server (JSON)", func(ctx context.Context, args []string) string {
+		return ServerStat()
+	})
+	return r
+}
+
+// Register adds (or replaces) a command.
+func (r *Registry) Register(name, help string, fn Func) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.commands[name] = command{help: help, fn: fn}
+}
+
+// Run executes a command line. Unknown commands get an explanatory reply rather than
+// an error, as upstream does.
+func (r *Registry) Run(ctx context.Context, name string, args []string) string {
+	r.mu.RLock()
+	c, ok := r.commands[name]
+	r.mu.RUnlock()
+	if !ok {
+		return fmt.Sprintf("unknown command '%s', run 'help' to list the commands", name)
+	}
+	return c.fn(ctx, args)
+}
+
+// Handle registers the RPC_CLI_CLI_CALL handler on mux.
+func (r *Registry) Handle(mux *rpc.Mux) {
+	rpc.Handle(mux, rpc.CodeRemoteCommand, func(ctx context.Context, call *rpc.Call, c *cmd.Command) (*rpc.String, error) {
+		return &rpc.String{V: r.Run(ctx, c.Cmd, c.Arguments)}, nil
+	})
+}
+
+func (r *Registry) helpCmd(ctx context.Context, args []string) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if len(args) > 0 {
+		if c, ok := r.commands[args[0]]; ok {
+			return c.help
+		}
+		return fmt.Sprintf("unknown command '%s'", args[0])
+	}
+	names := make([]string, 0, len(r.commands))
+	for n := range r.commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(r.commands[n].help)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// ServerInfo is the JSON reply of server-info: the keys the admin tools read.
+func ServerInfo(role string, start time.Time) string {
+	b, _ := json.Marshal(map[string]string{
+		"version":    version.Version,
+		"build_type": version.BuildType,
+		"git_SHA":    version.GitSHA,
+		"start_time": start.Format("2006-01-02 15:04:05"),
+		"role":       role,
+		"pid":        fmt.Sprint(os.Getpid()),
+	})
+	return string(b)
+}
+
+// ServerStat is the JSON reply of server-stat.
+func ServerStat() string {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	b, _ := json.Marshal(map[string]any{
+		"res_mem_mb":  m.Sys >> 20,
+		"heap_mb":     m.HeapAlloc >> 20,
+		"goroutines":  runtime.NumGoroutine(),
+		"gc_count":    m.NumGC,
+		"virt_mem_mb": m.Sys >> 20,
+	})
+	return string(b)
+}
+
+// OK is the conventional reply of a command that changed a setting; scripts grep it.
+const OK = "OK"
