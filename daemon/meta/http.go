@@ -196,11 +196,11 @@ func (s *Server) httpApps(w http.ResponseWriter, r *http.Request, lt *leaderTerm
 	if has(r, "detail") {
 		out["healthy_info"] = healthy
 		out["summary"] = map[string]string{
-			"total_app_count":            strconv.Itoa(len(apps)),
-			"fully_healthy_app_count":    strconv.Itoa(fully),
-			"unhealthy_app_count":        strconv.Itoa(notFully),
-			"write_unhealthy_app_count":  strconv.Itoa(countApps(apps, s.opts.Min2PCReplicas, func(h appHealth) bool { return h.writeUnhealthy > 0 })),
-			"read_unhealthy_app_count":   strconv.Itoa(countApps(apps, s.opts.Min2PCReplicas, func(h appHealth) bool { return h.readUnhealthy > 0 })),
+			"total_app_count":           strconv.Itoa(len(apps)),
+			"fully_healthy_app_count":   strconv.Itoa(fully),
+			"unhealthy_app_count":       strconv.Itoa(notFully),
+			"write_unhealthy_app_count": strconv.Itoa(countApps(apps, s.opts.Min2PCReplicas, func(h appHealth) bool { return h.writeUnhealthy > 0 })),
+			"read_unhealthy_app_count":  strconv.Itoa(countApps(apps, s.opts.Min2PCReplicas, func(h appHealth) bool { return h.readUnhealthy > 0 })),
 		}
 	}
 	writeJSON(w, out)

@@ -148,10 +148,10 @@ type leaderTerm struct {
 	// only need Server.mu, so a slow store write never blocks routing queries.
 	opMu sync.Mutex
 	// The fields below are guarded by Server.mu.
-	state   *clusterState
-	fd      *failureDetector
-	level   admin.MetaFunctionLevel
-	reports map[string]*consensus.ConfigurationQueryByNodeRequest // last config sync per node
+	state      *clusterState
+	fd         *failureDetector
+	level      admin.MetaFunctionLevel
+	reports    map[string]*consensus.ConfigurationQueryByNodeRequest // last config sync per node
 	balanceOps balanceCounts
 }
 
