@@ -242,7 +242,6 @@ func startNodes(t *testing.T, meta string, n int) []*fakeNode {
 	return out
 }
 
-
 func TestTableLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	m := startMeta(t, dir, nil)
