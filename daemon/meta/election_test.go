@@ -68,7 +68,12 @@ type metaCluster struct {
 	dir    string
 	config string
 	addrs  []string
-	procs  []*exec.Cmd
+	procs  []*proc
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 // startMetaCluster writes one config.ini naming three meta servers ([apps.meta1..3])
@@ -124,7 +129,7 @@ lb_interval_ms = 300
 	if err := os.WriteFile(c.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c.procs = make([]*exec.Cmd, 3)
+	c.procs = make([]*proc, 3)
 	for i := range c.procs {
 		c.start(i)
 	}
@@ -150,16 +155,15 @@ func (c *metaCluster) start(i int) {
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
-	c.procs[i] = cmd
-	go func() { cmd.Wait(); out.Close() }()
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	c.procs[i] = p
+	go func() { cmd.Wait(); out.Close(); close(p.done) }()
 }
 
 func (c *metaCluster) kill(i int) {
-	if p := c.procs[i]; p != nil && p.Process != nil {
-		p.Process.Signal(syscall.SIGKILL)
-		for p.ProcessState == nil {
-			time.Sleep(10 * time.Millisecond)
-		}
+	if p := c.procs[i]; p != nil {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
 	}
 	c.procs[i] = nil
 }
