@@ -67,3 +67,67 @@ struct configuration_update_response {
     1: dsn.error_code err;
     2: layer2.partition_configuration config;
 }
+
+// ---- Replica <-> replica: the PacificA write path ----
+
+// One client write carried by a mutation: the RPC code and the thrift-encoded
+// request (args value, e.g. an update_request for RPC_RRDB_RRDB_PUT).
+struct mutation_update {
+    1: string code;
+    2: dsn.blob data;
+}
+
+struct mutation_header {
+    1: dsn.gpid pid;
+    2: i64 ballot;
+    3: i64 decree;
+    4: i64 last_committed_decree; // the primary's commit point when it prepared this
+    5: i64 timestamp_us;          // assigned by the primary, strictly increasing
+}
+
+struct mutation_data {
+    1: mutation_header header;
+    2: list<mutation_update> updates; // empty for an empty write
+}
+
+// The configuration a message asks its receiver to hold.
+struct replica_configuration {
+    1: dsn.gpid pid;
+    2: i64 ballot;
+    3: dsn.rpc_address primary;
+    4: metadata.partition_status status = metadata.partition_status.PS_INVALID;
+    5: i64 learner_signature;
+    6: list<dsn.rpc_address> secondaries;
+}
+
+// RPC_PREPARE: primary -> secondary.
+struct prepare_request {
+    1: replica_configuration config;
+    2: mutation_data mutation;
+}
+
+struct prepare_response {
+    1: dsn.gpid pid;
+    2: dsn.error_code err;
+    3: i64 ballot;
+    4: i64 decree;
+    5: i64 last_committed_decree;
+    6: i64 last_prepared_decree;
+}
+
+// RPC_GROUP_CHECK: primary -> every member; carries the commit point when the
+// partition is idle.
+struct group_check_request {
+    1: layer2.app_info app;
+    2: dsn.rpc_address node;
+    3: replica_configuration config;
+    4: i64 last_committed_decree;
+}
+
+struct group_check_response {
+    1: dsn.gpid pid;
+    2: dsn.error_code err;
+    3: i64 last_committed_decree;
+    4: i64 last_prepared_decree;
+    5: dsn.rpc_address node;
+}

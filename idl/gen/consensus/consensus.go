@@ -2195,3 +2195,2128 @@ func (p *ConfigurationUpdateResponse) String() string {
 	}
 	return fmt.Sprintf("ConfigurationUpdateResponse(%+v)", *p)
 }
+
+// Attributes:
+//   - Code
+//   - Data
+type MutationUpdate struct {
+	Code string     `thrift:"code,1" db:"code" json:"code"`
+	Data *base.Blob `thrift:"data,2" db:"data" json:"data"`
+}
+
+func NewMutationUpdate() *MutationUpdate {
+	return &MutationUpdate{}
+}
+
+func (p *MutationUpdate) GetCode() string {
+	return p.Code
+}
+
+var MutationUpdate_Data_DEFAULT *base.Blob
+
+func (p *MutationUpdate) GetData() *base.Blob {
+	if !p.IsSetData() {
+		return MutationUpdate_Data_DEFAULT
+	}
+	return p.Data
+}
+func (p *MutationUpdate) IsSetData() bool {
+	return p.Data != nil
+}
+
+func (p *MutationUpdate) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *MutationUpdate) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.Code = v
+	}
+	return nil
+}
+
+func (p *MutationUpdate) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Data = &base.Blob{}
+	if err := p.Data.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Data), err)
+	}
+	return nil
+}
+
+func (p *MutationUpdate) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "mutation_update"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *MutationUpdate) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "code", thrift.STRING, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:code: ", p), err)
+	}
+	if err := oprot.WriteString(ctx, string(p.Code)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.code (1) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:code: ", p), err)
+	}
+	return err
+}
+
+func (p *MutationUpdate) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "data", thrift.STRUCT, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:data: ", p), err)
+	}
+	if err := p.Data.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Data), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:data: ", p), err)
+	}
+	return err
+}
+
+func (p *MutationUpdate) Equals(other *MutationUpdate) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.Code != other.Code {
+		return false
+	}
+	if !p.Data.Equals(other.Data) {
+		return false
+	}
+	return true
+}
+
+func (p *MutationUpdate) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("MutationUpdate(%+v)", *p)
+}
+
+// Attributes:
+//   - Pid
+//   - Ballot
+//   - Decree
+//   - LastCommittedDecree
+//   - TimestampUs
+type MutationHeader struct {
+	Pid                 *base.Gpid `thrift:"pid,1" db:"pid" json:"pid"`
+	Ballot              int64      `thrift:"ballot,2" db:"ballot" json:"ballot"`
+	Decree              int64      `thrift:"decree,3" db:"decree" json:"decree"`
+	LastCommittedDecree int64      `thrift:"last_committed_decree,4" db:"last_committed_decree" json:"last_committed_decree"`
+	TimestampUs         int64      `thrift:"timestamp_us,5" db:"timestamp_us" json:"timestamp_us"`
+}
+
+func NewMutationHeader() *MutationHeader {
+	return &MutationHeader{}
+}
+
+var MutationHeader_Pid_DEFAULT *base.Gpid
+
+func (p *MutationHeader) GetPid() *base.Gpid {
+	if !p.IsSetPid() {
+		return MutationHeader_Pid_DEFAULT
+	}
+	return p.Pid
+}
+
+func (p *MutationHeader) GetBallot() int64 {
+	return p.Ballot
+}
+
+func (p *MutationHeader) GetDecree() int64 {
+	return p.Decree
+}
+
+func (p *MutationHeader) GetLastCommittedDecree() int64 {
+	return p.LastCommittedDecree
+}
+
+func (p *MutationHeader) GetTimestampUs() int64 {
+	return p.TimestampUs
+}
+func (p *MutationHeader) IsSetPid() bool {
+	return p.Pid != nil
+}
+
+func (p *MutationHeader) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *MutationHeader) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Pid = &base.Gpid{}
+	if err := p.Pid.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Pid), err)
+	}
+	return nil
+}
+
+func (p *MutationHeader) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.Ballot = v
+	}
+	return nil
+}
+
+func (p *MutationHeader) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.Decree = v
+	}
+	return nil
+}
+
+func (p *MutationHeader) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.LastCommittedDecree = v
+	}
+	return nil
+}
+
+func (p *MutationHeader) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 5: ", err)
+	} else {
+		p.TimestampUs = v
+	}
+	return nil
+}
+
+func (p *MutationHeader) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "mutation_header"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *MutationHeader) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "pid", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:pid: ", p), err)
+	}
+	if err := p.Pid.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Pid), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:pid: ", p), err)
+	}
+	return err
+}
+
+func (p *MutationHeader) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "ballot", thrift.I64, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:ballot: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.Ballot)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.ballot (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:ballot: ", p), err)
+	}
+	return err
+}
+
+func (p *MutationHeader) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "decree", thrift.I64, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:decree: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.Decree)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.decree (3) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:decree: ", p), err)
+	}
+	return err
+}
+
+func (p *MutationHeader) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "last_committed_decree", thrift.I64, 4); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:last_committed_decree: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.LastCommittedDecree)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.last_committed_decree (4) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 4:last_committed_decree: ", p), err)
+	}
+	return err
+}
+
+func (p *MutationHeader) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "timestamp_us", thrift.I64, 5); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:timestamp_us: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.TimestampUs)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.timestamp_us (5) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 5:timestamp_us: ", p), err)
+	}
+	return err
+}
+
+func (p *MutationHeader) Equals(other *MutationHeader) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Pid.Equals(other.Pid) {
+		return false
+	}
+	if p.Ballot != other.Ballot {
+		return false
+	}
+	if p.Decree != other.Decree {
+		return false
+	}
+	if p.LastCommittedDecree != other.LastCommittedDecree {
+		return false
+	}
+	if p.TimestampUs != other.TimestampUs {
+		return false
+	}
+	return true
+}
+
+func (p *MutationHeader) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("MutationHeader(%+v)", *p)
+}
+
+// Attributes:
+//   - Header
+//   - Updates
+type MutationData struct {
+	Header  *MutationHeader   `thrift:"header,1" db:"header" json:"header"`
+	Updates []*MutationUpdate `thrift:"updates,2" db:"updates" json:"updates"`
+}
+
+func NewMutationData() *MutationData {
+	return &MutationData{}
+}
+
+var MutationData_Header_DEFAULT *MutationHeader
+
+func (p *MutationData) GetHeader() *MutationHeader {
+	if !p.IsSetHeader() {
+		return MutationData_Header_DEFAULT
+	}
+	return p.Header
+}
+
+func (p *MutationData) GetUpdates() []*MutationUpdate {
+	return p.Updates
+}
+func (p *MutationData) IsSetHeader() bool {
+	return p.Header != nil
+}
+
+func (p *MutationData) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *MutationData) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Header = &MutationHeader{}
+	if err := p.Header.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Header), err)
+	}
+	return nil
+}
+
+func (p *MutationData) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]*MutationUpdate, 0, size)
+	p.Updates = tSlice
+	for i := 0; i < size; i++ {
+		_elem9 := &MutationUpdate{}
+		if err := _elem9.Read(ctx, iprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem9), err)
+		}
+		p.Updates = append(p.Updates, _elem9)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
+}
+
+func (p *MutationData) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "mutation_data"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *MutationData) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "header", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:header: ", p), err)
+	}
+	if err := p.Header.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Header), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:header: ", p), err)
+	}
+	return err
+}
+
+func (p *MutationData) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "updates", thrift.LIST, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:updates: ", p), err)
+	}
+	if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.Updates)); err != nil {
+		return thrift.PrependError("error writing list begin: ", err)
+	}
+	for _, v := range p.Updates {
+		if err := v.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
+		}
+	}
+	if err := oprot.WriteListEnd(ctx); err != nil {
+		return thrift.PrependError("error writing list end: ", err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:updates: ", p), err)
+	}
+	return err
+}
+
+func (p *MutationData) Equals(other *MutationData) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Header.Equals(other.Header) {
+		return false
+	}
+	if len(p.Updates) != len(other.Updates) {
+		return false
+	}
+	for i, _tgt := range p.Updates {
+		_src10 := other.Updates[i]
+		if !_tgt.Equals(_src10) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *MutationData) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("MutationData(%+v)", *p)
+}
+
+// Attributes:
+//   - Pid
+//   - Ballot
+//   - Primary
+//   - Status
+//   - LearnerSignature
+//   - Secondaries
+type ReplicaConfiguration struct {
+	Pid              *base.Gpid               `thrift:"pid,1" db:"pid" json:"pid"`
+	Ballot           int64                    `thrift:"ballot,2" db:"ballot" json:"ballot"`
+	Primary          *base.RPCAddress         `thrift:"primary,3" db:"primary" json:"primary"`
+	Status           metadata.PartitionStatus `thrift:"status,4" db:"status" json:"status"`
+	LearnerSignature int64                    `thrift:"learner_signature,5" db:"learner_signature" json:"learner_signature"`
+	Secondaries      []*base.RPCAddress       `thrift:"secondaries,6" db:"secondaries" json:"secondaries"`
+}
+
+func NewReplicaConfiguration() *ReplicaConfiguration {
+	return &ReplicaConfiguration{
+		Status: 0,
+	}
+}
+
+var ReplicaConfiguration_Pid_DEFAULT *base.Gpid
+
+func (p *ReplicaConfiguration) GetPid() *base.Gpid {
+	if !p.IsSetPid() {
+		return ReplicaConfiguration_Pid_DEFAULT
+	}
+	return p.Pid
+}
+
+func (p *ReplicaConfiguration) GetBallot() int64 {
+	return p.Ballot
+}
+
+var ReplicaConfiguration_Primary_DEFAULT *base.RPCAddress
+
+func (p *ReplicaConfiguration) GetPrimary() *base.RPCAddress {
+	if !p.IsSetPrimary() {
+		return ReplicaConfiguration_Primary_DEFAULT
+	}
+	return p.Primary
+}
+
+func (p *ReplicaConfiguration) GetStatus() metadata.PartitionStatus {
+	return p.Status
+}
+
+func (p *ReplicaConfiguration) GetLearnerSignature() int64 {
+	return p.LearnerSignature
+}
+
+func (p *ReplicaConfiguration) GetSecondaries() []*base.RPCAddress {
+	return p.Secondaries
+}
+func (p *ReplicaConfiguration) IsSetPid() bool {
+	return p.Pid != nil
+}
+
+func (p *ReplicaConfiguration) IsSetPrimary() bool {
+	return p.Primary != nil
+}
+
+func (p *ReplicaConfiguration) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 6:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField6(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *ReplicaConfiguration) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Pid = &base.Gpid{}
+	if err := p.Pid.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Pid), err)
+	}
+	return nil
+}
+
+func (p *ReplicaConfiguration) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.Ballot = v
+	}
+	return nil
+}
+
+func (p *ReplicaConfiguration) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Primary = &base.RPCAddress{}
+	if err := p.Primary.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Primary), err)
+	}
+	return nil
+}
+
+func (p *ReplicaConfiguration) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		temp := metadata.PartitionStatus(v)
+		p.Status = temp
+	}
+	return nil
+}
+
+func (p *ReplicaConfiguration) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 5: ", err)
+	} else {
+		p.LearnerSignature = v
+	}
+	return nil
+}
+
+func (p *ReplicaConfiguration) ReadField6(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]*base.RPCAddress, 0, size)
+	p.Secondaries = tSlice
+	for i := 0; i < size; i++ {
+		_elem11 := &base.RPCAddress{}
+		if err := _elem11.Read(ctx, iprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem11), err)
+		}
+		p.Secondaries = append(p.Secondaries, _elem11)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
+}
+
+func (p *ReplicaConfiguration) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "replica_configuration"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField6(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *ReplicaConfiguration) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "pid", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:pid: ", p), err)
+	}
+	if err := p.Pid.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Pid), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:pid: ", p), err)
+	}
+	return err
+}
+
+func (p *ReplicaConfiguration) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "ballot", thrift.I64, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:ballot: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.Ballot)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.ballot (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:ballot: ", p), err)
+	}
+	return err
+}
+
+func (p *ReplicaConfiguration) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "primary", thrift.STRUCT, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:primary: ", p), err)
+	}
+	if err := p.Primary.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Primary), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:primary: ", p), err)
+	}
+	return err
+}
+
+func (p *ReplicaConfiguration) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "status", thrift.I32, 4); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:status: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.Status)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.status (4) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 4:status: ", p), err)
+	}
+	return err
+}
+
+func (p *ReplicaConfiguration) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "learner_signature", thrift.I64, 5); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:learner_signature: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.LearnerSignature)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.learner_signature (5) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 5:learner_signature: ", p), err)
+	}
+	return err
+}
+
+func (p *ReplicaConfiguration) writeField6(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "secondaries", thrift.LIST, 6); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 6:secondaries: ", p), err)
+	}
+	if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.Secondaries)); err != nil {
+		return thrift.PrependError("error writing list begin: ", err)
+	}
+	for _, v := range p.Secondaries {
+		if err := v.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
+		}
+	}
+	if err := oprot.WriteListEnd(ctx); err != nil {
+		return thrift.PrependError("error writing list end: ", err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 6:secondaries: ", p), err)
+	}
+	return err
+}
+
+func (p *ReplicaConfiguration) Equals(other *ReplicaConfiguration) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Pid.Equals(other.Pid) {
+		return false
+	}
+	if p.Ballot != other.Ballot {
+		return false
+	}
+	if !p.Primary.Equals(other.Primary) {
+		return false
+	}
+	if p.Status != other.Status {
+		return false
+	}
+	if p.LearnerSignature != other.LearnerSignature {
+		return false
+	}
+	if len(p.Secondaries) != len(other.Secondaries) {
+		return false
+	}
+	for i, _tgt := range p.Secondaries {
+		_src12 := other.Secondaries[i]
+		if !_tgt.Equals(_src12) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *ReplicaConfiguration) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ReplicaConfiguration(%+v)", *p)
+}
+
+// Attributes:
+//   - Config
+//   - Mutation
+type PrepareRequest struct {
+	Config   *ReplicaConfiguration `thrift:"config,1" db:"config" json:"config"`
+	Mutation *MutationData         `thrift:"mutation,2" db:"mutation" json:"mutation"`
+}
+
+func NewPrepareRequest() *PrepareRequest {
+	return &PrepareRequest{}
+}
+
+var PrepareRequest_Config_DEFAULT *ReplicaConfiguration
+
+func (p *PrepareRequest) GetConfig() *ReplicaConfiguration {
+	if !p.IsSetConfig() {
+		return PrepareRequest_Config_DEFAULT
+	}
+	return p.Config
+}
+
+var PrepareRequest_Mutation_DEFAULT *MutationData
+
+func (p *PrepareRequest) GetMutation() *MutationData {
+	if !p.IsSetMutation() {
+		return PrepareRequest_Mutation_DEFAULT
+	}
+	return p.Mutation
+}
+func (p *PrepareRequest) IsSetConfig() bool {
+	return p.Config != nil
+}
+
+func (p *PrepareRequest) IsSetMutation() bool {
+	return p.Mutation != nil
+}
+
+func (p *PrepareRequest) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *PrepareRequest) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Config = &ReplicaConfiguration{
+		Status: 0,
+	}
+	if err := p.Config.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Config), err)
+	}
+	return nil
+}
+
+func (p *PrepareRequest) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Mutation = &MutationData{}
+	if err := p.Mutation.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Mutation), err)
+	}
+	return nil
+}
+
+func (p *PrepareRequest) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "prepare_request"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *PrepareRequest) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "config", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:config: ", p), err)
+	}
+	if err := p.Config.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Config), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:config: ", p), err)
+	}
+	return err
+}
+
+func (p *PrepareRequest) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "mutation", thrift.STRUCT, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:mutation: ", p), err)
+	}
+	if err := p.Mutation.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Mutation), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:mutation: ", p), err)
+	}
+	return err
+}
+
+func (p *PrepareRequest) Equals(other *PrepareRequest) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Config.Equals(other.Config) {
+		return false
+	}
+	if !p.Mutation.Equals(other.Mutation) {
+		return false
+	}
+	return true
+}
+
+func (p *PrepareRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("PrepareRequest(%+v)", *p)
+}
+
+// Attributes:
+//   - Pid
+//   - Err
+//   - Ballot
+//   - Decree
+//   - LastCommittedDecree
+//   - LastPreparedDecree
+type PrepareResponse struct {
+	Pid                 *base.Gpid      `thrift:"pid,1" db:"pid" json:"pid"`
+	Err                 *base.ErrorCode `thrift:"err,2" db:"err" json:"err"`
+	Ballot              int64           `thrift:"ballot,3" db:"ballot" json:"ballot"`
+	Decree              int64           `thrift:"decree,4" db:"decree" json:"decree"`
+	LastCommittedDecree int64           `thrift:"last_committed_decree,5" db:"last_committed_decree" json:"last_committed_decree"`
+	LastPreparedDecree  int64           `thrift:"last_prepared_decree,6" db:"last_prepared_decree" json:"last_prepared_decree"`
+}
+
+func NewPrepareResponse() *PrepareResponse {
+	return &PrepareResponse{}
+}
+
+var PrepareResponse_Pid_DEFAULT *base.Gpid
+
+func (p *PrepareResponse) GetPid() *base.Gpid {
+	if !p.IsSetPid() {
+		return PrepareResponse_Pid_DEFAULT
+	}
+	return p.Pid
+}
+
+var PrepareResponse_Err_DEFAULT *base.ErrorCode
+
+func (p *PrepareResponse) GetErr() *base.ErrorCode {
+	if !p.IsSetErr() {
+		return PrepareResponse_Err_DEFAULT
+	}
+	return p.Err
+}
+
+func (p *PrepareResponse) GetBallot() int64 {
+	return p.Ballot
+}
+
+func (p *PrepareResponse) GetDecree() int64 {
+	return p.Decree
+}
+
+func (p *PrepareResponse) GetLastCommittedDecree() int64 {
+	return p.LastCommittedDecree
+}
+
+func (p *PrepareResponse) GetLastPreparedDecree() int64 {
+	return p.LastPreparedDecree
+}
+func (p *PrepareResponse) IsSetPid() bool {
+	return p.Pid != nil
+}
+
+func (p *PrepareResponse) IsSetErr() bool {
+	return p.Err != nil
+}
+
+func (p *PrepareResponse) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 6:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField6(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *PrepareResponse) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Pid = &base.Gpid{}
+	if err := p.Pid.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Pid), err)
+	}
+	return nil
+}
+
+func (p *PrepareResponse) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Err = &base.ErrorCode{}
+	if err := p.Err.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Err), err)
+	}
+	return nil
+}
+
+func (p *PrepareResponse) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.Ballot = v
+	}
+	return nil
+}
+
+func (p *PrepareResponse) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.Decree = v
+	}
+	return nil
+}
+
+func (p *PrepareResponse) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 5: ", err)
+	} else {
+		p.LastCommittedDecree = v
+	}
+	return nil
+}
+
+func (p *PrepareResponse) ReadField6(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 6: ", err)
+	} else {
+		p.LastPreparedDecree = v
+	}
+	return nil
+}
+
+func (p *PrepareResponse) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "prepare_response"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField6(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *PrepareResponse) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "pid", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:pid: ", p), err)
+	}
+	if err := p.Pid.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Pid), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:pid: ", p), err)
+	}
+	return err
+}
+
+func (p *PrepareResponse) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "err", thrift.STRUCT, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:err: ", p), err)
+	}
+	if err := p.Err.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Err), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:err: ", p), err)
+	}
+	return err
+}
+
+func (p *PrepareResponse) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "ballot", thrift.I64, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:ballot: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.Ballot)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.ballot (3) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:ballot: ", p), err)
+	}
+	return err
+}
+
+func (p *PrepareResponse) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "decree", thrift.I64, 4); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:decree: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.Decree)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.decree (4) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 4:decree: ", p), err)
+	}
+	return err
+}
+
+func (p *PrepareResponse) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "last_committed_decree", thrift.I64, 5); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:last_committed_decree: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.LastCommittedDecree)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.last_committed_decree (5) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 5:last_committed_decree: ", p), err)
+	}
+	return err
+}
+
+func (p *PrepareResponse) writeField6(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "last_prepared_decree", thrift.I64, 6); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 6:last_prepared_decree: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.LastPreparedDecree)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.last_prepared_decree (6) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 6:last_prepared_decree: ", p), err)
+	}
+	return err
+}
+
+func (p *PrepareResponse) Equals(other *PrepareResponse) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Pid.Equals(other.Pid) {
+		return false
+	}
+	if !p.Err.Equals(other.Err) {
+		return false
+	}
+	if p.Ballot != other.Ballot {
+		return false
+	}
+	if p.Decree != other.Decree {
+		return false
+	}
+	if p.LastCommittedDecree != other.LastCommittedDecree {
+		return false
+	}
+	if p.LastPreparedDecree != other.LastPreparedDecree {
+		return false
+	}
+	return true
+}
+
+func (p *PrepareResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("PrepareResponse(%+v)", *p)
+}
+
+// Attributes:
+//   - App
+//   - Node
+//   - Config
+//   - LastCommittedDecree
+type GroupCheckRequest struct {
+	App                 *layer2.AppInfo       `thrift:"app,1" db:"app" json:"app"`
+	Node                *base.RPCAddress      `thrift:"node,2" db:"node" json:"node"`
+	Config              *ReplicaConfiguration `thrift:"config,3" db:"config" json:"config"`
+	LastCommittedDecree int64                 `thrift:"last_committed_decree,4" db:"last_committed_decree" json:"last_committed_decree"`
+}
+
+func NewGroupCheckRequest() *GroupCheckRequest {
+	return &GroupCheckRequest{}
+}
+
+var GroupCheckRequest_App_DEFAULT *layer2.AppInfo
+
+func (p *GroupCheckRequest) GetApp() *layer2.AppInfo {
+	if !p.IsSetApp() {
+		return GroupCheckRequest_App_DEFAULT
+	}
+	return p.App
+}
+
+var GroupCheckRequest_Node_DEFAULT *base.RPCAddress
+
+func (p *GroupCheckRequest) GetNode() *base.RPCAddress {
+	if !p.IsSetNode() {
+		return GroupCheckRequest_Node_DEFAULT
+	}
+	return p.Node
+}
+
+var GroupCheckRequest_Config_DEFAULT *ReplicaConfiguration
+
+func (p *GroupCheckRequest) GetConfig() *ReplicaConfiguration {
+	if !p.IsSetConfig() {
+		return GroupCheckRequest_Config_DEFAULT
+	}
+	return p.Config
+}
+
+func (p *GroupCheckRequest) GetLastCommittedDecree() int64 {
+	return p.LastCommittedDecree
+}
+func (p *GroupCheckRequest) IsSetApp() bool {
+	return p.App != nil
+}
+
+func (p *GroupCheckRequest) IsSetNode() bool {
+	return p.Node != nil
+}
+
+func (p *GroupCheckRequest) IsSetConfig() bool {
+	return p.Config != nil
+}
+
+func (p *GroupCheckRequest) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *GroupCheckRequest) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.App = &layer2.AppInfo{
+		Status: 0,
+
+		InitPartitionCount: -1,
+	}
+	if err := p.App.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.App), err)
+	}
+	return nil
+}
+
+func (p *GroupCheckRequest) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Node = &base.RPCAddress{}
+	if err := p.Node.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Node), err)
+	}
+	return nil
+}
+
+func (p *GroupCheckRequest) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Config = &ReplicaConfiguration{
+		Status: 0,
+	}
+	if err := p.Config.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Config), err)
+	}
+	return nil
+}
+
+func (p *GroupCheckRequest) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.LastCommittedDecree = v
+	}
+	return nil
+}
+
+func (p *GroupCheckRequest) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "group_check_request"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *GroupCheckRequest) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "app", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:app: ", p), err)
+	}
+	if err := p.App.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.App), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:app: ", p), err)
+	}
+	return err
+}
+
+func (p *GroupCheckRequest) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "node", thrift.STRUCT, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:node: ", p), err)
+	}
+	if err := p.Node.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Node), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:node: ", p), err)
+	}
+	return err
+}
+
+func (p *GroupCheckRequest) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "config", thrift.STRUCT, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:config: ", p), err)
+	}
+	if err := p.Config.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Config), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:config: ", p), err)
+	}
+	return err
+}
+
+func (p *GroupCheckRequest) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "last_committed_decree", thrift.I64, 4); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:last_committed_decree: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.LastCommittedDecree)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.last_committed_decree (4) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 4:last_committed_decree: ", p), err)
+	}
+	return err
+}
+
+func (p *GroupCheckRequest) Equals(other *GroupCheckRequest) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.App.Equals(other.App) {
+		return false
+	}
+	if !p.Node.Equals(other.Node) {
+		return false
+	}
+	if !p.Config.Equals(other.Config) {
+		return false
+	}
+	if p.LastCommittedDecree != other.LastCommittedDecree {
+		return false
+	}
+	return true
+}
+
+func (p *GroupCheckRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("GroupCheckRequest(%+v)", *p)
+}
+
+// Attributes:
+//   - Pid
+//   - Err
+//   - LastCommittedDecree
+//   - LastPreparedDecree
+//   - Node
+type GroupCheckResponse struct {
+	Pid                 *base.Gpid       `thrift:"pid,1" db:"pid" json:"pid"`
+	Err                 *base.ErrorCode  `thrift:"err,2" db:"err" json:"err"`
+	LastCommittedDecree int64            `thrift:"last_committed_decree,3" db:"last_committed_decree" json:"last_committed_decree"`
+	LastPreparedDecree  int64            `thrift:"last_prepared_decree,4" db:"last_prepared_decree" json:"last_prepared_decree"`
+	Node                *base.RPCAddress `thrift:"node,5" db:"node" json:"node"`
+}
+
+func NewGroupCheckResponse() *GroupCheckResponse {
+	return &GroupCheckResponse{}
+}
+
+var GroupCheckResponse_Pid_DEFAULT *base.Gpid
+
+func (p *GroupCheckResponse) GetPid() *base.Gpid {
+	if !p.IsSetPid() {
+		return GroupCheckResponse_Pid_DEFAULT
+	}
+	return p.Pid
+}
+
+var GroupCheckResponse_Err_DEFAULT *base.ErrorCode
+
+func (p *GroupCheckResponse) GetErr() *base.ErrorCode {
+	if !p.IsSetErr() {
+		return GroupCheckResponse_Err_DEFAULT
+	}
+	return p.Err
+}
+
+func (p *GroupCheckResponse) GetLastCommittedDecree() int64 {
+	return p.LastCommittedDecree
+}
+
+func (p *GroupCheckResponse) GetLastPreparedDecree() int64 {
+	return p.LastPreparedDecree
+}
+
+var GroupCheckResponse_Node_DEFAULT *base.RPCAddress
+
+func (p *GroupCheckResponse) GetNode() *base.RPCAddress {
+	if !p.IsSetNode() {
+		return GroupCheckResponse_Node_DEFAULT
+	}
+	return p.Node
+}
+func (p *GroupCheckResponse) IsSetPid() bool {
+	return p.Pid != nil
+}
+
+func (p *GroupCheckResponse) IsSetErr() bool {
+	return p.Err != nil
+}
+
+func (p *GroupCheckResponse) IsSetNode() bool {
+	return p.Node != nil
+}
+
+func (p *GroupCheckResponse) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *GroupCheckResponse) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Pid = &base.Gpid{}
+	if err := p.Pid.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Pid), err)
+	}
+	return nil
+}
+
+func (p *GroupCheckResponse) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Err = &base.ErrorCode{}
+	if err := p.Err.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Err), err)
+	}
+	return nil
+}
+
+func (p *GroupCheckResponse) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.LastCommittedDecree = v
+	}
+	return nil
+}
+
+func (p *GroupCheckResponse) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.LastPreparedDecree = v
+	}
+	return nil
+}
+
+func (p *GroupCheckResponse) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Node = &base.RPCAddress{}
+	if err := p.Node.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Node), err)
+	}
+	return nil
+}
+
+func (p *GroupCheckResponse) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "group_check_response"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *GroupCheckResponse) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "pid", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:pid: ", p), err)
+	}
+	if err := p.Pid.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Pid), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:pid: ", p), err)
+	}
+	return err
+}
+
+func (p *GroupCheckResponse) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "err", thrift.STRUCT, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:err: ", p), err)
+	}
+	if err := p.Err.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Err), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:err: ", p), err)
+	}
+	return err
+}
+
+func (p *GroupCheckResponse) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "last_committed_decree", thrift.I64, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:last_committed_decree: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.LastCommittedDecree)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.last_committed_decree (3) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:last_committed_decree: ", p), err)
+	}
+	return err
+}
+
+func (p *GroupCheckResponse) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "last_prepared_decree", thrift.I64, 4); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:last_prepared_decree: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.LastPreparedDecree)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.last_prepared_decree (4) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 4:last_prepared_decree: ", p), err)
+	}
+	return err
+}
+
+func (p *GroupCheckResponse) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "node", thrift.STRUCT, 5); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:node: ", p), err)
+	}
+	if err := p.Node.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Node), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 5:node: ", p), err)
+	}
+	return err
+}
+
+func (p *GroupCheckResponse) Equals(other *GroupCheckResponse) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Pid.Equals(other.Pid) {
+		return false
+	}
+	if !p.Err.Equals(other.Err) {
+		return false
+	}
+	if p.LastCommittedDecree != other.LastCommittedDecree {
+		return false
+	}
+	if p.LastPreparedDecree != other.LastPreparedDecree {
+		return false
+	}
+	if !p.Node.Equals(other.Node) {
+		return false
+	}
+	return true
+}
+
+func (p *GroupCheckResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("GroupCheckResponse(%+v)", *p)
+}
