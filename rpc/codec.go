@@ -231,6 +231,37 @@ func DecodeArgs(ctx context.Context, p thrift.TProtocol, v Value) error {
 	return skipToStop(ctx, p)
 }
 
+// DecodeArgsBytes decodes an args struct held in b (see Call.RawArgs) into v.
+func DecodeArgsBytes(b []byte, v Value) error {
+	return DecodeArgs(context.Background(), newReader(b), v)
+}
+
+// EncodeArgs encodes an args struct carrying v as field 1, the form RawArgs returns.
+func EncodeArgs(v Value) ([]byte, error) {
+	e := newWriter(64)
+	ctx := context.Background()
+	p := e.proto
+	if err := p.WriteStructBegin(ctx, "args"); err != nil {
+		return nil, err
+	}
+	if err := p.WriteFieldBegin(ctx, "req", wireType(v), 1); err != nil {
+		return nil, err
+	}
+	if err := v.Write(ctx, p); err != nil {
+		return nil, err
+	}
+	if err := p.WriteFieldEnd(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.WriteFieldStop(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.WriteStructEnd(ctx); err != nil {
+		return nil, err
+	}
+	return e.bytes(), nil
+}
+
 // skipToStop skips the remaining fields of a struct up to and including its STOP.
 func skipToStop(ctx context.Context, p thrift.TProtocol) error {
 	for {

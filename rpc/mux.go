@@ -17,7 +17,13 @@ type Call struct {
 	Msg    MessageBegin
 	Remote net.Addr
 	args   thrift.TProtocol
+	raw    []byte // the args struct as it arrived
 }
+
+// RawArgs returns the encoded args struct of the request, as received. A replica
+// server logs and forwards client writes in this form without re-encoding them;
+// DecodeArgsBytes reads it back.
+func (c *Call) RawArgs() []byte { return c.raw }
 
 // DecodeArgs decodes the request value into v.
 func (c *Call) DecodeArgs(ctx context.Context, v Value) error {

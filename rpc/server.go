@@ -339,6 +339,9 @@ func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, out chan<- 
 		}
 		handlers.Add(1)
 		call := &Call{Header: f.Header, Msg: msg, Remote: remote, args: args}
+		if fp, ok := args.(*frameProtocol); ok {
+			call.raw = f.Body[fp.r.pos:]
+		}
 		go func() {
 			defer handlers.Done()
 			defer func() { <-slots }()

@@ -551,3 +551,31 @@ func TestMetaClientSkipsDeadServer(t *testing.T) {
 		t.Fatal("host name accepted in a meta server list")
 	}
 }
+
+func TestRawArgsRoundTrip(t *testing.T) {
+	mux := NewMux()
+	got := make(chan []byte, 1)
+	Handle(mux, CodePut, func(ctx context.Context, call *Call, req *rrdb.UpdateRequest) (*rrdb.UpdateResponse, error) {
+		got <- append([]byte(nil), call.RawArgs()...)
+		return &rrdb.UpdateResponse{}, nil
+	})
+	_, addr := startServer(t, mux, ServerOptions{})
+	c := NewClient(addr, ClientOptions{})
+	defer c.Close()
+	req := &rrdb.UpdateRequest{Key: base.BlobString("\x00\x02hksk"), Value: base.BlobString("v"), ExpireTsSeconds: 7}
+	if err := c.Call(context.Background(), Request{Code: CodePut, Args: req}, &rrdb.UpdateResponse{}); err != nil {
+		t.Fatal(err)
+	}
+	raw := <-got
+	want, err := EncodeArgs(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(raw) != string(want) {
+		t.Fatalf("raw args %x, want %x", raw, want)
+	}
+	var back rrdb.UpdateRequest
+	if err := DecodeArgsBytes(raw, &back); err != nil || !back.Equals(req) {
+		t.Fatalf("decode raw args: %v %+v", err, back)
+	}
+}
