@@ -138,13 +138,22 @@ func (s *Store) Apply(m *Mutation) ([]OpResult, error) {
 		kinds[i] = k
 		indexed = indexed || k.needsRead()
 	}
+	return s.applyValidated(m, kinds, indexed)
+}
+
+// applyValidated and applyLocked are split out of Apply so that each has few enough
+// returns for its defers to be open-coded: Apply is on the hot path of every write.
+func (s *Store) applyValidated(m *Mutation, kinds []opKind, indexed bool) ([]OpResult, error) {
 	if err := s.acquire(); err != nil {
 		return nil, err
 	}
 	defer s.release()
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	return s.applyLocked(m, kinds, indexed)
+}
 
+func (s *Store) applyLocked(m *Mutation, kinds []opKind, indexed bool) ([]OpResult, error) {
 	last := s.lastApplied.Load()
 	if m.Decree <= last {
 		return duplicateResults(m.Decree, kinds), nil
@@ -168,35 +177,57 @@ func (s *Store) Apply(m *Mutation) ([]OpResult, error) {
 	} else {
 		w.b = s.db.NewBatch()
 	}
-	defer w.b.Close()
-
-	results := make([]OpResult, len(m.Ops))
-	for i := range m.Ops {
-		r, err := w.apply(&m.Ops[i], kinds[i])
-		if err != nil {
-			return nil, fmt.Errorf("storage: apply decree %d op %d: %w", m.Decree, i, err)
-		}
-		results[i] = r
+	results, err := w.applyAll(m, kinds, ts)
+	if err == nil {
+		err = w.b.Commit(s.writeOpts)
 	}
-	op := w.b.SetDeferred(len(s.decreeKey), 16)
-	copy(op.Key, s.decreeKey)
-	encodeDecree(op.Value, m.Decree, ts)
-	if err := op.Finish(); err != nil {
+	w.b.Close()
+	if err != nil {
 		return nil, fmt.Errorf("storage: apply decree %d: %w", m.Decree, err)
-	}
-	if err := w.b.Commit(s.writeOpts); err != nil {
-		return nil, fmt.Errorf("storage: commit decree %d: %w", m.Decree, err)
 	}
 	s.lastApplied.Store(m.Decree)
 	s.lastTSUS.Store(ts)
 	return results, nil
 }
 
+// applyAll adds every op and the decree record to the batch.
+func (w *writer) applyAll(m *Mutation, kinds []opKind, ts int64) ([]OpResult, error) {
+	results := newResults(m.Decree, kinds)
+	for i := range m.Ops {
+		if err := w.apply(&m.Ops[i], kinds[i], &results[i]); err != nil {
+			return nil, fmt.Errorf("op %d: %w", i, err)
+		}
+	}
+	op := w.b.SetDeferred(len(w.s.decreeKey), 16)
+	copy(op.Key, w.s.decreeKey)
+	encodeDecree(op.Value, m.Decree, ts)
+	return results, op.Finish()
+}
+
 func duplicateResults(decree int64, kinds []opKind) []OpResult {
+	out := newResults(decree, kinds)
+	for i := range out {
+		out[i].Duplicate = true
+	}
+	return out
+}
+
+// singleUpdate lets the most common mutation, one put or remove, allocate its result
+// slice and its response at once.
+type singleUpdate struct {
+	res  [1]OpResult
+	resp rrdb.UpdateResponse
+}
+
+func newResults(decree int64, kinds []opKind) []OpResult {
+	if len(kinds) == 1 && (kinds[0] == opPut || kinds[0] == opMultiPut || kinds[0] == opRemove) {
+		su := &singleUpdate{resp: rrdb.UpdateResponse{Decree: decree}}
+		su.res[0].Update = &su.resp
+		return su.res[:]
+	}
 	out := make([]OpResult, len(kinds))
 	for i, k := range kinds {
 		out[i] = newResult(k, decree)
-		out[i].Duplicate = true
 	}
 	return out
 }
@@ -228,8 +259,8 @@ type writer struct {
 	hdr     int // value header length of the data version
 }
 
-func (w *writer) apply(op *Op, k opKind) (OpResult, error) {
-	r := newResult(k, w.decree)
+// apply applies one op and fills its pre-built result r.
+func (w *writer) apply(op *Op, k opKind, r *OpResult) error {
 	var err error
 	switch k {
 	case opPut:
@@ -247,7 +278,7 @@ func (w *writer) apply(op *Op, k opKind) (OpResult, error) {
 	case opCheckAndMutate:
 		err = w.checkAndMutate(op.CheckAndMutate, op.DefaultTTL, r.CheckAndMutate)
 	}
-	return r, err
+	return err
 }
 
 // expireTS turns a request's absolute expiry into the stored one: a positive value is

@@ -35,7 +35,7 @@ func (s *Store) ForEach(ctx context.Context, fn func(*Record) error) error {
 	}
 	defer s.release()
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
-		LowerBound: []byte{0, 0},
+		LowerBound: []byte(userKeyStart),
 		UpperBound: []byte(userKeyEnd),
 	})
 	if err != nil {

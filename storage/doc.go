@@ -6,15 +6,20 @@
 //
 // User records are stored under their composite key (package keys) with the data
 // version 1 value layout (expire_ts, timetag, user value); stores of data version 0 are
-// read and written in that layout. The engine's own records live under keys starting
-// with FF FF: a composite key starts with the u16 length of its hash key, 0xFFFF is not
-// a valid length, so the FF FF range can never hold user data, and every user iteration
-// is bounded above by FF FF. (The empty key that the reference server writes for "empty
-// writes" is not needed: every mutation writes the decree record anyway.) The internal
-// records are
+// read and written in that layout. User keys occupy [00 00, FF FF): a composite key is
+// at least 2 bytes long and starts with the u16 length of its hash key, and 0xFFFF is
+// not a valid length. Every user iteration is bounded to that range, and the engine's
+// own records live outside it:
 //
-//	FF FF "pegasus.meta/last_applied_decree"  u64 BE decree ++ u64 BE timestamp_us
-//	FF FF "pegasus.meta/data_version"         u32 BE data version
+//	00                                 last applied decree: u64 BE decree ++ u64 BE timestamp_us
+//	FF FF "pegasus.meta/data_version"  u32 BE data version
+//
+// The decree record is rewritten by every mutation, so its placement matters: 00 is the
+// smallest key there is (after the empty key, which the reference server uses for
+// "empty writes" and which is left alone), and the newest version of the smallest key is
+// the first node of Pebble's memtable skiplist, which makes its insertion the cheapest
+// possible. The empty writes themselves are not needed: every mutation writes the
+// decree record anyway.
 //
 // # Writes and decrees
 //

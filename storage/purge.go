@@ -41,7 +41,7 @@ func (c *expireCollector) Add(key pebble.InternalKey, value []byte) error {
 	if (k != pebble.InternalKeyKindSet && k != pebble.InternalKeyKindSetWithDelete) || len(value) < 4 {
 		return nil
 	}
-	if len(key.UserKey) >= 2 && key.UserKey[0] == 0xff && key.UserKey[1] == 0xff {
+	if len(key.UserKey) < 2 || (key.UserKey[0] == 0xff && key.UserKey[1] == 0xff) {
 		return nil // internal record, not a stored value
 	}
 	if e := binary.BigEndian.Uint32(value); e != 0 && (c.min == 0 || e < c.min) {
@@ -107,7 +107,7 @@ func (s *Store) purgeExpired(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
-		LowerBound: []byte{0, 0},
+		LowerBound: []byte(userKeyStart),
 		UpperBound: []byte(userKeyEnd),
 		// sstables without a record expiring by the threshold are skipped entirely, so
 		// the sweep costs little where there is no TTL data; memtables are always read.

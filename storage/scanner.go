@@ -177,6 +177,9 @@ func scanBounds(req *rrdb.GetScannerRequest) (lower, upper []byte, ok bool) {
 	if !req.StartInclusive {
 		lower = keys.KeySuccessor(lower)
 	}
+	if bytes.Compare(lower, []byte(userKeyStart)) < 0 {
+		lower = []byte(userKeyStart)
+	}
 	if p := req.HashKeyFilterPattern.Bytes(); req.HashKeyFilterType == rrdb.FilterType_FT_MATCH_PREFIX && len(p) > 0 {
 		if len(p) > keys.MaxHashKeyLen {
 			return nil, nil, false

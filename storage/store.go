@@ -18,13 +18,22 @@ import (
 	"github.com/pegasusgo/pegasus/storage/keys"
 )
 
-// Internal records live under the FF FF prefix. A composite key starts with the u16
-// length of its hash key and 0xFFFF is not a valid length, so no user record can ever
-// sort there; every user iteration is bounded above by userKeyEnd.
+// Internal records live outside the user key space [userKeyStart, userKeyEnd), which
+// every user iteration is bounded to. Composite keys are at least 2 bytes long and start
+// with the u16 length of their hash key, so
+//   - the single byte 00 sorts before all of them (it is a proper prefix of the
+//     smallest one, 00 00). The decree record lives there because it is rewritten by
+//     every mutation: the newest version of the smallest key is always the first node
+//     of the memtable skiplist, so inserting it costs one comparison per level instead
+//     of a full search, which keeps the per-mutation decree write cheap;
+//   - nothing can start with FF FF (0xFFFF is not a valid hash key length); the rarely
+//     written records live there under readable names.
+//
+// (The empty key, which the reference server writes for "empty writes", is not used.)
 const (
-	metaPrefix         = "\xff\xffpegasus.meta/"
-	metaDecreeKey      = metaPrefix + "last_applied_decree" // u64 BE decree ++ u64 BE timestamp_us
-	metaDataVersionKey = metaPrefix + "data_version"        // u32 BE
+	metaDecreeKey      = "\x00"                              // u64 BE decree ++ u64 BE timestamp_us
+	metaDataVersionKey = "\xff\xffpegasus.meta/data_version" // u32 BE
+	userKeyStart       = "\x00\x00"
 	userKeyEnd         = "\xff\xff"
 )
 
