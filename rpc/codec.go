@@ -231,6 +231,11 @@ func DecodeArgs(ctx context.Context, p thrift.TProtocol, v Value) error {
 	return skipToStop(ctx, p)
 }
 
+// DecodeValue decodes a bare value (no args struct around it) from b.
+func DecodeValue(b []byte, v Value) error {
+	return v.Read(context.Background(), newReader(b))
+}
+
 // DecodeArgsBytes decodes an args struct held in b (see Call.RawArgs) into v.
 func DecodeArgsBytes(b []byte, v Value) error {
 	return DecodeArgs(context.Background(), newReader(b), v)

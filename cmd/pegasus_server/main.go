@@ -24,6 +24,7 @@ import (
 	"github.com/pegasusgo/pegasus/config"
 	"github.com/pegasusgo/pegasus/daemon/logging"
 	"github.com/pegasusgo/pegasus/daemon/meta"
+	"github.com/pegasusgo/pegasus/daemon/replica"
 	"github.com/pegasusgo/pegasus/daemon/role"
 	"github.com/pegasusgo/pegasus/daemon/version"
 )
@@ -41,7 +42,8 @@ Without -app_list every [apps.*] section with run = true is started.
 // roleFuncs maps an [apps.X] type to the function running it.
 func roleFuncs() map[string]role.Func {
 	return map[string]role.Func{
-		"meta": meta.Run,
+		"meta":    meta.Run,
+		"replica": replica.Run,
 	}
 }
 

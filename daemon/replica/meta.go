@@ -1,0 +1,377 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
+	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/idl/gen/admin"
+	"github.com/pegasusgo/pegasus/idl/gen/consensus"
+	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/rpc"
+)
+
+// Meta server RPC codes used by a replica server.
+const (
+	codeBeacon         = "RPC_FD_FAILURE_DETECTOR_PING"
+	codeConfigSync     = "RPC_CM_CONFIG_SYNC"
+	codeConfigProposal = "RPC_CONFIG_PROPOSAL"
+	codeUpdateConfig   = "RPC_CM_UPDATE_PARTITION_CONFIGURATION"
+)
+
+// metaLink is the replica server's side of the failure detector and of config sync.
+// The lease: a replica server serves only while its last acknowledged beacon was
+// sent less than Lease ago; the meta server declares it dead only after a longer
+// grace period, so by then it has stopped serving.
+type metaLink struct {
+	s       *Stub
+	clients []*rpc.Client
+	start   int64
+
+	mu         sync.Mutex
+	target     int       // index of the meta server beaconed
+	leaseStart time.Time // send time of the last acknowledged beacon
+	connected  bool
+	syncing    bool
+	sawLeader  string
+}
+
+func newMetaLink(s *Stub) *metaLink {
+	m := &metaLink{s: s, start: s.opts.StartTime.UnixMilli()}
+	for _, a := range s.opts.MetaServers {
+		m.clients = append(m.clients, rpc.NewClient(a, rpc.ClientOptions{Logger: s.log, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}))
+	}
+	return m
+}
+
+func (m *metaLink) close() {
+	for _, c := range m.clients {
+		c.Close()
+	}
+}
+
+// Connected reports whether the lease is valid.
+func (m *metaLink) Connected() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.connected
+}
+
+func (m *metaLink) leader() *rpc.Client {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.clients[m.target]
+}
+
+func (m *metaLink) run(ctx context.Context) {
+	if len(m.clients) == 0 {
+		m.s.log.Error("no meta server configured: the replica server cannot join a cluster")
+		<-ctx.Done()
+		return
+	}
+	beacon := time.NewTimer(0)
+	defer beacon.Stop()
+	check := time.NewTicker(m.s.opts.LeaseCheckInterval)
+	defer check.Stop()
+	sync := time.NewTicker(m.s.opts.ConfigSyncInterval)
+	defer sync.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-beacon.C:
+			next := m.beacon(ctx)
+			beacon.Reset(next)
+		case <-check.C:
+			m.checkLease()
+		case <-sync.C:
+			if m.Connected() {
+				go m.configSync(ctx)
+			}
+		}
+	}
+}
+
+// beacon pings the meta server believed to be the leader and returns when to send
+// the next one.
+func (m *metaLink) beacon(ctx context.Context) time.Duration {
+	interval := m.s.opts.BeaconInterval
+	sent := time.Now()
+	msg := &consensus.BeaconMsg{
+		Time:      sent.UnixMilli(),
+		FromNode:  base.MustParseRPCAddress(m.s.self),
+		ToNode:    &base.RPCAddress{},
+		StartTime: &m.start,
+	}
+	c := m.leader()
+	cctx, cancel := context.WithTimeout(ctx, min(interval, m.s.opts.RPCTimeout))
+	defer cancel()
+	var ack consensus.BeaconAck
+	err := c.Call(cctx, rpc.Request{Code: codeBeacon, Args: msg}, &ack)
+	if err != nil {
+		m.s.metrics.beaconFailed.Inc()
+		m.rotate("")
+		return min(interval, time.Second)
+	}
+	if !ack.Allowed {
+		m.s.log.Error("the meta server refuses this replica server (white list)")
+		return interval
+	}
+	if !ack.IsMaster {
+		hint := ""
+		if ack.PrimaryNode.IsValid() {
+			hint = ack.PrimaryNode.String()
+		}
+		m.rotate(hint)
+		return 0
+	}
+	m.mu.Lock()
+	wasConnected := m.connected
+	if now := time.Now(); now.Sub(sent) < m.s.opts.Lease {
+		m.leaseStart = sent
+		m.connected = true
+	}
+	becameConnected := !wasConnected && m.connected
+	m.mu.Unlock()
+	if becameConnected {
+		m.s.log.Info("connected to the meta server", "meta", c.Addr())
+		go m.configSync(ctx)
+	}
+	return interval
+}
+
+// rotate switches to the meta server named by a hint, or to the next in the list.
+func (m *metaLink) rotate(hint string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if hint != "" {
+		for i, c := range m.clients {
+			if c.Addr() == hint {
+				m.target = i
+				return
+			}
+		}
+		m.clients = append(m.clients, rpc.NewClient(hint, rpc.ClientOptions{Logger: m.s.log}))
+		m.target = len(m.clients) - 1
+		return
+	}
+	m.target = (m.target + 1) % len(m.clients)
+}
+
+// checkLease stops every replica when the lease has expired.
+func (m *metaLink) checkLease() {
+	m.mu.Lock()
+	expired := m.connected && time.Since(m.leaseStart)+m.s.opts.LeaseCheckInterval > m.s.opts.Lease
+	if expired {
+		m.connected = false
+	}
+	m.mu.Unlock()
+	if !expired {
+		return
+	}
+	m.s.log.Warn("lost the meta server: lease expired, replicas stop serving until it is back", "lease", m.s.opts.Lease)
+	for _, p := range m.s.all() {
+		p.post(deactivateEv{transient: true})
+	}
+}
+
+// configSync reports the stored replicas and applies what the meta server says this
+// node should serve.
+func (m *metaLink) configSync(ctx context.Context) {
+	m.mu.Lock()
+	if m.syncing {
+		m.mu.Unlock()
+		return
+	}
+	m.syncing = true
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.syncing = false
+		m.mu.Unlock()
+	}()
+	stored := m.s.storedReplicas()
+	req := &consensus.ConfigurationQueryByNodeRequest{
+		Node:           base.MustParseRPCAddress(m.s.self),
+		StoredReplicas: stored,
+	}
+	var resp consensus.ConfigurationQueryByNodeResponse
+	cctx, cancel := context.WithTimeout(ctx, m.s.opts.RPCTimeout)
+	err := m.leader().Call(cctx, rpc.Request{Code: codeConfigSync, Args: req}, &resp)
+	cancel()
+	if err != nil || !resp.Err.OK() {
+		code := resp.Err.Name()
+		if err != nil {
+			code = rpc.ErrorCode(err)
+		}
+		m.s.log.Warn("config sync failed", "err", code)
+		return
+	}
+	listed := map[base.Gpid]bool{}
+	for _, u := range resp.Partitions {
+		if u == nil || u.Config == nil || u.Config.Pid == nil || u.Info == nil {
+			continue
+		}
+		g := *u.Config.Pid
+		listed[g] = true
+		m.s.applyMetaConfig(g, u.Info, u.Config, admin.ConfigType_CT_INVALID)
+	}
+	// Replicas the meta server does not list are no longer members (a dropped
+	// table, or removed while this server was away): close them, keep their data.
+	for _, p := range m.s.all() {
+		if !listed[p.gpid] && containsGpid(stored, p.gpid) {
+			p.post(funcEv(func(p *partition) {
+				if p.core.Status() != pacifica.StatusLearner {
+					p.closeSelf("not a member according to the meta server")
+				}
+			}))
+		}
+	}
+	for _, r := range resp.GcReplicas {
+		if r != nil && r.Pid != nil {
+			m.s.garbageCollect(*r.Pid)
+		}
+	}
+}
+
+// updateConfig sends a configuration change to the meta leader.
+func (m *metaLink) updateConfig(ctx context.Context, req *consensus.ConfigurationUpdateRequest) (*consensus.ConfigurationUpdateResponse, error) {
+	var lastErr error
+	for attempt := 0; attempt < len(m.clients)+1; attempt++ {
+		c := m.leader()
+		cctx, cancel := context.WithTimeout(ctx, m.s.opts.RPCTimeout)
+		var resp consensus.ConfigurationUpdateResponse
+		err := c.Call(cctx, rpc.Request{Code: codeUpdateConfig, Args: req}, &resp)
+		cancel()
+		if err != nil {
+			lastErr = err
+			m.rotate("")
+			continue
+		}
+		if resp.Err.Name() == base.ErrForwardToOthers {
+			lastErr = errors.New("not the meta leader")
+			m.rotate("")
+			continue
+		}
+		return &resp, nil
+	}
+	return nil, fmt.Errorf("update partition configuration: %w", lastErr)
+}
+
+// applyMetaConfig applies a configuration sent by the meta server (in a proposal or
+// a config sync) to the local replica, creating it when this is the partition's
+// first configuration.
+func (s *Stub) applyMetaConfig(g base.Gpid, info *layer2.AppInfo, pc *layer2.PartitionConfiguration, typ admin.ConfigType) {
+	cfg := configOf(pc)
+	p := s.get(g)
+	if p == nil {
+		if cfg.Ballot != 1 || !cfg.Has(s.self) {
+			if cfg.Has(s.self) {
+				s.log.Warn("the meta server lists a replica this server does not hold", "gpid", g.String(), "ballot", cfg.Ballot)
+			}
+			return
+		}
+		var err error
+		if p, err = s.install(g, info); err != nil {
+			s.log.Warn("creating replica failed", "gpid", g.String(), "err", err)
+			return
+		}
+	}
+	p.post(configEv{cfg: cfg, info: info})
+}
+
+// onProposal handles RPC_CONFIG_PROPOSAL from the meta leader.
+func (s *Stub) onProposal(req *consensus.ConfigurationUpdateRequest) {
+	if req.Config == nil || req.Config.Pid == nil || req.Info == nil {
+		return
+	}
+	if !s.meta.Connected() {
+		// Without a lease this server must not take on a role.
+		return
+	}
+	g := *req.Config.Pid
+	cfg := configOf(req.Config)
+	node := ""
+	if req.Node.IsValid() {
+		node = req.Node.String()
+	}
+	switch req.Type {
+	case admin.ConfigType_CT_ASSIGN_PRIMARY, admin.ConfigType_CT_UPGRADE_TO_SECONDARY:
+		if cfg.Has(s.self) {
+			s.applyMetaConfig(g, req.Info, req.Config, req.Type)
+			return
+		}
+		if req.Type == admin.ConfigType_CT_ASSIGN_PRIMARY && node == s.self {
+			s.requestChange(g, cfg, pacifica.ChangeAssignPrimary, s.self, func(c pacifica.Config) pacifica.Config {
+				c.Primary = s.self
+				c.Secondaries = slices.DeleteFunc(c.Secondaries, func(x string) bool { return x == s.self })
+				return c
+			})
+		}
+	case admin.ConfigType_CT_UPGRADE_TO_PRIMARY:
+		s.requestChange(g, cfg, pacifica.ChangeUpgradeToPrimary, s.self, func(c pacifica.Config) pacifica.Config {
+			c.Primary = s.self
+			c.Secondaries = slices.DeleteFunc(c.Secondaries, func(x string) bool { return x == s.self })
+			return c
+		})
+	case admin.ConfigType_CT_DOWNGRADE_TO_INACTIVE, admin.ConfigType_CT_REMOVE:
+		s.requestChange(g, cfg, pacifica.ChangeDowngradeToInact, node, func(c pacifica.Config) pacifica.Config {
+			if c.Primary == node {
+				c.Primary = ""
+			}
+			c.Secondaries = slices.DeleteFunc(c.Secondaries, func(x string) bool { return x == node })
+			return c
+		})
+	case admin.ConfigType_CT_DOWNGRADE_TO_SECONDARY:
+		s.requestChange(g, cfg, pacifica.ChangeDowngradeToSecond, s.self, func(c pacifica.Config) pacifica.Config {
+			c.Primary = ""
+			c.Secondaries = append(c.Secondaries, s.self)
+			return c
+		})
+	default:
+		s.log.Debug("ignoring a proposal this server does not handle", "type", req.Type.String(), "gpid", g.String())
+	}
+}
+
+// requestChange asks the executor of a replica to request a configuration change
+// computed from the proposal's configuration, if the replica is still at that ballot.
+func (s *Stub) requestChange(g base.Gpid, at pacifica.Config, typ pacifica.ChangeType, node string, change func(pacifica.Config) pacifica.Config) {
+	p := s.get(g)
+	if p == nil {
+		return
+	}
+	p.post(changeEv{typ: typ, node: node, next: func(cur pacifica.Config) (pacifica.Config, bool) {
+		if cur.Ballot != at.Ballot {
+			return cur, false
+		}
+		next := change(cur.Clone())
+		next.Ballot++
+		return next, true
+	}})
+}
+
+// garbageCollect moves aside the directory of a replica the meta server says may be
+// deleted (a dropped table past its reserve time); the disk cleaner deletes it later.
+func (s *Stub) garbageCollect(g base.Gpid) {
+	if p := s.get(g); p != nil {
+		return // still open: the next config sync closes it first
+	}
+	for _, d := range s.disks {
+		dir := filepath.Join(d.dir, replicaDirName(g, "pegasus"))
+		if _, err := os.Stat(dir); err == nil {
+			aside := fmt.Sprintf("%s.%d.gar", dir, time.Now().UnixMicro())
+			if err := os.Rename(dir, aside); err == nil {
+				s.log.Info("replica garbage-collected", "gpid", g.String(), "moved_to", aside)
+			}
+		}
+	}
+}
+
+func typeOf(t pacifica.ChangeType) admin.ConfigType { return admin.ConfigType(t) }

@@ -1,0 +1,165 @@
+package replica
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pegasusgo/pegasus/daemon/metrics"
+	"github.com/pegasusgo/pegasus/daemon/remotecmd"
+	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
+	"github.com/pegasusgo/pegasus/daemon/version"
+)
+
+// serverMetrics are the figures served at /metrics (upstream's JSON shape): one
+// server entity, one replica entity per hosted replica (request counts and
+// latencies per operation), one disk entity per data disk.
+type serverMetrics struct {
+	s   *Stub
+	reg *metrics.Registry
+
+	readFailed, writeFailed, writeBusy, beaconFailed *metrics.Counter
+}
+
+func newServerMetrics(s *Stub) *serverMetrics {
+	_, port, _ := strings.Cut(s.opts.Self, ":")
+	p, _ := strconv.Atoi(port)
+	reg := metrics.NewRegistry(s.opts.ClusterName, "replica", p)
+	srv := reg.Entity("server", "server", nil)
+	m := &serverMetrics{
+		s:            s,
+		reg:          reg,
+		readFailed:   srv.Counter("read_failed_requests"),
+		writeFailed:  srv.Counter("write_failed_requests"),
+		writeBusy:    srv.Counter("write_busy_requests"),
+		beaconFailed: srv.Counter("beacon_failed_count"),
+	}
+	count := func(st pacifica.Status) func() float64 {
+		return func() float64 {
+			n := 0
+			for _, p := range s.all() {
+				if pacifica.Status(p.status.Load()) == st {
+					n++
+				}
+			}
+			return float64(n)
+		}
+	}
+	srv.GaugeFunc("total_replicas", func() float64 { return float64(len(s.all())) })
+	srv.GaugeFunc("primary_replicas", count(pacifica.StatusPrimary))
+	srv.GaugeFunc("secondary_replicas", count(pacifica.StatusSecondary))
+	srv.GaugeFunc("inactive_replicas", count(pacifica.StatusInactive))
+	srv.GaugeFunc("learning_replicas", count(pacifica.StatusLearner))
+	return m
+}
+
+func (m *serverMetrics) entity(p *partition) *metrics.Entity {
+	info := p.appInfo()
+	return m.reg.Entity("replica", p.gpid.String(), map[string]string{
+		"table_id":     strconv.Itoa(int(p.gpid.Appid)),
+		"partition_id": strconv.Itoa(int(p.gpid.PartitionIndex)),
+		"table_name":   info.AppName,
+	})
+}
+
+// observe counts one served request and records its latency.
+func (m *serverMetrics) observe(p *partition, op string, start time.Time) {
+	e := m.entity(p)
+	e.Counter(op + "_requests").Inc()
+	e.Percentile(op + "_latency_ns").ObserveSince(start)
+}
+
+// commit counts applied mutations and the writes they carried.
+func (m *serverMetrics) commit(p *partition, writes int) {
+	e := m.entity(p)
+	e.Counter("committed_mutations").Inc()
+	e.Counter("committed_writes").Add(int64(writes))
+}
+
+// refresh updates the gauges read from the stores and disks.
+func (m *serverMetrics) refresh() {
+	for _, p := range m.s.all() {
+		e := m.entity(p)
+		e.Gauge("rdb_total_sst_size_mb").Set(float64(p.store.SizeOnDisk()) / (1 << 20))
+		e.Gauge("private_log_size_mb").Set(float64(p.plog.Size()) / (1 << 20))
+		e.Gauge("last_committed_decree").Set(float64(p.store.LastAppliedDecree()))
+		e.Gauge("ballot").Set(float64(p.ballot.Load()))
+		e.Gauge("status").Set(float64(p.status.Load()))
+	}
+	for _, d := range m.s.disks {
+		capMB, availMB := d.space()
+		e := m.reg.Entity("disk", d.tag, map[string]string{"tag": d.tag, "data_dir": d.dir})
+		e.Gauge("disk_capacity_total_mb").Set(float64(capMB))
+		e.Gauge("disk_capacity_avail_mb").Set(float64(availMB))
+	}
+}
+
+// dropEntity forgets a closed replica's metrics.
+func (m *serverMetrics) dropEntity(p *partition) {
+	m.reg.Remove("replica", p.gpid.String())
+}
+
+// HTTPHandler serves /version and /metrics.
+func (s *Stub) HTTPHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"Version": version.Version, "GitCommit": version.GitSHA})
+	})
+	mux.HandleFunc("/recentStartTime", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"RecentStartTime": s.opts.StartTime.Format("2006-01-02 15:04:05")})
+	})
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		s.metrics.refresh()
+		s.metrics.reg.ServeHTTP(w, r)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, fmt.Sprintf("service not found for %q", r.URL.Path), http.StatusNotFound)
+	})
+	return mux
+}
+
+func (s *Stub) registerCommands() {
+	s.cmds.Register("flush-log", "flush-log: write every replica's pending log and memtable to disk", func(ctx context.Context, args []string) string {
+		for _, p := range s.all() {
+			if err := p.store.Flush(ctx); err != nil {
+				return "ERR: " + err.Error()
+			}
+		}
+		return "Flush done."
+	})
+	s.cmds.Register("replica.info", "replica.info: the replicas of this server with role, ballot and decrees (JSON)", func(ctx context.Context, args []string) string {
+		type row struct {
+			Gpid      string `json:"gpid"`
+			Table     string `json:"table"`
+			Status    string `json:"status"`
+			Ballot    int64  `json:"ballot"`
+			Committed int64  `json:"last_committed_decree"`
+			Durable   int64  `json:"last_durable_decree"`
+			Disk      string `json:"disk"`
+		}
+		var out []row
+		for _, p := range s.all() {
+			out = append(out, row{p.gpid.String(), p.appInfo().AppName, pacifica.Status(p.status.Load()).String(), p.ballot.Load(),
+				p.store.LastAppliedDecree(), p.store.LastDurableDecree(), p.disk.tag})
+		}
+		b, _ := json.Marshal(out)
+		return string(b)
+	})
+	s.cmds.SetCounters(func() []remotecmd.Counter {
+		var out []remotecmd.Counter
+		for _, p := range s.all() {
+			out = append(out, remotecmd.Counter{
+				Name:  "replica*app.pegasus*disk.storage.sst(MB)@" + p.gpid.String(),
+				Type:  "NUMBER",
+				Value: float64(p.store.SizeOnDisk()) / (1 << 20),
+			})
+		}
+		return out
+	})
+}

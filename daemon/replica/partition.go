@@ -1,0 +1,464 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pegasusgo/pegasus/daemon/replica/mlog"
+	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
+	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/storage"
+)
+
+// mailbox is an unbounded event queue: posting never blocks, so callbacks from the
+// plog writer and RPC completions cannot stall each other.
+type mailbox struct {
+	mu     sync.Mutex
+	items  []any
+	signal chan struct{}
+}
+
+func newMailbox() *mailbox { return &mailbox{signal: make(chan struct{}, 1)} }
+
+func (m *mailbox) post(ev any) {
+	m.mu.Lock()
+	m.items = append(m.items, ev)
+	m.mu.Unlock()
+	select {
+	case m.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (m *mailbox) take() []any {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	items := m.items
+	m.items = nil
+	return items
+}
+
+// Events handled by a partition's executor.
+type (
+	writeEv   struct{ w *pacifica.Write }
+	prepareEv struct {
+		from   string
+		cfg    pacifica.Config
+		status pacifica.Status
+		mu     *pacifica.Mutation
+		reply  chan pacifica.Ack
+	}
+	loggedEv struct {
+		decree, ballot int64
+		err            error
+	}
+	ackEv struct {
+		from           string
+		decree, ballot int64
+		err            string
+	}
+	groupCheckEv struct {
+		from      string
+		cfg       pacifica.Config
+		status    pacifica.Status
+		committed int64
+	}
+	configEv struct {
+		cfg  pacifica.Config
+		info *layer2.AppInfo
+	}
+	changeEv struct {
+		typ  pacifica.ChangeType
+		node string
+		next func(cur pacifica.Config) (pacifica.Config, bool)
+	}
+	changeReplyEv struct {
+		err string
+		cfg *pacifica.Config
+	}
+	resendEv struct {
+		to     string
+		decree int64
+	}
+	deactivateEv struct{ transient bool }
+	funcEv       func(p *partition)
+)
+
+// pendingWrite is a client write waiting for its mutation to commit.
+type pendingWrite struct {
+	op   storage.Op
+	done chan writeResult
+}
+
+type writeResult struct {
+	res    storage.OpResult
+	decree int64
+	err    string // a frame-level error name when the write was not applied
+}
+
+type ackKey struct{ decree, ballot int64 }
+
+// partition is one replica hosted by this server.
+type partition struct {
+	stub *Stub
+	gpid base.Gpid
+	dir  string
+	disk *disk
+	log  *slog.Logger
+
+	store *storage.Store
+	plog  *mlog.Log
+
+	// Owned by the executor goroutine.
+	core        *pacifica.Replica
+	pendingAcks map[ackKey][]chan pacifica.Ack
+	restarted   bool // loaded from disk: regain a primary role with a ballot bump
+	state       persistedState
+
+	// Read by other goroutines.
+	info     atomic.Pointer[layer2.AppInfo]
+	canRead  atomic.Bool
+	status   atomic.Int32
+	ballot   atomic.Int64
+	closing  atomic.Bool
+	inbox    *mailbox
+	done     chan struct{}
+	stopOnce sync.Once
+	stop     chan struct{}
+}
+
+func (p *partition) appInfo() *layer2.AppInfo { return p.info.Load() }
+
+func (p *partition) post(ev any) { p.inbox.post(ev) }
+
+// run is the executor: it owns the replication state machine and performs the I/O it
+// asks for.
+func (p *partition) run() {
+	defer close(p.done)
+	tick := time.NewTicker(p.stub.opts.TickInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			p.shutdown()
+			return
+		case <-p.inbox.signal:
+			p.handleAll(p.inbox.take())
+		case <-tick.C:
+			now := time.Now()
+			p.process(p.core.Tick(now), now)
+			p.sweepAcks()
+		}
+		p.publish()
+	}
+}
+
+// handleAll handles a batch of events; consecutive client writes are proposed
+// together so that they can share mutations.
+func (p *partition) handleAll(evs []any) {
+	var writes []*pacifica.Write
+	flush := func() {
+		if len(writes) > 0 {
+			now := time.Now()
+			p.process(p.core.ProposeMany(writes, now), now)
+			writes = nil
+		}
+	}
+	for _, ev := range evs {
+		if w, ok := ev.(writeEv); ok {
+			writes = append(writes, w.w)
+			continue
+		}
+		flush()
+		p.handle(ev)
+	}
+	flush()
+}
+
+func (p *partition) handle(ev any) {
+	now := time.Now()
+	switch e := ev.(type) {
+	case prepareEv:
+		k := ackKey{e.mu.Decree, e.mu.Ballot}
+		p.pendingAcks[k] = append(p.pendingAcks[k], e.reply)
+		p.process(p.core.OnPrepare(e.from, e.cfg, e.status, e.mu, now), now)
+	case loggedEv:
+		if e.err != nil {
+			p.log.Error("plog append failed: replica goes to the error state", "err", e.err)
+			p.process(p.core.Fail(), now)
+			p.closeSelf("plog write failed")
+			return
+		}
+		p.process(p.core.OnLogged(e.decree, e.ballot, now), now)
+	case ackEv:
+		p.process(p.core.OnPrepareAck(e.from, e.decree, e.ballot, e.err, now), now)
+	case groupCheckEv:
+		p.process(p.core.OnGroupCheck(e.from, e.cfg, e.status, e.committed, now), now)
+	case configEv:
+		p.onConfig(e, now)
+	case changeEv:
+		cur := p.core.Config()
+		if next, ok := e.next(cur); ok {
+			p.process(p.core.RequestConfigChange(e.typ, e.node, next), now)
+		}
+	case changeReplyEv:
+		p.onChangeReply(e, now)
+	case resendEv:
+		p.process(p.core.Resend(e.to, e.decree, now), now)
+	case deactivateEv:
+		p.process(p.core.Deactivate(e.transient), now)
+	case funcEv:
+		e(p)
+	}
+}
+
+// onConfig applies a configuration from the meta server (proposal or config sync).
+func (p *partition) onConfig(e configEv, now time.Time) {
+	if e.info != nil {
+		p.setAppInfo(e.info)
+	}
+	cur := p.core.Config()
+	role := roleIn(e.cfg, p.stub.self)
+	if p.restarted && e.cfg.Ballot == cur.Ballot && role == pacifica.StatusPrimary && p.core.Status() == pacifica.StatusInactive {
+		// A restarted primary may have lost the tail of its log (without fsync,
+		// only a machine crash loses it, but the rule keeps us safe either way):
+		// resume under a new ballot so that nothing it re-prepares can be mistaken
+		// for an older mutation of the same ballot.
+		next := e.cfg.Clone()
+		next.Ballot++
+		p.restarted = false
+		p.process(p.core.RequestConfigChange(pacifica.ChangeForceUpdateBallot, p.stub.self, next), now)
+		return
+	}
+	p.restarted = false
+	p.process(p.core.UpdateConfig(e.cfg, now), now)
+}
+
+func (p *partition) onChangeReply(e changeReplyEv, now time.Time) {
+	pending := p.core.PendingChange()
+	switch {
+	case e.err == base.ErrOK && e.cfg != nil:
+		p.process(p.core.UpdateConfig(*e.cfg, now), now)
+		if pending != nil && pending.Type == pacifica.ChangeDowngradeToInact {
+			p.stub.notifyRemoved(p, pending.Node, e.cfg.Ballot)
+		}
+	case e.cfg != nil && e.cfg.Ballot > p.core.Ballot():
+		p.core.ChangeFailed()
+		p.process(p.core.UpdateConfig(*e.cfg, now), now)
+	case e.err == base.ErrInvalidVersion || e.err == base.ErrInvalidParameters || e.err == base.ErrObjectNotFound:
+		p.log.Warn("configuration change refused by the meta server", "err", e.err)
+		p.core.ChangeFailed()
+		if e.cfg != nil {
+			p.process(p.core.UpdateConfig(*e.cfg, now), now)
+		}
+	default:
+		// The meta server is unreachable or busy: ask again a little later.
+		if pending != nil {
+			req := *pending
+			time.AfterFunc(time.Second, func() { p.stub.sendConfigChange(p, &req) })
+		}
+	}
+}
+
+// process performs what the state machine asked for, in the required order.
+func (p *partition) process(rd pacifica.Ready, now time.Time) {
+	if rd.Empty() {
+		return
+	}
+	if rd.Persist {
+		if err := p.persist(); err != nil {
+			p.log.Error("persisting the ballot failed: replica goes to the error state", "err", err)
+			p.finish(p.core.Fail())
+			p.closeSelf("persist failed")
+			return
+		}
+	}
+	for _, mu := range rd.Append {
+		p.appendLog(mu)
+	}
+	for _, pr := range rd.Prepares {
+		p.stub.sendPrepare(p, pr)
+	}
+	for _, gc := range rd.GroupChecks {
+		p.stub.sendGroupCheck(p, gc)
+	}
+	for _, a := range rd.Acks {
+		p.deliverAck(a)
+	}
+	for _, rs := range rd.Resends {
+		to, d := rs.To, rs.Decree
+		time.AfterFunc(rs.Delay, func() { p.post(resendEv{to, d}) })
+	}
+	p.finish(rd)
+	if rd.ConfigChange != nil {
+		p.stub.sendConfigChange(p, rd.ConfigChange)
+	}
+	if rd.Closed {
+		p.closeSelf("removed from the configuration")
+	}
+}
+
+// finish applies the committed mutations and answers the clients.
+func (p *partition) finish(rd pacifica.Ready) {
+	for _, c := range rd.Commits {
+		if err := p.apply(c); err != nil {
+			p.log.Error("applying a committed mutation failed: replica goes to the error state", "decree", c.Mutation.Decree, "err", err)
+			more := p.core.Fail()
+			for _, w := range c.Writes {
+				w.Tag.(*pendingWrite).done <- writeResult{err: base.ErrLocalAppFailure}
+			}
+			p.finish(pacifica.Ready{Rejects: more.Rejects})
+			p.closeSelf("apply failed")
+			return
+		}
+	}
+	for _, r := range rd.Rejects {
+		if pw, ok := r.Write.Tag.(*pendingWrite); ok {
+			pw.done <- writeResult{err: r.Err}
+		}
+	}
+}
+
+func (p *partition) apply(c pacifica.Committed) error {
+	mu := c.Mutation
+	ops := make([]storage.Op, len(mu.Updates))
+	for i, u := range mu.Updates {
+		if i < len(c.Writes) {
+			ops[i] = c.Writes[i].Tag.(*pendingWrite).op
+		} else {
+			op, err := decodeOp(u)
+			if err != nil {
+				return err
+			}
+			ops[i] = op
+		}
+		ops[i].DefaultTTL = mu.DefaultTTL
+	}
+	results, err := p.store.Apply(&storage.Mutation{Decree: mu.Decree, TimestampUS: mu.TimestampUS, Ops: ops})
+	if err != nil {
+		return fmt.Errorf("apply decree %d: %w", mu.Decree, err)
+	}
+	p.stub.metrics.commit(p, len(ops))
+	for i, w := range c.Writes {
+		w.Tag.(*pendingWrite).done <- writeResult{res: results[i], decree: mu.Decree}
+	}
+	return nil
+}
+
+func (p *partition) appendLog(mu *pacifica.Mutation) {
+	data, err := encodeMutation(p.gpid, mu)
+	if err != nil {
+		p.post(loggedEv{decree: mu.Decree, ballot: mu.Ballot, err: err})
+		return
+	}
+	d, b := mu.Decree, mu.Ballot
+	p.plog.Append(mlog.Record{Decree: d, Ballot: b, Data: data}, func(err error) {
+		p.post(loggedEv{decree: d, ballot: b, err: err})
+	})
+}
+
+func (p *partition) deliverAck(a pacifica.Ack) {
+	k := ackKey{a.Decree, a.Ballot}
+	for _, ch := range p.pendingAcks[k] {
+		ch <- a
+	}
+	delete(p.pendingAcks, k)
+}
+
+// sweepAcks answers prepares that will not get an acknowledgement any more: their
+// decree was committed here meanwhile, or a newer ballot replaced them.
+func (p *partition) sweepAcks() {
+	for k, chans := range p.pendingAcks {
+		var err string
+		switch {
+		case k.decree <= p.core.Committed():
+			err = base.ErrOK
+		case k.ballot < p.core.Ballot():
+			err = base.ErrVersionOutdated
+		default:
+			continue
+		}
+		for _, ch := range chans {
+			ch <- pacifica.Ack{Decree: k.decree, Ballot: k.ballot, Err: err, LastCommitted: p.core.Committed(), LastPrepared: p.core.MaxPrepared()}
+		}
+		delete(p.pendingAcks, k)
+	}
+}
+
+// publish exposes the state other goroutines read.
+func (p *partition) publish() {
+	p.canRead.Store(p.core.CanRead())
+	p.status.Store(int32(p.core.Status()))
+	p.ballot.Store(p.core.Ballot())
+}
+
+func (p *partition) setAppInfo(info *layer2.AppInfo) {
+	p.info.Store(info)
+	p.core.SetDefaultTTL(defaultTTL(info))
+}
+
+// closeSelf ends the executor and drops the partition from the server; its data
+// stays on disk.
+func (p *partition) closeSelf(why string) {
+	if p.closing.CompareAndSwap(false, true) {
+		p.log.Info("closing replica", "reason", why)
+		go p.stub.closePartition(p)
+	}
+}
+
+// shutdown runs on the executor when it stops: unblock everyone still waiting.
+func (p *partition) shutdown() {
+	p.finish(p.core.Deactivate(false))
+	for k, chans := range p.pendingAcks {
+		for _, ch := range chans {
+			ch <- pacifica.Ack{Decree: k.decree, Ballot: k.ballot, Err: base.ErrInvalidState}
+		}
+	}
+	p.pendingAcks = map[ackKey][]chan pacifica.Ack{}
+	p.canRead.Store(false)
+	for _, ev := range p.inbox.take() {
+		switch e := ev.(type) {
+		case writeEv:
+			e.w.Tag.(*pendingWrite).done <- writeResult{err: base.ErrObjectNotFound}
+		case prepareEv:
+			e.reply <- pacifica.Ack{Decree: e.mu.Decree, Ballot: e.mu.Ballot, Err: base.ErrObjectNotFound}
+		}
+	}
+}
+
+// stopExecutor stops the executor and waits for it.
+func (p *partition) stopExecutor() {
+	p.stopOnce.Do(func() { close(p.stop) })
+	<-p.done
+}
+
+// write submits a client write and waits for its outcome.
+func (p *partition) write(ctx context.Context, code string, raw []byte, op storage.Op) (writeResult, error) {
+	pw := &pendingWrite{op: op, done: make(chan writeResult, 1)}
+	p.post(writeEv{&pacifica.Write{Update: pacifica.Update{Code: code, Data: raw}, Tag: pw, Size: len(raw)}})
+	select {
+	case r := <-pw.done:
+		return r, nil
+	case <-ctx.Done():
+		return writeResult{}, ctx.Err()
+	case <-p.done:
+		return writeResult{}, errors.New("replica closed")
+	}
+}
+
+func roleIn(cfg pacifica.Config, self string) pacifica.Status {
+	switch {
+	case cfg.Primary == self:
+		return pacifica.StatusPrimary
+	case cfg.Has(self):
+		return pacifica.StatusSecondary
+	default:
+		return pacifica.StatusInactive
+	}
+}

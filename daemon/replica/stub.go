@@ -1,0 +1,589 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pegasusgo/pegasus/daemon/remotecmd"
+	"github.com/pegasusgo/pegasus/daemon/replica/mlog"
+	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
+	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/idl/gen/consensus"
+	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/idl/gen/metadata"
+	"github.com/pegasusgo/pegasus/rpc"
+	"github.com/pegasusgo/pegasus/storage"
+)
+
+// Options configure a replica server. Zero timings pick upstream's defaults.
+type Options struct {
+	Self        string // ip:port of this server
+	ClusterName string
+	MetaServers []string
+	DataDirs    []DataDir
+
+	BeaconInterval     time.Duration // 3 s
+	Lease              time.Duration // 20 s: no acknowledged beacon for this long and we stop serving
+	LeaseCheckInterval time.Duration // 2 s
+	ConfigSyncInterval time.Duration // 30 s
+	CheckpointInterval time.Duration // 100 s: flush the stores and trim the plogs
+	TickInterval       time.Duration // 50 ms: the replication state machines' clock
+	RPCTimeout         time.Duration // meta and peer calls, 3 s
+
+	MaxAllowedWriteSize int64 // 1 MiB; 0 = unlimited
+	PlogFileSize        int64
+	PlogForceFlush      bool
+	Replication         pacifica.Options
+	Storage             storage.Options
+
+	Logger    *slog.Logger
+	StartTime time.Time
+}
+
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.BeaconInterval, 3*time.Second)
+	def(&o.Lease, 20*time.Second)
+	def(&o.LeaseCheckInterval, 2*time.Second)
+	def(&o.ConfigSyncInterval, 30*time.Second)
+	def(&o.CheckpointInterval, 100*time.Second)
+	def(&o.TickInterval, 50*time.Millisecond)
+	def(&o.RPCTimeout, 3*time.Second)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.StartTime.IsZero() {
+		o.StartTime = time.Now()
+	}
+}
+
+// Stub is a replica server: the replicas it hosts and its link to the meta server.
+type Stub struct {
+	opts    Options
+	self    string
+	log     *slog.Logger
+	disks   []*disk
+	cmds    *remotecmd.Registry
+	metrics *serverMetrics
+	meta    *metaLink
+
+	mu         sync.RWMutex
+	partitions map[base.Gpid]*partition
+	creating   map[base.Gpid]bool
+
+	peersMu sync.Mutex
+	peers   map[string]*rpc.Client
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open starts a replica server: it loads every replica found on the data disks
+// (replaying their logs) and is then ready to be registered and run.
+func Open(opts Options) (*Stub, error) {
+	opts.setDefaults()
+	if _, err := base.ParseRPCAddress(opts.Self); err != nil {
+		return nil, fmt.Errorf("replica server address: %w", err)
+	}
+	disks, err := openDisks(opts.DataDirs)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Stub{
+		opts:       opts,
+		self:       opts.Self,
+		log:        opts.Logger,
+		disks:      disks,
+		partitions: map[base.Gpid]*partition{},
+		creating:   map[base.Gpid]bool{},
+		peers:      map[string]*rpc.Client{},
+		ctx:        ctx,
+		cancel:     cancel,
+	}
+	s.metrics = newServerMetrics(s)
+	s.meta = newMetaLink(s)
+	s.cmds = remotecmd.New("replica", opts.StartTime)
+	s.registerCommands()
+	if err := s.loadAll(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadAll opens every replica directory found on the disks.
+func (s *Stub) loadAll() error {
+	for _, d := range s.disks {
+		entries, err := os.ReadDir(d.dir)
+		if err != nil {
+			return fmt.Errorf("list %s: %w", d.dir, err)
+		}
+		for _, e := range entries {
+			if !e.IsDir() || !isReplicaDirName(e.Name()) {
+				continue
+			}
+			dir := filepath.Join(d.dir, e.Name())
+			st, err := readState(dir)
+			if err != nil {
+				s.log.Error("skipping a replica directory that does not load", "dir", dir, "err", err)
+				continue
+			}
+			if st.Cluster != "" && s.opts.ClusterName != "" && st.Cluster != s.opts.ClusterName {
+				return fmt.Errorf("replica %s belongs to cluster %q, this server to %q: refusing to start (clean the data directories of the old cluster first)", dir, st.Cluster, s.opts.ClusterName)
+			}
+			g, err := base.ParseGpid(st.Gpid)
+			if err != nil {
+				s.log.Error("skipping a replica directory with a bad gpid", "dir", dir, "err", err)
+				continue
+			}
+			if _, dup := s.partitions[g]; dup {
+				s.log.Error("replica found twice, keeping the first", "gpid", st.Gpid, "dir", dir)
+				continue
+			}
+			p, err := s.openPartition(g, d, dir, st, true)
+			if err != nil {
+				s.log.Error("opening a replica failed; moving it aside", "dir", dir, "err", err)
+				os.Rename(dir, fmt.Sprintf("%s.%d.err", dir, time.Now().UnixMicro()))
+				continue
+			}
+			s.partitions[g] = p
+		}
+	}
+	s.log.Info("replicas loaded", "count", len(s.partitions))
+	return nil
+}
+
+// isReplicaDirName accepts "<app_id>.<pidx>.<type>" without a garbage suffix.
+func isReplicaDirName(name string) bool {
+	parts := strings.Split(name, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	_, err := base.ParseGpid(parts[0] + "." + parts[1])
+	return err == nil && parts[2] != ""
+}
+
+// openPartition opens a replica's store and log, replays the log and starts its
+// executor.
+func (s *Stub) openPartition(g base.Gpid, d *disk, dir string, st persistedState, restarted bool) (*partition, error) {
+	log := s.log.With("gpid", g.String())
+	sopts := s.opts.Storage
+	sopts.Logger = log
+	store, err := storage.Open(filepath.Join(dir, "data"), sopts)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	plog, err := mlog.Open(mlog.Options{Dir: filepath.Join(dir, "plog"), FileSizeBytes: s.opts.PlogFileSize, ForceFlush: s.opts.PlogForceFlush, Logger: log})
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("open plog: %w", err)
+	}
+	var logged []*pacifica.Mutation
+	err = plog.Replay(func(r mlog.Record) error {
+		mu, err := decodeMutation(r.Data)
+		if err != nil {
+			return err
+		}
+		logged = append(logged, mu)
+		return nil
+	})
+	if err != nil {
+		plog.Close()
+		store.Close()
+		return nil, fmt.Errorf("replay plog: %w", err)
+	}
+	p := &partition{
+		stub:        s,
+		gpid:        g,
+		dir:         dir,
+		disk:        d,
+		log:         log,
+		store:       store,
+		plog:        plog,
+		core:        pacifica.New(s.self, s.replicationOptions(st.MaxReplicas)),
+		pendingAcks: map[ackKey][]chan pacifica.Ack{},
+		restarted:   restarted,
+		state:       st,
+		inbox:       newMailbox(),
+		done:        make(chan struct{}),
+		stop:        make(chan struct{}),
+	}
+	p.setAppInfo(st.appInfo(g))
+	now := time.Now()
+	rd := p.core.Restore(st.config(), store.LastAppliedDecree(), logged)
+	p.process(rd, now)
+	if p.closing.Load() {
+		plog.Close()
+		store.Close()
+		return nil, fmt.Errorf("replay failed")
+	}
+	if len(logged) > 0 {
+		log.Info("replica replayed its log", "mutations", len(logged), "committed", p.core.Committed(), "prepared", p.core.MaxPrepared(), "ballot", p.core.Ballot())
+	}
+	p.publish()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		p.run()
+	}()
+	return p, nil
+}
+
+func (s *Stub) replicationOptions(maxReplicas int32) pacifica.Options {
+	o := s.opts.Replication
+	if o.Min2PC <= 0 {
+		// Upstream: 1 when a table has at most 2 replicas, else a majority.
+		o.Min2PC = 2
+		if maxReplicas <= 2 {
+			o.Min2PC = 1
+		}
+	}
+	return o
+}
+
+// install creates an empty replica for a partition's first configuration (ballot 1:
+// every member starts empty, so no learning is needed).
+func (s *Stub) install(g base.Gpid, info *layer2.AppInfo) (*partition, error) {
+	s.mu.Lock()
+	if p := s.partitions[g]; p != nil {
+		s.mu.Unlock()
+		return p, nil
+	}
+	if s.creating[g] {
+		s.mu.Unlock()
+		return nil, errors.New("being created")
+	}
+	s.creating[g] = true
+	appCount, allCount := map[*disk]int{}, map[*disk]int{}
+	for pg, p := range s.partitions {
+		allCount[p.disk]++
+		if pg.Appid == g.Appid {
+			appCount[p.disk]++
+		}
+	}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.creating, g)
+		s.mu.Unlock()
+	}()
+	d := pickDisk(s.disks, appCount, allCount)
+	dir := filepath.Join(d.dir, replicaDirName(g, info.AppType))
+	if _, err := os.Stat(dir); err == nil {
+		// A leftover of an earlier incarnation: keep it aside, never delete data.
+		aside := fmt.Sprintf("%s.%d.gar", dir, time.Now().UnixMicro())
+		if err := os.Rename(dir, aside); err != nil {
+			return nil, fmt.Errorf("move aside %s: %w", dir, err)
+		}
+		s.log.Warn("moved an old replica directory aside", "dir", aside)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create replica dir: %w", err)
+	}
+	st := stateOf(s.opts.ClusterName, g, info, pacifica.Config{})
+	if err := writeState(dir, st); err != nil {
+		return nil, err
+	}
+	p, err := s.openPartition(g, d, dir, st, false)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.partitions[g] = p
+	s.mu.Unlock()
+	s.log.Info("created replica", "gpid", g.String(), "table", info.AppName, "disk", d.tag)
+	return p, nil
+}
+
+// closePartition stops a replica and closes its store and log. Its directory stays.
+func (s *Stub) closePartition(p *partition) {
+	p.stopExecutor()
+	s.mu.Lock()
+	if s.partitions[p.gpid] == p {
+		delete(s.partitions, p.gpid)
+	}
+	s.mu.Unlock()
+	if err := p.plog.Close(); err != nil {
+		p.log.Warn("closing plog", "err", err)
+	}
+	if err := p.store.Close(); err != nil {
+		p.log.Warn("closing store", "err", err)
+	}
+	s.metrics.dropEntity(p)
+}
+
+func (s *Stub) get(g base.Gpid) *partition {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.partitions[g]
+}
+
+func (s *Stub) all() []*partition {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*partition, 0, len(s.partitions))
+	for _, p := range s.partitions {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].gpid.Raw() < out[j].gpid.Raw() })
+	return out
+}
+
+// Run keeps in touch with the meta server and runs the periodic duties until ctx
+// ends, then closes every replica.
+func (s *Stub) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.meta.run(ctx) }()
+	go func() { defer wg.Done(); s.checkpointLoop(ctx) }()
+	wg.Wait()
+	return ctx.Err()
+}
+
+// Close stops every replica and releases the server's resources.
+func (s *Stub) Close() error {
+	s.cancel()
+	for _, p := range s.all() {
+		s.closePartition(p)
+	}
+	s.wg.Wait()
+	s.peersMu.Lock()
+	for a, c := range s.peers {
+		c.Close()
+		delete(s.peers, a)
+	}
+	s.peersMu.Unlock()
+	s.meta.close()
+	return nil
+}
+
+// checkpointLoop flushes the stores and trims the plogs up to what is durable.
+func (s *Stub) checkpointLoop(ctx context.Context) {
+	t := time.NewTicker(s.opts.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range s.all() {
+			if p.closing.Load() {
+				continue
+			}
+			if err := p.store.Flush(ctx); err != nil {
+				p.log.Warn("flush failed", "err", err)
+				continue
+			}
+			if _, err := p.plog.GC(p.store.LastDurableDecree()); err != nil {
+				p.log.Warn("plog gc failed", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Stub) peer(addr string) *rpc.Client {
+	s.peersMu.Lock()
+	defer s.peersMu.Unlock()
+	c, ok := s.peers[addr]
+	if !ok {
+		c = rpc.NewClient(addr, rpc.ClientOptions{Logger: s.log, MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
+		s.peers[addr] = c
+	}
+	return c
+}
+
+// Internal RPC codes between replica servers.
+const (
+	CodePrepare       = "RPC_PREPARE"
+	CodeGroupCheck    = "RPC_GROUP_CHECK"
+	CodeRemoveReplica = "RPC_REMOVE_REPLICA"
+)
+
+func toConfig(rc pacifica.Config, g base.Gpid, status pacifica.Status) *consensus.ReplicaConfiguration {
+	out := &consensus.ReplicaConfiguration{
+		Pid:         base.NewGpid(g.Appid, g.PartitionIndex),
+		Ballot:      rc.Ballot,
+		Primary:     addrOrEmpty(rc.Primary),
+		Status:      status,
+		Secondaries: make([]*base.RPCAddress, 0, len(rc.Secondaries)),
+	}
+	for _, s := range rc.Secondaries {
+		out.Secondaries = append(out.Secondaries, addrOrEmpty(s))
+	}
+	return out
+}
+
+func fromConfig(rc *consensus.ReplicaConfiguration) pacifica.Config {
+	cfg := pacifica.Config{Ballot: rc.Ballot}
+	if rc.Primary.IsValid() {
+		cfg.Primary = rc.Primary.String()
+	}
+	for _, s := range rc.Secondaries {
+		if s.IsValid() {
+			cfg.Secondaries = append(cfg.Secondaries, s.String())
+		}
+	}
+	return cfg
+}
+
+// configOf converts a meta partition configuration.
+func configOf(pc *layer2.PartitionConfiguration) pacifica.Config {
+	cfg := pacifica.Config{Ballot: pc.Ballot}
+	if pc.Primary.IsValid() {
+		cfg.Primary = pc.Primary.String()
+	}
+	for _, s := range pc.Secondaries {
+		if s.IsValid() {
+			cfg.Secondaries = append(cfg.Secondaries, s.String())
+		}
+	}
+	return cfg
+}
+
+func addrOrEmpty(s string) *base.RPCAddress {
+	if s == "" {
+		return &base.RPCAddress{}
+	}
+	a, err := base.ParseRPCAddress(s)
+	if err != nil {
+		return &base.RPCAddress{}
+	}
+	return a
+}
+
+// sendPrepare sends a prepare and feeds the answer back to the executor.
+func (s *Stub) sendPrepare(p *partition, pr pacifica.Prepare) {
+	req := &consensus.PrepareRequest{
+		Config:   toConfig(pr.Config, p.gpid, pr.Status),
+		Mutation: toWire(p.gpid, pr.Mutation),
+	}
+	decree, ballot, to := pr.Mutation.Decree, pr.Mutation.Ballot, pr.To
+	c := s.peer(to)
+	go func() {
+		ctx, cancel := context.WithTimeout(s.ctx, p.core0PrepareTimeout())
+		defer cancel()
+		var resp consensus.PrepareResponse
+		err := c.Call(ctx, rpc.Request{Code: CodePrepare, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, &resp)
+		code := resp.Err.Name()
+		if err != nil {
+			code = rpc.ErrorCode(err)
+		}
+		p.post(ackEv{from: to, decree: decree, ballot: ballot, err: code})
+	}()
+}
+
+func (p *partition) core0PrepareTimeout() time.Duration {
+	if t := p.stub.opts.Replication.PrepareTimeout; t > 0 {
+		return t
+	}
+	return 3 * time.Second
+}
+
+func (s *Stub) sendGroupCheck(p *partition, gc pacifica.GroupCheck) {
+	req := &consensus.GroupCheckRequest{
+		App:                 p.appInfo(),
+		Node:                addrOrEmpty(gc.To),
+		Config:              toConfig(gc.Config, p.gpid, gc.Status),
+		LastCommittedDecree: gc.Committed,
+	}
+	c := s.peer(gc.To)
+	go func() {
+		ctx, cancel := context.WithTimeout(s.ctx, s.opts.RPCTimeout)
+		defer cancel()
+		var resp consensus.GroupCheckResponse
+		_ = c.Call(ctx, rpc.Request{Code: CodeGroupCheck, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, &resp)
+	}()
+}
+
+// sendConfigChange asks the meta server for a configuration change and feeds the
+// answer back to the executor.
+func (s *Stub) sendConfigChange(p *partition, req *pacifica.ConfigRequest) {
+	info := p.appInfo()
+	pc := &layer2.PartitionConfiguration{
+		Pid:             base.NewGpid(p.gpid.Appid, p.gpid.PartitionIndex),
+		Ballot:          req.Config.Ballot,
+		MaxReplicaCount: info.MaxReplicaCount,
+		Primary:         addrOrEmpty(req.Config.Primary),
+		Secondaries:     []*base.RPCAddress{},
+		LastDrops:       []*base.RPCAddress{},
+	}
+	for _, sec := range req.Config.Secondaries {
+		pc.Secondaries = append(pc.Secondaries, addrOrEmpty(sec))
+	}
+	msg := &consensus.ConfigurationUpdateRequest{
+		Info:     info,
+		Config:   pc,
+		Type:     typeOf(req.Type),
+		Node:     addrOrEmpty(req.Node),
+		HostNode: addrOrEmpty(s.self),
+	}
+	go func() {
+		resp, err := s.meta.updateConfig(s.ctx, msg)
+		if err != nil {
+			p.log.Warn("configuration change request failed", "type", msg.Type.String(), "err", err)
+			p.post(changeReplyEv{err: rpc.ErrorCode(err)})
+			return
+		}
+		var cfg *pacifica.Config
+		if resp.Config != nil && resp.Config.Pid != nil && resp.Config.Pid.Equals(&p.gpid) {
+			c := configOf(resp.Config)
+			cfg = &c
+		}
+		p.post(changeReplyEv{err: resp.Err.Name(), cfg: cfg})
+	}()
+}
+
+// notifyRemoved tells a replica removed from a configuration that it is out.
+func (s *Stub) notifyRemoved(p *partition, node string, ballot int64) {
+	req := &consensus.GroupCheckRequest{
+		App:                 p.appInfo(),
+		Node:                addrOrEmpty(node),
+		Config:              toConfig(pacifica.Config{Ballot: ballot}, p.gpid, pacifica.StatusInactive),
+		LastCommittedDecree: 0,
+	}
+	c := s.peer(node)
+	go func() {
+		ctx, cancel := context.WithTimeout(s.ctx, s.opts.RPCTimeout)
+		defer cancel()
+		_ = c.Call(ctx, rpc.Request{Code: CodeRemoveReplica, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, nil)
+	}()
+}
+
+// storedReplicas describes every local replica for a config sync.
+func (s *Stub) storedReplicas() []*metadata.ReplicaInfo {
+	var out []*metadata.ReplicaInfo
+	for _, p := range s.all() {
+		info := p.appInfo()
+		out = append(out, &metadata.ReplicaInfo{
+			Pid:                 base.NewGpid(p.gpid.Appid, p.gpid.PartitionIndex),
+			Ballot:              p.ballot.Load(),
+			Status:              metadata.PartitionStatus(p.status.Load()),
+			LastCommittedDecree: p.store.LastAppliedDecree(),
+			LastPreparedDecree:  p.store.LastAppliedDecree(),
+			LastDurableDecree:   p.store.LastDurableDecree(),
+			AppType:             info.AppType,
+			DiskTag:             p.disk.tag,
+		})
+	}
+	return out
+}
+
+func containsGpid(list []*metadata.ReplicaInfo, g base.Gpid) bool {
+	return slices.ContainsFunc(list, func(r *metadata.ReplicaInfo) bool { return r != nil && r.Pid != nil && r.Pid.Equals(&g) })
+}
