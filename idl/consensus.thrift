@@ -83,6 +83,7 @@ struct mutation_header {
     3: i64 decree;
     4: i64 last_committed_decree; // the primary's commit point when it prepared this
     5: i64 timestamp_us;          // assigned by the primary, strictly increasing
+    6: i32 default_ttl_seconds;   // the table's default_ttl when the primary prepared it
 }
 
 struct mutation_data {

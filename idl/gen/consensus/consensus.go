@@ -2365,12 +2365,14 @@ func (p *MutationUpdate) String() string {
 //   - Decree
 //   - LastCommittedDecree
 //   - TimestampUs
+//   - DefaultTTLSeconds
 type MutationHeader struct {
 	Pid                 *base.Gpid `thrift:"pid,1" db:"pid" json:"pid"`
 	Ballot              int64      `thrift:"ballot,2" db:"ballot" json:"ballot"`
 	Decree              int64      `thrift:"decree,3" db:"decree" json:"decree"`
 	LastCommittedDecree int64      `thrift:"last_committed_decree,4" db:"last_committed_decree" json:"last_committed_decree"`
 	TimestampUs         int64      `thrift:"timestamp_us,5" db:"timestamp_us" json:"timestamp_us"`
+	DefaultTTLSeconds   int32      `thrift:"default_ttl_seconds,6" db:"default_ttl_seconds" json:"default_ttl_seconds"`
 }
 
 func NewMutationHeader() *MutationHeader {
@@ -2400,6 +2402,10 @@ func (p *MutationHeader) GetLastCommittedDecree() int64 {
 
 func (p *MutationHeader) GetTimestampUs() int64 {
 	return p.TimestampUs
+}
+
+func (p *MutationHeader) GetDefaultTTLSeconds() int32 {
+	return p.DefaultTTLSeconds
 }
 func (p *MutationHeader) IsSetPid() bool {
 	return p.Pid != nil
@@ -2469,6 +2475,16 @@ func (p *MutationHeader) Read(ctx context.Context, iprot thrift.TProtocol) error
 					return err
 				}
 			}
+		case 6:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField6(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
 		default:
 			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
 				return err
@@ -2528,6 +2544,15 @@ func (p *MutationHeader) ReadField5(ctx context.Context, iprot thrift.TProtocol)
 	return nil
 }
 
+func (p *MutationHeader) ReadField6(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 6: ", err)
+	} else {
+		p.DefaultTTLSeconds = v
+	}
+	return nil
+}
+
 func (p *MutationHeader) Write(ctx context.Context, oprot thrift.TProtocol) error {
 	if err := oprot.WriteStructBegin(ctx, "mutation_header"); err != nil {
 		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
@@ -2546,6 +2571,9 @@ func (p *MutationHeader) Write(ctx context.Context, oprot thrift.TProtocol) erro
 			return err
 		}
 		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField6(ctx, oprot); err != nil {
 			return err
 		}
 	}
@@ -2623,6 +2651,19 @@ func (p *MutationHeader) writeField5(ctx context.Context, oprot thrift.TProtocol
 	return err
 }
 
+func (p *MutationHeader) writeField6(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "default_ttl_seconds", thrift.I32, 6); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 6:default_ttl_seconds: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.DefaultTTLSeconds)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.default_ttl_seconds (6) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 6:default_ttl_seconds: ", p), err)
+	}
+	return err
+}
+
 func (p *MutationHeader) Equals(other *MutationHeader) bool {
 	if p == other {
 		return true
@@ -2642,6 +2683,9 @@ func (p *MutationHeader) Equals(other *MutationHeader) bool {
 		return false
 	}
 	if p.TimestampUs != other.TimestampUs {
+		return false
+	}
+	if p.DefaultTTLSeconds != other.DefaultTTLSeconds {
 		return false
 	}
 	return true
