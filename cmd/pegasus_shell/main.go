@@ -1,0 +1,160 @@
+// Command pegasus_shell is the admin shell of a Pegasus cluster.
+//
+//	pegasus_shell [flags] [config_file] [cluster_name]
+//
+// It reads the cluster's meta servers from [pegasus.clusters] of config_file
+// (default: config.ini next to the binary, else in the current directory;
+// cluster "onebox"), or takes them from --meta. On a terminal it runs an
+// interactive prompt; otherwise it runs the commands of standard input, one per
+// line. -e runs the given commands (separated by ';') and exits.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/pegasusgo/pegasus/config"
+	"github.com/pegasusgo/pegasus/shell"
+	"github.com/pegasusgo/pegasus/shell/repl"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	fs := flag.NewFlagSet("pegasus_shell", flag.ContinueOnError)
+	meta := fs.String("meta", "", "meta server list ip:port,ip:port (instead of a config file)")
+	cluster := fs.String("cluster", "", "cluster name to look up in [pegasus.clusters] (default onebox)")
+	configFile := fs.String("config", "", "config file with [pegasus.clusters]")
+	script := fs.String("e", "", "run these commands, separated by ';', and exit")
+	collector := fs.String("collector", "", "collector HTTP address for \"availability\" (default 127.0.0.1:34101)")
+	metaTimeout := fs.Duration("meta-timeout", 10*time.Second, "timeout of one request to the meta servers")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: pegasus_shell [flags] [config_file] [cluster_name]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2
+	}
+	args := fs.Args()
+	if len(args) > 2 {
+		fs.Usage()
+		return 2
+	}
+	if len(args) > 0 && *configFile == "" {
+		*configFile = args[0]
+	}
+	if len(args) > 1 && *cluster == "" {
+		*cluster = args[1]
+	}
+
+	metas, name, file, err := resolveCluster(*meta, *cluster, *configFile)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ERROR: init pegasus failed: %v\n", err)
+		return 1
+	}
+	interactive := *script == "" && isatty.IsTerminal(os.Stdin.Fd())
+	sh, err := shell.New(shell.Options{
+		ConfigFile:  file,
+		ClusterName: name,
+		MetaServers: metas,
+		Collector:   *collector,
+		MetaTimeout: *metaTimeout,
+		Color:       isatty.IsTerminal(os.Stderr.Fd()),
+		Input:       bufio.NewReader(os.Stdin),
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ERROR: init pegasus failed: %v\n", err)
+		return 1
+	}
+	defer sh.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	switch {
+	case *script != "":
+		sh.RunCommands(ctx, *script)
+	case interactive:
+		sh.Banner(ctx)
+		repl.Run(ctx, sh, repl.HistoryFile())
+	default:
+		sh.Banner(ctx)
+		if err := sh.RunScript(ctx, bufio.NewReader(os.Stdin)); err != nil {
+			fmt.Fprintf(os.Stderr, "ERROR: %v\n", err)
+		}
+	}
+	return 0
+}
+
+// resolveCluster finds the meta servers: --meta wins, else the cluster's entry
+// in the config file.
+func resolveCluster(meta, cluster, file string) (metas []string, name, shown string, err error) {
+	if meta != "" {
+		for _, m := range strings.Split(meta, ",") {
+			if m = strings.TrimSpace(m); m != "" {
+				metas = append(metas, m)
+			}
+		}
+		if len(metas) == 0 {
+			return nil, "", "", fmt.Errorf("--meta %q names no meta server", meta)
+		}
+		if cluster == "" {
+			cluster = "unknown"
+		}
+		if file == "" {
+			file = "(none)"
+		}
+		return metas, cluster, file, nil
+	}
+	if cluster == "" {
+		cluster = "onebox"
+	}
+	if file == "" {
+		file = defaultConfig()
+		if file == "" {
+			return nil, "", "", fmt.Errorf("no config.ini next to the binary or in the current directory; give a config file or --meta ip:port,...")
+		}
+	}
+	cfg, err := config.Load(file, config.Options{})
+	if err != nil {
+		return nil, "", "", fmt.Errorf("%s: %w", file, err)
+	}
+	list, ok := cfg.Clusters[cluster]
+	if !ok {
+		var known []string
+		for n := range cfg.Clusters {
+			known = append(known, n)
+		}
+		sort.Strings(known)
+		return nil, "", "", fmt.Errorf("%s: cluster %q is not in [pegasus.clusters] (known: %s)", file, cluster, strings.Join(known, ", "))
+	}
+	for _, a := range list {
+		metas = append(metas, a.String())
+	}
+	return metas, cluster, file, nil
+}
+
+// defaultConfig is config.ini next to the binary, else in the current
+// directory, else "".
+func defaultConfig() string {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "config.ini")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if _, err := os.Stat("config.ini"); err == nil {
+		return "config.ini"
+	}
+	return ""
+}

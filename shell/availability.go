@@ -1,0 +1,101 @@
+package shell
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/pegasusgo/pegasus/shell/opts"
+	"github.com/pegasusgo/pegasus/shell/table"
+)
+
+// AvailabilityReport is the JSON document the collector serves at
+// GET /availability: how available its detect table was over the last
+// minute, hour and day, and the latest probe of every partition. Percentages
+// and parts per million describe the same ratio, (attempts - failures) /
+// attempts; a period without attempts reports 0 attempts and 100 %.
+type AvailabilityReport struct {
+	Table          string `json:"table"`
+	AppID          int32  `json:"app_id"`
+	PartitionCount int    `json:"partition_count"`
+	// DetectIntervalSeconds is the time between two probes of a partition.
+	DetectIntervalSeconds int `json:"detect_interval_seconds"`
+	// UpdatedAt is when the report was made, "YYYY-MM-DD HH:MM:SS" local time.
+	UpdatedAt string `json:"updated_at"`
+	// Minute, Hour and Day are the last complete periods, as upstream's
+	// collector publishes them at each period boundary.
+	Minute AvailabilityPeriod `json:"minute"`
+	Hour   AvailabilityPeriod `json:"hour"`
+	Day    AvailabilityPeriod `json:"day"`
+	// Partitions holds the latest probe of every partition, by index.
+	Partitions []PartitionProbe `json:"partitions"`
+}
+
+// AvailabilityPeriod is the availability over one period.
+type AvailabilityPeriod struct {
+	// Period names it like upstream's detect-table rows: "YYYY-MM-DD HH:MM",
+	// "YYYY-MM-DD HH" or "YYYY-MM-DD".
+	Period   string  `json:"period"`
+	Attempts int64   `json:"attempts"`
+	Failures int64   `json:"failures"`
+	Percent  float64 `json:"percent"` // 0..100
+	PPM      int64   `json:"ppm"`     // 0..1000000
+}
+
+// PartitionProbe is one write-then-read probe of one partition.
+type PartitionProbe struct {
+	Pidx      int     `json:"pidx"`
+	Result    string  `json:"result"`     // "OK" or "FAIL"
+	Error     string  `json:"error"`      // why it failed, empty when OK
+	LatencyMS float64 `json:"latency_ms"` // write plus read
+	Time      string  `json:"time"`       // "YYYY-MM-DD HH:MM:SS" local time
+	// ConsecutiveFailures counts the failures in a row up to this probe.
+	ConsecutiveFailures int `json:"consecutive_failures"`
+}
+
+func cmdAvailability(ctx context.Context, s *Shell, r *opts.Result) error {
+	if len(r.Args) > 0 {
+		return badUsage("unexpected argument %q", r.Args[0])
+	}
+	if r.Bool("probe") {
+		return s.probeAvailability(ctx, r)
+	}
+	if r.Has("app_name") || r.Has("timeout_ms") {
+		return badUsage("--app_name and --timeout_ms only apply with --probe")
+	}
+	addr := r.String("collector", s.opts.Collector)
+	var rep AvailabilityReport
+	if err := s.getJSON(ctx, "http://"+addr+"/availability", &rep); err != nil {
+		return fmt.Errorf("query availability from the collector at %s failed: %v (try \"availability --probe\")", addr, err)
+	}
+	general := table.NewKV("general").
+		KV("table", rep.Table).
+		KV("app_id", rep.AppID).
+		KV("partition_count", rep.PartitionCount).
+		KV("detect_interval_seconds", rep.DetectIntervalSeconds).
+		KV("updated_at", rep.UpdatedAt)
+	periods := table.New("availability", table.L("period"), table.L("time"), table.R("attempts"), table.R("failures"),
+		table.R("availability(%)"), table.R("availability(ppm)"))
+	for _, p := range []struct {
+		name string
+		v    AvailabilityPeriod
+	}{{"minute", rep.Minute}, {"hour", rep.Hour}, {"day", rep.Day}} {
+		periods.Row(p.name, dashIfEmpty(p.v.Period), p.v.Attempts, p.v.Failures, table.Float(p.v.Percent, 3), p.v.PPM)
+	}
+	parts := table.New("partitions", table.L("pidx"), table.L("result"), table.R("latency_ms"), table.L("time"),
+		table.R("consecutive_failures"), table.L("error"))
+	for _, p := range rep.Partitions {
+		parts.Row(p.Pidx, p.Result, table.Float(p.LatencyMS, 3), dashIfEmpty(p.Time), p.ConsecutiveFailures, dashIfEmpty(p.Error))
+	}
+	return table.Multi(s.out, r.Bool("json"), general, periods, parts)
+}
+
+func dashIfEmpty(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// writeTables is a helper for commands that print a multi-table.
+func writeTables(w io.Writer, asJSON bool, ts ...*table.Table) error { return table.Multi(w, asJSON, ts...) }
