@@ -98,4 +98,6 @@ func dashIfEmpty(s string) string {
 }
 
 // writeTables is a helper for commands that print a multi-table.
-func writeTables(w io.Writer, asJSON bool, ts ...*table.Table) error { return table.Multi(w, asJSON, ts...) }
+func writeTables(w io.Writer, asJSON bool, ts ...*table.Table) error {
+	return table.Multi(w, asJSON, ts...)
+}

@@ -66,10 +66,10 @@ type Shell struct {
 	data         DataClient
 	dataMetaList string
 
-	mu       sync.Mutex
+	mu        sync.Mutex
 	appCache  []string // table names for completion, from the last list_apps
 	appsTried bool
-	nodes    map[string]*rpc.Client
+	nodes     map[string]*rpc.Client
 }
 
 // New returns a shell connected (lazily) to the meta servers of opts.
