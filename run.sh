@@ -6,22 +6,212 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
 export PATH="/usr/local/go/bin:$PATH"
 
+ONEBOX_DIR="$ROOT/onebox"
+BIN_DIR="$ROOT/bin"
+ZK_PORT="${ZK_PORT:-22181}"
+
 usage() {
   cat <<'USAGE'
 Usage: ./run.sh <command> [options]
 
-Commands:
-  help             show this help
-  build            build pegasus_server and pegasus_shell into ./bin
-  test             run the test suite (go vet, unit and integration tests, race detector)
+Build and test:
+  help                       show this help
+  build                      build pegasus_server, pegasus_shell and pegasus_bench into ./bin
+  test                       run the test suite (go vet, all tests under the race detector)
+
+Local cluster ("onebox", all on 127.0.0.1, files under ./onebox):
+  start_onebox [-m N] [-r N] [--use_zk] [--collector]
+                             build, then start N meta servers (34601..) and N replica
+                             servers (34801..), default 3 and 3; --use_zk keeps the
+                             metadata in a local ZooKeeper (port 22181) instead of the
+                             embedded store; waits until the temp table is healthy
+  stop_onebox                stop every onebox process
+  clear_onebox               stop the onebox and delete its data (and its ZooKeeper data)
+  list_onebox                list the onebox processes
+  start_onebox_instance <meta|replica|collector> <index>
+  stop_onebox_instance  <meta|replica|collector> <index>
+  restart_onebox_instance <meta|replica|collector> <index>
 USAGE
+}
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+do_build() { make -s build; }
+
+# ---------------------------------------------------------------- ZooKeeper (onebox)
+
+zk_classpath() { echo "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"; }
+
+start_zk() {
+  [ -f /usr/share/java/zookeeper.jar ] || die "ZooKeeper is not installed (apt-get install zookeeper)"
+  local dir="$ONEBOX_DIR/zk"
+  mkdir -p "$dir/data"
+  if [ -f "$dir/zk.pid" ] && kill -0 "$(cat "$dir/zk.pid")" 2>/dev/null; then
+    echo "ZooKeeper already running on 127.0.0.1:$ZK_PORT"; return
+  fi
+  cat > "$dir/zoo.cfg" <<ZK
+tickTime=1000
+dataDir=$dir/data
+clientPort=$ZK_PORT
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+maxSessionTimeout=60000
+4lw.commands.whitelist=ruok,stat
+ZK
+  nohup java -XX:-UsePerfData -Dzookeeper.log.dir="$dir" -cp "$(zk_classpath)" \
+    org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" > "$dir/zk.out" 2>&1 &
+  echo $! > "$dir/zk.pid"
+  for _ in $(seq 1 60); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$ZK_PORT" && echo ruok >&3 && head -c 4 <&3 | grep -q imok) 2>/dev/null; then
+      echo "ZooKeeper started on 127.0.0.1:$ZK_PORT"; return
+    fi
+    sleep 0.5
+  done
+  die "ZooKeeper did not start; see $dir/zk.out"
+}
+
+stop_zk() {
+  local pidf="$ONEBOX_DIR/zk/zk.pid"
+  if [ -f "$pidf" ]; then
+    kill "$(cat "$pidf")" 2>/dev/null || true
+    rm -f "$pidf"
+    echo "ZooKeeper stopped"
+  fi
+}
+
+# ---------------------------------------------------------------- onebox
+
+instance_name() { echo "$1$2"; }
+
+onebox_config() {
+  local metas=$1 replicas=$2 use_zk=$3
+  local list=""
+  for i in $(seq 1 "$metas"); do list="${list:+$list,}127.0.0.1:$((34600 + i))"; done
+  local state="meta_state_service_simple" lock="distributed_lock_service_simple"
+  if [ "$use_zk" = 1 ]; then state="meta_state_service_zookeeper"; lock="distributed_lock_service_zookeeper"; fi
+  mkdir -p "$ONEBOX_DIR"
+  sed -e "s#%{meta.count}#$metas#g" -e "s#%{replica.count}#$replicas#g" \
+      -e "s#%{app.dir}#$ONEBOX_DIR#g" -e "s#%{meta.server.list}#$list#g" \
+      -e "s#%{zk.server.list}#127.0.0.1:$ZK_PORT#g" \
+      -e "s#%{meta.state.service}#$state#g" -e "s#%{lock.service}#$lock#g" \
+      config/template/onebox.ini > "$ONEBOX_DIR/config.ini"
+}
+
+start_instance() {
+  local role=$1 idx=$2 name
+  name=$(instance_name "$role" "$idx")
+  local pidf="$ONEBOX_DIR/$name.pid"
+  if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+    echo "$name already running (pid $(cat "$pidf"))"; return
+  fi
+  local sel="$role@$idx"
+  [ "$role" = collector ] && sel="collector"
+  nohup "$BIN_DIR/pegasus_server" "$ONEBOX_DIR/config.ini" -app_list "$sel" > "$ONEBOX_DIR/$name.out" 2>&1 &
+  echo $! > "$pidf"
+  echo "started $name (pid $!)"
+}
+
+stop_instance() {
+  local name pidf
+  name=$(instance_name "$1" "$2")
+  pidf="$ONEBOX_DIR/$name.pid"
+  [ -f "$pidf" ] || { echo "$name is not running"; return; }
+  local pid; pid=$(cat "$pidf")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidf"
+  echo "stopped $name"
+}
+
+onebox_instances() {
+  [ -d "$ONEBOX_DIR" ] || return 0
+  for f in "$ONEBOX_DIR"/*.pid; do
+    [ -e "$f" ] || continue
+    basename "$f" .pid
+  done
+}
+
+wait_healthy() {
+  local deadline=$((SECONDS + 60))
+  while [ $SECONDS -lt $deadline ]; do
+    for port in 34601 34602 34603; do
+      local out
+      out=$(curl -s -L --max-time 2 "http://127.0.0.1:$port/meta/apps?detail" 2>/dev/null || true)
+      if echo "$out" | grep -q '"unhealthy_app_count": "0"' && echo "$out" | grep -q '"fully_healthy_app_count": "[1-9]'; then
+        echo "onebox is healthy: every table fully replicated"; return 0
+      fi
+    done
+    sleep 1
+  done
+  echo "warning: the tables are not fully healthy after 60 s; see $ONEBOX_DIR/*.out and $ONEBOX_DIR/log" >&2
+  return 1
+}
+
+start_onebox() {
+  local metas=3 replicas=3 use_zk=0 collector=0
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      -m|--meta_count) metas=$2; shift 2 ;;
+      -r|--replica_count) replicas=$2; shift 2 ;;
+      --use_zk) use_zk=1; shift ;;
+      --collector) collector=1; shift ;;
+      *) die "start_onebox: unknown option $1" ;;
+    esac
+  done
+  do_build
+  [ "$use_zk" = 1 ] && start_zk
+  onebox_config "$metas" "$replicas" "$use_zk"
+  for i in $(seq 1 "$metas"); do start_instance meta "$i"; done
+  for i in $(seq 1 "$replicas"); do start_instance replica "$i"; done
+  [ "$collector" = 1 ] && start_instance collector ""
+  if command -v curl >/dev/null; then wait_healthy || true; fi
+  echo "shell: ./run.sh shell   (meta servers: $(grep '^server_list' "$ONEBOX_DIR/config.ini" | cut -d= -f2 | tr -d ' '))"
+}
+
+stop_onebox() {
+  local any=0
+  for name in $(onebox_instances); do
+    any=1
+    local role=${name%%[0-9]*} idx=${name##*[a-z]}
+    stop_instance "$role" "$idx"
+  done
+  [ "$any" = 1 ] || echo "no onebox process is running"
+  stop_zk
+}
+
+clear_onebox() {
+  stop_onebox
+  rm -rf "$ONEBOX_DIR"
+  echo "onebox cleared"
+}
+
+list_onebox() {
+  local any=0
+  for name in $(onebox_instances); do
+    local pid; pid=$(cat "$ONEBOX_DIR/$name.pid")
+    if kill -0 "$pid" 2>/dev/null; then echo "$name	pid $pid	running"; else echo "$name	pid $pid	dead"; fi
+    any=1
+  done
+  [ "$any" = 1 ] || echo "no onebox process"
 }
 
 cmd="${1:-help}"
 shift || true
 case "$cmd" in
   help|-h|--help) usage ;;
-  build) make build ;;
+  build) do_build ;;
   test) make test ;;
+  start_onebox) start_onebox "$@" ;;
+  stop_onebox) stop_onebox ;;
+  clear_onebox) clear_onebox ;;
+  list_onebox) list_onebox ;;
+  start_onebox_instance) [ $# -eq 2 ] || die "usage: start_onebox_instance <role> <index>"; start_instance "$1" "$2" ;;
+  stop_onebox_instance) [ $# -eq 2 ] || die "usage: stop_onebox_instance <role> <index>"; stop_instance "$1" "$2" ;;
+  restart_onebox_instance) [ $# -eq 2 ] || die "usage: restart_onebox_instance <role> <index>"; stop_instance "$1" "$2"; start_instance "$1" "$2" ;;
+  start_zk) start_zk ;;
+  stop_zk) stop_zk ;;
   *) echo "unknown command: $cmd" >&2; usage >&2; exit 2 ;;
 esac
