@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+
+	"github.com/pegasusgo/pegasus/storage/keys"
 )
 
 func openAt(t *testing.T, dir string, clk *fakeClock, mutate ...func(*Options)) *Store {
@@ -156,5 +158,45 @@ func TestCloseIsIdempotent(t *testing.T) {
 	}
 	if err := s.Flush(t.Context()); err == nil {
 		t.Fatal("flush after close succeeded")
+	}
+}
+
+// TestDataVersion0 opens a store whose data version record says 0 (an old replica):
+// values are read and written in the version 0 layout (no timetag).
+func TestDataVersion0(t *testing.T) {
+	clk := newFakeClock()
+	dir := filepath.Join(t.TempDir(), "db")
+	s := openAt(t, dir, clk)
+	if err := s.db.Set([]byte(metaDataVersionKey), []byte{0, 0, 0, 0}, s.writeOpts); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, dir, clk)
+	defer s.Close()
+	if s.DataVersion() != 0 {
+		t.Fatalf("data version %d", s.DataVersion())
+	}
+	now := clk.epoch()
+	if _, err := s.Apply(&Mutation{Decree: 1, TimestampUS: clk.Now().UnixMicro(), Ops: []Op{
+		putOp("h", "s", "v0", int32(now+60)), incrOp("h", "n", 2, 0),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, closer, err := s.db.Get(ck("h", "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := keys.EncodeValue(keys.DataVersion0, now+60, 0, []byte("v0"))
+	if string(raw) != string(want) {
+		t.Fatalf("stored %x, want %x", raw, want)
+	}
+	closer.Close()
+	if r, _ := s.Get(ck("h", "n")); string(r.Value.Bytes()) != "2" {
+		t.Fatalf("incr on v0: %+v", r)
+	}
+	if r, _ := s.TTL(ck("h", "s")); r.TTLSeconds != 60 {
+		t.Fatalf("ttl on v0: %+v", r)
 	}
 }
