@@ -43,9 +43,9 @@ func (s *Store) ForEach(ctx context.Context, fn func(*Record) error) error {
 	}
 	defer it.Close()
 	var r Record
-	for valid := it.First(); valid; valid = it.Next() {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("storage: iterate: %w", err)
+	for n, valid := 0, it.First(); valid; n, valid = n+1, it.Next() {
+		if n%256 == 0 && ctx.Err() != nil {
+			return fmt.Errorf("storage: iterate: %w", ctx.Err())
 		}
 		h, sk, err := keys.DecodeKey(it.Key())
 		if err != nil {

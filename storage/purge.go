@@ -122,7 +122,11 @@ func (s *Store) purgeExpired(ctx context.Context) (int, error) {
 	defer it.Close()
 	var candidates [][]byte
 	purged := 0
-	for valid := it.First(); valid; valid = it.Next() {
+	for n, valid := 0, it.First(); valid; n, valid = n+1, it.Next() {
+		// Close cancels ctx and waits for a running sweep; Pebble does not watch ctx.
+		if n%1024 == 0 && ctx.Err() != nil {
+			return purged, fmt.Errorf("storage: purge: %w", ctx.Err())
+		}
 		raw, err := it.ValueAndErr()
 		if err != nil {
 			return purged, fmt.Errorf("storage: purge: %w", err)
