@@ -3,7 +3,6 @@ package shell
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/pegasusgo/pegasus/shell/opts"
 	"github.com/pegasusgo/pegasus/shell/table"
@@ -82,8 +81,8 @@ func cmdAvailability(ctx context.Context, s *Shell, r *opts.Result) error {
 	}{{"minute", rep.Minute}, {"hour", rep.Hour}, {"day", rep.Day}} {
 		periods.Row(p.name, dashIfEmpty(p.v.Period), p.v.Attempts, p.v.Failures, table.Float(p.v.Percent, 3), p.v.PPM)
 	}
-	parts := table.New("partitions", table.L("pidx"), table.L("result"), table.R("latency_ms"), table.L("time"),
-		table.R("consecutive_failures"), table.L("error"))
+	parts := table.New("partitions", table.L("pidx"), table.L("result"), table.L("latency_ms"), table.L("time"),
+		table.L("consecutive_failures"), table.L("error"))
 	for _, p := range rep.Partitions {
 		parts.Row(p.Pidx, p.Result, table.Float(p.LatencyMS, 3), dashIfEmpty(p.Time), p.ConsecutiveFailures, dashIfEmpty(p.Error))
 	}
@@ -97,7 +96,3 @@ func dashIfEmpty(s string) string {
 	return s
 }
 
-// writeTables is a helper for commands that print a multi-table.
-func writeTables(w io.Writer, asJSON bool, ts ...*table.Table) error {
-	return table.Multi(w, asJSON, ts...)
-}
