@@ -95,4 +95,3 @@ func dashIfEmpty(s string) string {
 	}
 	return s
 }
-
