@@ -129,6 +129,8 @@ type sim struct {
 	outcome map[*Write]string   // client write -> its answer
 	okOrder []*Write            // writes answered ERR_OK, in answer order
 	writes  []*Write            // every write proposed, in order
+	at      map[*Write]string   // where each write was proposed
+	lost    map[*Write]bool     // unanswered when the process holding it crashed
 
 	trace []string
 }
@@ -138,7 +140,8 @@ type sim struct {
 func newSim(t testing.TB, opts Options, primary string, secondaries ...string) *sim {
 	t.Helper()
 	s := &sim{t: t, now: t0, nodes: map[string]*simNode{}, opts: opts,
-		history: map[int64]*Mutation{}, outcome: map[*Write]string{}}
+		history: map[int64]*Mutation{}, outcome: map[*Write]string{},
+		at: map[*Write]string{}, lost: map[*Write]bool{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("last events:\n  %s", strings.Join(s.trace, "\n  "))
@@ -196,7 +199,7 @@ func cloneMutation(mu *Mutation) *Mutation {
 
 // sameContent reports whether two mutations carry the same writes.
 func sameContent(a, b *Mutation) bool {
-	if a.Decree != b.Decree || a.TimestampUS != b.TimestampUS || len(a.Updates) != len(b.Updates) {
+	if a.Decree != b.Decree || a.TimestampUS != b.TimestampUS || a.DefaultTTL != b.DefaultTTL || len(a.Updates) != len(b.Updates) {
 		return false
 	}
 	for i := range a.Updates {
@@ -212,7 +215,7 @@ func fmtMutation(mu *Mutation) string {
 	for _, u := range mu.Updates {
 		ws = append(ws, string(u.Data))
 	}
-	return fmt.Sprintf("d%d b%d ts%d %v", mu.Decree, mu.Ballot, mu.TimestampUS, ws)
+	return fmt.Sprintf("d%d b%d ts%d ttl%d %v", mu.Decree, mu.Ballot, mu.TimestampUS, mu.DefaultTTL, ws)
 }
 
 // apply performs a Ready on behalf of node n, checking the contract.
@@ -313,12 +316,14 @@ func (s *sim) answer(w *Write, err, by string) {
 
 // answerRequest has the meta server handle config request i: accepted when it
 // proposes the next ballot, then the new configuration is sent to the members of
-// the old and of the new one; refused otherwise (the replica is told so).
+// the old and of the new one; refused otherwise: the replica is told so
+// (ChangeFailed) and gets the meta's current configuration in the reply.
 func (s *sim) answerRequest(i int) {
 	req, from := s.requests[i], s.requestFrom[i]
 	if req.Config.Ballot != s.meta.Ballot+1 {
 		s.logf("meta refuses %s's request for ballot %d (at %d)", from, req.Config.Ballot, s.meta.Ballot)
 		s.node(from).r.ChangeFailed()
+		s.sendConfig(from)
 		return
 	}
 	old := s.meta
@@ -508,27 +513,27 @@ func (s *sim) duplicate(p pred) int {
 }
 
 // settle runs the partition until nothing is left to do: it delivers everything,
-// fires timers and ticks every replica after letting the idle delay pass.
+// fires timers, and lets enough time pass for idle group checks and prepare
+// timeouts, ticking every replica, until a tick has nothing to say.
 func (s *sim) settle() {
 	s.t.Helper()
-	for round := 0; round < 1000; round++ {
+	for round := 0; round < 10000; round++ {
 		s.deliverAll()
-		if len(s.pool) == 0 {
-			s.advance(s.opts.IdleDelay + time.Millisecond)
-			s.tickAll()
-			if len(s.pool) == 0 {
-				return
+		if len(s.pool) > 0 {
+			// Only timers that are not due yet are left.
+			next := s.pool[0].due
+			for _, e := range s.pool {
+				if e.due.Before(next) {
+					next = e.due
+				}
 			}
+			s.now = next
 			continue
 		}
-		// Only timers that are not due yet are left.
-		next := s.pool[0].due
-		for _, e := range s.pool {
-			if e.due.Before(next) {
-				next = e.due
-			}
+		s.advance(max(s.opts.IdleDelay, s.opts.PrepareTimeout) + time.Millisecond)
+		if rd := s.tickAll(); rd.Empty() && len(s.pool) == 0 {
+			return
 		}
-		s.now = next
 	}
 	s.t.Fatalf("the partition does not settle; in flight: %v", s.pool)
 }
@@ -564,6 +569,7 @@ func (s *sim) newWrite(name string) *Write {
 func (s *sim) propose(id, name string) (*Write, Ready) {
 	s.t.Helper()
 	w := s.newWrite(name)
+	s.at[w] = id
 	s.logf("propose %s at %s", name, id)
 	return w, s.apply(s.node(id), s.node(id).r.Propose(w, s.now))
 }
@@ -585,6 +591,11 @@ func (s *sim) crash(id string) {
 	n := s.node(id)
 	n.dead = true
 	s.drop(involves(id))
+	for _, w := range s.writes {
+		if _, answered := s.outcome[w]; !answered && s.at[w] == id {
+			s.lost[w] = true // its client times out
+		}
+	}
 }
 
 // restart brings a crashed node back from its disk: the persisted configuration,
