@@ -2,9 +2,11 @@ package replica
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/remotecmd"
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
 	"github.com/pegasusgo/pegasus/daemon/version"
+	"github.com/pegasusgo/pegasus/storage/keys"
 )
 
 // serverMetrics are the figures served at /metrics (upstream's JSON shape): one
@@ -147,6 +150,28 @@ func (s *Stub) registerCommands() {
 		for _, p := range s.all() {
 			out = append(out, row{p.gpid.String(), p.appInfo().AppName, pacifica.Status(p.status.Load()).String(), p.ballot.Load(),
 				p.store.LastAppliedDecree(), p.store.LastDurableDecree(), p.disk.tag})
+		}
+		b, _ := json.Marshal(out)
+		return string(b)
+	})
+	s.cmds.Register("replica.digest", "replica.digest [gpid...]: a digest of every live record of each replica, with its decree (JSON)", func(ctx context.Context, args []string) string {
+		type row struct {
+			Decree int64  `json:"decree"`
+			Digest string `json:"digest"`
+			Status string `json:"status"`
+		}
+		out := map[string]row{}
+		now := keys.Epoch2016(time.Now())
+		for _, p := range s.all() {
+			if len(args) > 0 && !slices.Contains(args, p.gpid.String()) {
+				continue
+			}
+			decree := p.store.LastAppliedDecree()
+			d, err := p.store.Digest(ctx, now)
+			if err != nil {
+				return "ERR: " + err.Error()
+			}
+			out[p.gpid.String()] = row{Decree: decree, Digest: hex.EncodeToString(d[:]), Status: pacifica.Status(p.status.Load()).String()}
 		}
 		b, _ := json.Marshal(out)
 		return string(b)

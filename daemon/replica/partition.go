@@ -118,7 +118,6 @@ type partition struct {
 	// Owned by the executor goroutine.
 	core        *pacifica.Replica
 	pendingAcks map[ackKey][]chan pacifica.Ack
-	restarted   bool // loaded from disk: regain a primary role with a ballot bump
 	state       persistedState
 
 	// Read by other goroutines.
@@ -223,20 +222,7 @@ func (p *partition) onConfig(e configEv, now time.Time) {
 	if e.info != nil {
 		p.setAppInfo(e.info)
 	}
-	cur := p.core.Config()
-	role := roleIn(e.cfg, p.stub.self)
-	if p.restarted && e.cfg.Ballot == cur.Ballot && role == pacifica.StatusPrimary && p.core.Status() == pacifica.StatusInactive {
-		// A restarted primary may have lost the tail of its log (without fsync,
-		// only a machine crash loses it, but the rule keeps us safe either way):
-		// resume under a new ballot so that nothing it re-prepares can be mistaken
-		// for an older mutation of the same ballot.
-		next := e.cfg.Clone()
-		next.Ballot++
-		p.restarted = false
-		p.process(p.core.RequestConfigChange(pacifica.ChangeForceUpdateBallot, p.stub.self, next), now)
-		return
-	}
-	p.restarted = false
+	// A restarted primary asks for a new ballot first (the state machine handles it).
 	p.process(p.core.UpdateConfig(e.cfg, now), now)
 }
 

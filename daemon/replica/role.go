@@ -51,6 +51,9 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, []string, err
 			PrepareListCap: rep.MaxMutationCountInPrepareList,
 			Min2PC:         rep.Mutation2PCMinReplicaCount,
 			PrepareTimeout: rep.PrepareTimeoutForSecondaries(),
+			// Upstream's group check period; an idle primary's empty write also
+			// re-sends the commit point.
+			EmptyWriteInterval: rep.GroupCheckInterval(),
 		},
 		Storage:   sopts,
 		Logger:    env.Logger.With("role", "replica"),

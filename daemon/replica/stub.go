@@ -155,7 +155,7 @@ func (s *Stub) loadAll() error {
 				s.log.Error("replica found twice, keeping the first", "gpid", st.Gpid, "dir", dir)
 				continue
 			}
-			p, err := s.openPartition(g, d, dir, st, true)
+			p, err := s.openPartition(g, d, dir, st)
 			if err != nil {
 				s.log.Error("opening a replica failed; moving it aside", "dir", dir, "err", err)
 				os.Rename(dir, fmt.Sprintf("%s.%d.err", dir, time.Now().UnixMicro()))
@@ -180,7 +180,7 @@ func isReplicaDirName(name string) bool {
 
 // openPartition opens a replica's store and log, replays the log and starts its
 // executor.
-func (s *Stub) openPartition(g base.Gpid, d *disk, dir string, st persistedState, restarted bool) (*partition, error) {
+func (s *Stub) openPartition(g base.Gpid, d *disk, dir string, st persistedState) (*partition, error) {
 	log := s.log.With("gpid", g.String())
 	sopts := s.opts.Storage
 	sopts.Logger = log
@@ -217,7 +217,6 @@ func (s *Stub) openPartition(g base.Gpid, d *disk, dir string, st persistedState
 		plog:        plog,
 		core:        pacifica.New(s.self, s.replicationOptions(st.MaxReplicas)),
 		pendingAcks: map[ackKey][]chan pacifica.Ack{},
-		restarted:   restarted,
 		state:       st,
 		inbox:       newMailbox(),
 		done:        make(chan struct{}),
@@ -299,7 +298,7 @@ func (s *Stub) install(g base.Gpid, info *layer2.AppInfo) (*partition, error) {
 	if err := writeState(dir, st); err != nil {
 		return nil, err
 	}
-	p, err := s.openPartition(g, d, dir, st, false)
+	p, err := s.openPartition(g, d, dir, st)
 	if err != nil {
 		return nil, err
 	}

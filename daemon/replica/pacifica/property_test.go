@@ -311,9 +311,8 @@ func TestRandomizedFailover(t *testing.T) { runRandomized(t, modeFailover, false
 
 // The failure mode, where the primary's process may also restart quickly, before the
 // meta notices: it replays its plog, which may lack the tail it had already sent to
-// the secondaries. See TestBugRestartedPrimaryResumesAtSameBallot: resuming at the
-// same ballot lets the replicas diverge.
-func TestBugRandomizedPrimaryRestart(t *testing.T) {
-	knownBug(t, "a restarted primary resumes at the same ballot (see TestBugRestartedPrimaryResumesAtSameBallot)")
+// the secondaries. It must resume under a new ballot (see
+// TestRegressionRestartedPrimaryResumesAtSameBallot), else the replicas diverge.
+func TestRandomizedPrimaryRestart(t *testing.T) {
 	runRandomized(t, modeFailures, true)
 }

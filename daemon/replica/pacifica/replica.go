@@ -18,6 +18,10 @@ type Options struct {
 	PrepareTimeout  time.Duration // a secondary that does not acknowledge is removed (3 s)
 	RetryDelay      time.Duration // resend to a secondary that said "not yet" (5 ms)
 	IdleDelay       time.Duration // an idle primary tells its secondaries the commit point (100 ms)
+	// EmptyWriteInterval: an idle primary writes an empty mutation this often, which
+	// re-sends a lost commit point and detects dead secondaries (upstream's group
+	// check period). 0 disables it.
+	EmptyWriteInterval time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -58,6 +62,7 @@ type Replica struct {
 
 	status    Status
 	transient bool // inactive, but may resume its role at the same ballot
+	restored  bool // loaded from disk and not yet back in a role
 	cfg       Config
 
 	committed   int64 // last decree applied to the storage engine
@@ -132,7 +137,7 @@ func (r *Replica) CanWrite() bool { return r.status == StatusPrimary }
 func (r *Replica) Restore(cfg Config, applied int64, logged []*Mutation) Ready {
 	r.cfg = cfg.Clone()
 	r.committed, r.known, r.maxPrepared = applied, applied, applied
-	r.status, r.transient = StatusInactive, true
+	r.status, r.transient, r.restored = StatusInactive, true, true
 	var rd Ready
 	for _, mu := range logged {
 		if mu.Ballot > r.cfg.Ballot {
@@ -186,6 +191,10 @@ func (r *Replica) ProposeMany(ws []*Write, now time.Time) Ready {
 // pump turns queued writes into mutations while the in-flight window allows.
 func (r *Replica) pump(now time.Time) Ready {
 	var rd Ready
+	if r.status == StatusPrimary && len(r.queue) > 0 && len(r.cfg.Members()) < r.opts.Min2PC {
+		// The group shrank while these writes waited: a write needs Min2PC copies.
+		return r.rejectQueue(base.ErrNotEnoughMember)
+	}
 	for r.status == StatusPrimary && r.reconfig == nil && len(r.queue) > 0 &&
 		r.maxPrepared-r.committed < int64(r.opts.MaxInflight) {
 		n, bytes := 0, 0
@@ -368,6 +377,8 @@ func (r *Replica) OnPrepare(from string, cfg Config, status Status, mu *Mutation
 	}
 	r.entries[mu.Decree] = &entry{mu: mu, ackTo: from}
 	r.maxPrepared = max(r.maxPrepared, mu.Decree)
+	// Timestamps stay increasing across a change of primary.
+	r.lastTS = max(r.lastTS, mu.TimestampUS)
 	rd.Append = append(rd.Append, mu)
 	rd.merge(r.commitUpTo(r.known))
 	return rd
@@ -459,8 +470,18 @@ func (r *Replica) UpdateConfig(cfg Config, now time.Time) Ready {
 		return Ready{}
 	case cfg.Ballot == r.cfg.Ballot:
 		role := roleOf(cfg, r.self)
+		if r.status == StatusInactive && r.transient && role == StatusPrimary && r.restored {
+			// A restarted primary may have lost the tail of its log (without fsync a
+			// machine crash loses it): it resumes under a new ballot, so that what it
+			// prepares again can never be taken for an older mutation of the same
+			// ballot by its secondaries.
+			next := cfg.Clone()
+			next.Ballot++
+			return r.RequestConfigChange(ChangeForceUpdateBallot, r.self, next)
+		}
 		if r.status == StatusInactive && r.transient && role != StatusInactive {
 			// Back after losing the meta, or after a restart: same ballot, same role.
+			r.restored = false
 			return r.enter(role, now)
 		}
 		if r.reconfig != nil && r.reconfig.Config.Ballot <= cfg.Ballot {
@@ -489,6 +510,7 @@ func roleOf(cfg Config, self string) Status {
 func (r *Replica) adopt(cfg Config, status Status, now time.Time) Ready {
 	r.cfg = cfg.Clone()
 	r.reconfig = nil
+	r.restored = false
 	rd := Ready{Persist: true}
 	if status == StatusInactive {
 		rd.merge(r.deactivate(false))
@@ -502,11 +524,24 @@ func (r *Replica) adopt(cfg Config, status Status, now time.Time) Ready {
 // enter switches to a role under the configuration in force.
 func (r *Replica) enter(status Status, now time.Time) Ready {
 	var rd Ready
-	if status != StatusPrimary && len(r.queue) > 0 {
-		rd.merge(r.rejectQueue(base.ErrInvalidState))
+	if status != StatusPrimary {
+		if len(r.queue) > 0 {
+			rd.merge(r.rejectQueue(base.ErrInvalidState))
+		}
+		// Writes attached to mutations this replica prepared as primary will be
+		// committed (or replaced) by the new primary, which cannot answer them:
+		// tell their clients to retry there.
+		for _, e := range r.entries {
+			for _, w := range e.writes {
+				rd.Rejects = append(rd.Rejects, Rejected{w, base.ErrInvalidState})
+			}
+			e.writes = nil
+		}
 	}
 	r.status, r.transient = status, false
 	if status == StatusPrimary {
+		// The empty-write timer starts with the role.
+		r.lastPrepared = now
 		rd.merge(r.reconcile(now))
 	}
 	return rd
@@ -536,7 +571,13 @@ func (r *Replica) reconcile(now time.Time) Ready {
 		rd.Prepares = append(rd.Prepares, r.sendPrepares(e, now)...)
 	}
 	r.readyAt = r.maxPrepared
-	r.propagated = r.committed
+	if len(rd.Prepares) > 0 {
+		// The prepares carry the commit point.
+		r.propagated = r.committed
+	} else {
+		// Nothing to re-prepare: the next idle tick tells the secondaries.
+		r.propagated = 0
+	}
 	rd.merge(r.pump(now))
 	return rd
 }
@@ -588,6 +629,10 @@ func (r *Replica) Tick(now time.Time) Ready {
 				rd.merge(r.remoteFailure(s, now))
 			}
 		}
+	}
+	if r.opts.EmptyWriteInterval > 0 && r.reconfig == nil && r.maxPrepared == r.committed && len(r.cfg.Secondaries) > 0 && now.Sub(r.lastPrepared) >= r.opts.EmptyWriteInterval {
+		rd.merge(r.EmptyWrite(now))
+		return rd
 	}
 	if r.maxPrepared == r.committed && r.committed > r.propagated && now.Sub(r.lastPrepared) >= r.opts.IdleDelay {
 		for _, s := range r.cfg.Secondaries {

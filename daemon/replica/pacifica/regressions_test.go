@@ -1,14 +1,9 @@
 package pacifica
 
-// Tests of defects found while writing the other tests. Each fails against the
-// current implementation (checked: each passes once the fix its comment proposes
-// is applied). They are skipped by default so that the package's tests stay green
-// while the fixes are pending; run them with
-//
-//	go test ./daemon/replica/pacifica/ -run TestBug -pacifica.knownbugs
+// Regression tests of defects found while the other tests were written; each failed
+// before its fix (described in its comment) and passes since.
 
 import (
-	"flag"
 	"fmt"
 	"slices"
 	"testing"
@@ -16,15 +11,6 @@ import (
 
 	"github.com/pegasusgo/pegasus/idl/base"
 )
-
-var knownBugs = flag.Bool("pacifica.knownbugs", false, "run the tests of known bugs instead of skipping them")
-
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if !*knownBugs {
-		t.Skip("known bug: " + what + " (run with -pacifica.knownbugs)")
-	}
-}
 
 // A primary demoted by a newer ballot (a prepare, a group check or a configuration
 // from the meta naming another primary) keeps the client writes attached to its
@@ -40,8 +26,7 @@ func knownBug(t *testing.T, what string) {
 // Fix: when leaving StatusPrimary in enter() (status != StatusPrimary and the
 // replica was primary), reject the writes attached to entries with
 // ERR_INVALID_STATE and clear them, as deactivate() does.
-func TestBugDemotedPrimaryDropsWritesOfUncommittedMutations(t *testing.T) {
-	knownBug(t, "a demoted primary never answers the writes of its uncommitted mutations")
+func TestRegressionDemotedPrimaryDropsWritesOfUncommittedMutations(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		newHasD1 bool // the new primary received d1 (re-prepared as is) or only d2 (d1 becomes an empty write)
@@ -100,8 +85,7 @@ func TestBugDemotedPrimaryDropsWritesOfUncommittedMutations(t *testing.T) {
 // Fix: in pump(), when len(r.cfg.Members()) < r.opts.Min2PC, reject the queue with
 // ERR_NOT_ENOUGH_MEMBER instead of preparing it (the re-prepared mutations of
 // reconcile() still commit: they are reconciliation).
-func TestBugQueuedWritesCommitBelowMin2PC(t *testing.T) {
-	knownBug(t, "queued writes are prepared and committed when the members fall below Min2PC")
+func TestRegressionQueuedWritesCommitBelowMin2PC(t *testing.T) {
 	s := newSim(t, testOpts(func(o *Options) { o.MaxInflight = 1 }), "A", "B")
 	w1, _ := s.propose("A", "w1")
 	w2, _ := s.propose("A", "w2") // queued behind the window
@@ -152,8 +136,7 @@ func TestBugQueuedWritesCommitBelowMin2PC(t *testing.T) {
 // adopt() and reconcile() as usual. Resuming as a secondary at the same ballot is
 // fine. (If the I/O layer is meant to call RequestConfigChange itself, UpdateConfig
 // must still refuse to make a restored replica primary at its old ballot.)
-func TestBugRestartedPrimaryResumesAtSameBallot(t *testing.T) {
-	knownBug(t, "a restarted primary resumes at the same ballot and may reuse decrees the secondaries hold (divergence)")
+func TestRegressionRestartedPrimaryResumesAtSameBallot(t *testing.T) {
 	s := threeReplicas(t, nil)
 	w1, _ := s.propose("A", "w1")
 	// B and C log and acknowledge d1; A's own append never reaches its plog.
@@ -196,8 +179,7 @@ func TestBugRestartedPrimaryResumesAtSameBallot(t *testing.T) {
 // on_prepare.
 // Fix: in OnPrepare (and in OnGroupCheck, if it ever carries timestamps), do
 // `r.lastTS = max(r.lastTS, mu.TimestampUS)` for every accepted mutation.
-func TestBugPromotedSecondaryTimestampsGoBack(t *testing.T) {
-	knownBug(t, "secondaries do not raise their timestamp floor from prepares")
+func TestRegressionPromotedSecondaryTimestampsGoBack(t *testing.T) {
 	s := threeReplicas(t, nil)
 	s.advance(time.Hour) // A's clock is ahead
 	s.propose("A", "w1")
@@ -233,8 +215,7 @@ func TestBugPromotedSecondaryTimestampsGoBack(t *testing.T) {
 // sent; e.g. in reconcile() set r.propagated = r.committed only if
 // r.maxPrepared > r.committed and there are secondaries, and otherwise leave it
 // (or reset it to 0, so that the next idle Tick sends one group check).
-func TestBugReconcileSuppressesIdleGroupCheck(t *testing.T) {
-	knownBug(t, "reconcile marks the commit point propagated without sending it")
+func TestRegressionReconcileSuppressesIdleGroupCheck(t *testing.T) {
 	for _, how := range []string{"lease lost and regained", "secondary removed"} {
 		t.Run(how, func(t *testing.T) {
 			s := threeReplicas(t, nil)

@@ -1,0 +1,448 @@
+// Package clustertest runs a real Pegasus cluster for tests: pegasus_server processes
+// built from this tree (meta servers, replica servers, optionally a collector), on
+// free loopback ports, with their files in a temporary directory, and ZooKeeper when
+// asked. Instances can be killed with SIGKILL and restarted, which is what the crash,
+// failover and chaos tests need. Every process is killed when the test ends.
+package clustertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pegasusgo/pegasus/daemon/zktest"
+)
+
+// Options describe the cluster.
+type Options struct {
+	Metas, Replicas int
+	Collector       bool
+	UseZK           bool // metadata in a real ZooKeeper instead of the embedded store
+	// Tables created when the cluster starts (name -> partition count); default
+	// temp with 8 partitions.
+	Tables []Table
+	// Lease and Grace of the failure detector, in seconds (default 4 and 5) and the
+	// beacon interval (1 s).
+	LeaseSeconds, GraceSeconds int
+	// ExtraConfig is appended to config.ini (sections may repeat keys to override).
+	ExtraConfig string
+	// Binary is a prebuilt pegasus_server; empty builds one.
+	Binary string
+}
+
+// Table is a default table.
+type Table struct {
+	Name       string
+	Partitions int
+	Replicas   int
+}
+
+// Cluster is a running cluster.
+type Cluster struct {
+	t      testing.TB
+	opts   Options
+	dir    string
+	bin    string
+	config string
+	zk     *zktest.Server
+
+	metaPorts, replicaPorts []int
+	collectorPort           int
+
+	mu    sync.Mutex
+	procs map[string]*proc
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Build compiles pegasus_server into dir and returns its path.
+func Build(t testing.TB, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "pegasus_server")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/pegasusgo/pegasus/cmd/pegasus_server")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build pegasus_server: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// FreePorts returns n loopback ports free right now.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var lns []net.Listener
+	var ports []int
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+// Start writes the configuration and starts every instance.
+func Start(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if opts.Metas <= 0 {
+		opts.Metas = 1
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 3
+	}
+	if opts.LeaseSeconds <= 0 {
+		opts.LeaseSeconds = 4
+	}
+	if opts.GraceSeconds <= opts.LeaseSeconds {
+		opts.GraceSeconds = opts.LeaseSeconds + 1
+	}
+	if len(opts.Tables) == 0 {
+		opts.Tables = []Table{{Name: "temp", Partitions: 8, Replicas: 3}}
+	}
+	c := &Cluster{t: t, opts: opts, dir: t.TempDir(), procs: map[string]*proc{}}
+	c.bin = opts.Binary
+	if c.bin == "" {
+		c.bin = Build(t, c.dir)
+	}
+	ports := FreePorts(t, opts.Metas+opts.Replicas+1)
+	c.metaPorts = ports[:opts.Metas]
+	c.replicaPorts = ports[opts.Metas : opts.Metas+opts.Replicas]
+	c.collectorPort = ports[len(ports)-1]
+	if opts.UseZK {
+		c.zk = zktest.Start(t)
+	}
+	c.writeConfig()
+	t.Cleanup(func() {
+		c.KillAll()
+		if t.Failed() {
+			c.dumpLogs()
+		}
+	})
+	for i := range c.metaPorts {
+		c.Start("meta", i+1)
+	}
+	for i := range c.replicaPorts {
+		c.Start("replica", i+1)
+	}
+	if opts.Collector {
+		c.Start("collector", 1)
+	}
+	return c
+}
+
+func (c *Cluster) writeConfig() {
+	var b strings.Builder
+	b.WriteString("[apps..default]\nrun = false\ncount = 1\n\n")
+	for i, p := range c.metaPorts {
+		fmt.Fprintf(&b, "[apps.meta%d]\ntype = meta\nports = %d\n\n", i+1, p)
+	}
+	for i, p := range c.replicaPorts {
+		fmt.Fprintf(&b, "[apps.replica%d]\ntype = replica\nports = %d\n\n", i+1, p)
+	}
+	fmt.Fprintf(&b, "[apps.collector1]\ntype = collector\nports = %d\n\n", c.collectorPort)
+	store := fmt.Sprintf("meta_state_service_type = meta_state_service_simple\ndistributed_lock_service_type = distributed_lock_service_simple\nmeta_state_service_parameters = %s/meta_state\n", c.dir)
+	zkHosts := "127.0.0.1:1"
+	if c.zk != nil {
+		store = "meta_state_service_type = meta_state_service_zookeeper\ndistributed_lock_service_type = distributed_lock_service_zookeeper\ndistributed_lock_service_parameters = /pegasus/test/lock\n"
+		zkHosts = c.zk.Addr()
+	}
+	fmt.Fprintf(&b, "[core]\ndata_dir = %s/data\n\n[network]\nprimary_interface = lo\n\n", c.dir)
+	fmt.Fprintf(&b, "[meta_server]\nserver_list = %s\ncluster_root = /pegasus/test\n%smin_live_node_count_for_unfreeze = 1\nstable_rs_min_running_seconds = 0\n\n", strings.Join(c.MetaAddrs(), ","), store)
+	for _, tb := range c.opts.Tables {
+		fmt.Fprintf(&b, "[meta_server.apps.%s]\napp_name = %s\napp_type = pegasus\npartition_count = %d\nmax_replica_count = %d\n\n", tb.Name, tb.Name, tb.Partitions, tb.Replicas)
+	}
+	fmt.Fprintf(&b, "[zookeeper]\nhosts_list = %s\ntimeout_ms = 3000\n\n", zkHosts)
+	fmt.Fprintf(&b, "[replication]\ncluster_name = test\nfd_beacon_interval_seconds = 1\nfd_check_interval_seconds = 1\nfd_lease_seconds = %d\nfd_grace_seconds = %d\nlb_interval_ms = 500\nconfig_sync_interval_ms = 3000\ncheckpoint_interval_seconds = 10\n\n",
+		c.opts.LeaseSeconds, c.opts.GraceSeconds)
+	fmt.Fprintf(&b, "[pegasus.server]\nrocksdb_block_cache_capacity = 67108864\nrocksdb_write_buffer_size = 8388608\n\n")
+	fmt.Fprintf(&b, "[pegasus.collector]\navailable_detect_app = temp\navailable_detect_interval_seconds = 1\navailable_detect_timeout = 2000\n\n")
+	fmt.Fprintf(&b, "[pegasus.clusters]\ntest = %s\n\n", strings.Join(c.MetaAddrs(), ","))
+	b.WriteString(c.opts.ExtraConfig)
+	c.config = filepath.Join(c.dir, "config.ini")
+	if err := os.WriteFile(c.config, []byte(b.String()), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// Dir is the cluster's working directory.
+func (c *Cluster) Dir() string { return c.dir }
+
+// ConfigPath is the cluster's config.ini.
+func (c *Cluster) ConfigPath() string { return c.config }
+
+// Binary is the pegasus_server used.
+func (c *Cluster) Binary() string { return c.bin }
+
+// ZooKeeper is the cluster's ZooKeeper, nil with the embedded store.
+func (c *Cluster) ZooKeeper() *zktest.Server { return c.zk }
+
+func addrs(ports []int) []string {
+	out := make([]string, len(ports))
+	for i, p := range ports {
+		out[i] = fmt.Sprintf("127.0.0.1:%d", p)
+	}
+	return out
+}
+
+// MetaAddrs lists the meta servers.
+func (c *Cluster) MetaAddrs() []string { return addrs(c.metaPorts) }
+
+// ReplicaAddrs lists the replica servers.
+func (c *Cluster) ReplicaAddrs() []string { return addrs(c.replicaPorts) }
+
+// CollectorAddr is the collector's address.
+func (c *Cluster) CollectorAddr() string { return fmt.Sprintf("127.0.0.1:%d", c.collectorPort) }
+
+// Addr returns the address of an instance ("replica", 2).
+func (c *Cluster) Addr(role string, idx int) string {
+	switch role {
+	case "meta":
+		return c.MetaAddrs()[idx-1]
+	case "replica":
+		return c.ReplicaAddrs()[idx-1]
+	default:
+		return c.CollectorAddr()
+	}
+}
+
+// Start starts (or restarts) one instance.
+func (c *Cluster) Start(role string, idx int) {
+	name := fmt.Sprintf("%s%d", role, idx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.procs[name]; p != nil {
+		select {
+		case <-p.done:
+		default:
+			return
+		}
+	}
+	out, err := os.OpenFile(filepath.Join(c.dir, name+".out"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command(c.bin, c.config, "-app_list", name)
+	cmd.Dir = c.dir
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	c.procs[name] = p
+	go func() {
+		cmd.Wait()
+		out.Close()
+		close(p.done)
+	}()
+}
+
+// Kill stops an instance with SIGKILL and waits for it.
+func (c *Cluster) Kill(role string, idx int) { c.signal(fmt.Sprintf("%s%d", role, idx), syscall.SIGKILL) }
+
+// Stop stops an instance with SIGTERM (graceful) and waits for it.
+func (c *Cluster) Stop(role string, idx int) { c.signal(fmt.Sprintf("%s%d", role, idx), syscall.SIGTERM) }
+
+func (c *Cluster) signal(name string, sig syscall.Signal) {
+	c.mu.Lock()
+	p := c.procs[name]
+	c.mu.Unlock()
+	if p == nil {
+		return
+	}
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Running reports whether an instance runs.
+func (c *Cluster) Running(role string, idx int) bool {
+	c.mu.Lock()
+	p := c.procs[fmt.Sprintf("%s%d", role, idx)]
+	c.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// KillTogether sends SIGKILL to several instances before waiting for any, so that
+// they die as close to simultaneously as possible.
+func (c *Cluster) KillTogether(role string, idxs ...int) {
+	var ps []*proc
+	c.mu.Lock()
+	for _, i := range idxs {
+		if p := c.procs[fmt.Sprintf("%s%d", role, i)]; p != nil {
+			ps = append(ps, p)
+		}
+	}
+	c.mu.Unlock()
+	for _, p := range ps {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	for _, p := range ps {
+		<-p.done
+	}
+}
+
+// KillAll kills every instance.
+func (c *Cluster) KillAll() {
+	c.mu.Lock()
+	names := make([]string, 0, len(c.procs))
+	for n := range c.procs {
+		names = append(names, n)
+	}
+	c.mu.Unlock()
+	for _, n := range names {
+		c.signal(n, syscall.SIGKILL)
+	}
+}
+
+// Output returns what an instance printed (stdout and stderr).
+func (c *Cluster) Output(role string, idx int) string {
+	b, _ := os.ReadFile(filepath.Join(c.dir, fmt.Sprintf("%s%d.out", role, idx)))
+	return string(b)
+}
+
+// WaitHealthy waits until every table is fully replicated, according to the meta
+// leader's HTTP API.
+func (c *Cluster) WaitHealthy(timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, why := c.Healthy()
+		if ok {
+			return
+		}
+		last = why
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.t.Fatalf("cluster not healthy within %v: %s", timeout, last)
+}
+
+// WaitReadable waits until every partition of every table has a primary (some may
+// still miss secondaries, or have too few members to accept writes).
+func (c *Cluster) WaitReadable(timeout time.Duration) {
+	c.waitSummary(timeout, "readable", func(sum map[string]string) bool {
+		return sum["read_unhealthy_app_count"] == "0"
+	})
+}
+
+// WaitServing waits until every partition of every table has a primary with
+// enough members to accept writes (some may still miss a secondary).
+func (c *Cluster) WaitServing(timeout time.Duration) {
+	c.waitSummary(timeout, "serving", func(sum map[string]string) bool {
+		return sum["read_unhealthy_app_count"] == "0" && sum["write_unhealthy_app_count"] == "0"
+	})
+}
+
+func (c *Cluster) waitSummary(timeout time.Duration, what string, ok func(map[string]string) bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		sum, err := c.summary()
+		if err == nil && ok(sum) {
+			return
+		}
+		last = fmt.Sprintf("%v %v", sum, err)
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.t.Fatalf("cluster not %s within %v: %s", what, timeout, last)
+}
+
+func (c *Cluster) summary() (map[string]string, error) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	var lastErr error
+	for _, m := range c.MetaAddrs() {
+		resp, err := client.Get("http://" + m + "/meta/apps?detail")
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		var body struct {
+			Summary map[string]string `json:"summary"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			lastErr = fmt.Errorf("meta %s: status %d: %v", m, resp.StatusCode, err)
+			continue
+		}
+		return body.Summary, nil
+	}
+	return nil, lastErr
+}
+
+// Healthy reports whether every table is fully replicated.
+func (c *Cluster) Healthy() (bool, string) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	for _, m := range c.MetaAddrs() {
+		resp, err := client.Get("http://" + m + "/meta/apps?detail")
+		if err != nil {
+			continue
+		}
+		var body struct {
+			Summary map[string]string `json:"summary"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			continue
+		}
+		if body.Summary["unhealthy_app_count"] == "0" && body.Summary["fully_healthy_app_count"] != "0" {
+			return true, ""
+		}
+		return false, fmt.Sprintf("summary %v", body.Summary)
+	}
+	return false, "no meta leader answered"
+}
+
+// Context returns a context bounded by d, cancelled when the test ends.
+func (c *Cluster) Context(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+// dumpLogs prints the end of every instance's log into the test output, so that a
+// failure in CI can be understood without the temporary directory.
+func (c *Cluster) dumpLogs() {
+	files, _ := filepath.Glob(filepath.Join(c.dir, "data", "log", "*.log"))
+	outs, _ := filepath.Glob(filepath.Join(c.dir, "*.out"))
+	for _, f := range append(files, outs...) {
+		b, err := os.ReadFile(f)
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		if len(lines) > 80 {
+			lines = lines[len(lines)-80:]
+		}
+		c.t.Logf("---- last lines of %s ----\n%s", filepath.Base(f), strings.Join(lines, "\n"))
+	}
+}
