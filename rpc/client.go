@@ -107,6 +107,21 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// nextSeq returns the next sequence id, wrapping from MaxInt32 back to 1 without
+// ever handing the same id to two concurrent callers.
+func (c *Client) nextSeq() int32 {
+	for {
+		cur := c.seq.Load()
+		next := cur + 1
+		if cur == math.MaxInt32 {
+			next = 1
+		}
+		if c.seq.CompareAndSwap(cur, next) {
+			return next
+		}
+	}
+}
+
 // Call sends req and decodes the reply into result. A nil result makes a one-way
 // call that returns once the request is queued for writing. Frame-level errors come
 // back as *Error.
@@ -115,10 +130,7 @@ func (c *Client) Call(ctx context.Context, req Request, result Value) error {
 	if err != nil {
 		return err
 	}
-	seq := c.seq.Add(1)
-	if seq == math.MaxInt32 {
-		c.seq.Store(0)
-	}
+	seq := c.nextSeq()
 	var ch chan response
 	if result != nil {
 		ch = make(chan response, 1)
