@@ -132,3 +132,72 @@ struct group_check_response {
     4: i64 last_prepared_decree;
     5: dsn.rpc_address node;
 }
+
+// ---- Learning: a new or returning secondary catches up ----
+
+enum learn_type {
+    LT_INVALID,
+    LT_CACHE, // committed mutations from the primary's memory; then prepares
+    LT_APP,   // a checkpoint of the primary's store, copied file by file
+    LT_LOG    // reserved
+}
+
+// RPC_LEARN_ADD_LEARNER (primary -> learner, one-way): start learning.
+struct learn_add_learner_request {
+    1: layer2.app_info app;
+    2: replica_configuration config; // status PS_POTENTIAL_SECONDARY, learner_signature set
+}
+
+// RPC_LEARN (learner -> primary).
+struct learn_request {
+    1: dsn.gpid pid;
+    2: dsn.rpc_address learner;
+    3: i64 signature;
+    4: i64 last_committed_decree; // what the learner's store holds
+}
+
+struct learn_file {
+    1: string name;
+    2: i64 size;
+    3: i32 crc32c;
+}
+
+struct learn_response {
+    1: dsn.error_code err;
+    2: learn_type type;
+    3: replica_configuration config;
+    // LT_CACHE: the committed mutations after the learner's decree; the learner then
+    // receives every decree from prepare_start_decree through prepares.
+    4: list<mutation_data> mutations;
+    5: i64 prepare_start_decree;
+    // LT_APP: a checkpoint at checkpoint_decree to copy with RPC_NFS_COPY.
+    6: i64 checkpoint_decree;
+    7: list<learn_file> files;
+}
+
+// RPC_LEARN_COMPLETION_NOTIFY (learner -> primary).
+struct learn_notify_request {
+    1: dsn.gpid pid;
+    2: dsn.rpc_address learner;
+    3: i64 signature;
+}
+
+struct learn_notify_response {
+    1: dsn.error_code err;
+}
+
+// RPC_NFS_COPY (learner -> primary): one chunk of a checkpoint file.
+struct copy_request {
+    1: dsn.gpid pid;
+    2: i64 checkpoint_decree;
+    3: string file;
+    4: i64 offset;
+    5: i32 size;
+}
+
+struct copy_response {
+    1: dsn.error_code err;
+    2: dsn.blob data;
+    3: i32 crc32c; // of data
+    4: bool eof;
+}

@@ -5,6 +5,7 @@ package consensus
 import (
 	"bytes"
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	thrift "github.com/apache/thrift/lib/go/thrift"
@@ -27,6 +28,74 @@ var _ = base.GoUnusedProtection__
 var _ = layer2.GoUnusedProtection__
 var _ = metadata.GoUnusedProtection__
 var _ = admin.GoUnusedProtection__
+
+type LearnType int64
+
+const (
+	LearnType_LT_INVALID LearnType = 0
+	LearnType_LT_CACHE   LearnType = 1
+	LearnType_LT_APP     LearnType = 2
+	LearnType_LT_LOG     LearnType = 3
+)
+
+func (p LearnType) String() string {
+	switch p {
+	case LearnType_LT_INVALID:
+		return "LT_INVALID"
+	case LearnType_LT_CACHE:
+		return "LT_CACHE"
+	case LearnType_LT_APP:
+		return "LT_APP"
+	case LearnType_LT_LOG:
+		return "LT_LOG"
+	}
+	return "<UNSET>"
+}
+
+func LearnTypeFromString(s string) (LearnType, error) {
+	switch s {
+	case "LT_INVALID":
+		return LearnType_LT_INVALID, nil
+	case "LT_CACHE":
+		return LearnType_LT_CACHE, nil
+	case "LT_APP":
+		return LearnType_LT_APP, nil
+	case "LT_LOG":
+		return LearnType_LT_LOG, nil
+	}
+	return LearnType(0), fmt.Errorf("not a valid LearnType string")
+}
+
+func LearnTypePtr(v LearnType) *LearnType { return &v }
+
+func (p LearnType) MarshalText() ([]byte, error) {
+	return []byte(p.String()), nil
+}
+
+func (p *LearnType) UnmarshalText(text []byte) error {
+	q, err := LearnTypeFromString(string(text))
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
+}
+
+func (p *LearnType) Scan(value interface{}) error {
+	v, ok := value.(int64)
+	if !ok {
+		return errors.New("Scan value is not int64")
+	}
+	*p = LearnType(v)
+	return nil
+}
+
+func (p *LearnType) Value() (driver.Value, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return int64(*p), nil
+}
 
 // Attributes:
 //   - Time
@@ -4363,4 +4432,1971 @@ func (p *GroupCheckResponse) String() string {
 		return "<nil>"
 	}
 	return fmt.Sprintf("GroupCheckResponse(%+v)", *p)
+}
+
+// Attributes:
+//   - App
+//   - Config
+type LearnAddLearnerRequest struct {
+	App    *layer2.AppInfo       `thrift:"app,1" db:"app" json:"app"`
+	Config *ReplicaConfiguration `thrift:"config,2" db:"config" json:"config"`
+}
+
+func NewLearnAddLearnerRequest() *LearnAddLearnerRequest {
+	return &LearnAddLearnerRequest{}
+}
+
+var LearnAddLearnerRequest_App_DEFAULT *layer2.AppInfo
+
+func (p *LearnAddLearnerRequest) GetApp() *layer2.AppInfo {
+	if !p.IsSetApp() {
+		return LearnAddLearnerRequest_App_DEFAULT
+	}
+	return p.App
+}
+
+var LearnAddLearnerRequest_Config_DEFAULT *ReplicaConfiguration
+
+func (p *LearnAddLearnerRequest) GetConfig() *ReplicaConfiguration {
+	if !p.IsSetConfig() {
+		return LearnAddLearnerRequest_Config_DEFAULT
+	}
+	return p.Config
+}
+func (p *LearnAddLearnerRequest) IsSetApp() bool {
+	return p.App != nil
+}
+
+func (p *LearnAddLearnerRequest) IsSetConfig() bool {
+	return p.Config != nil
+}
+
+func (p *LearnAddLearnerRequest) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *LearnAddLearnerRequest) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.App = &layer2.AppInfo{
+		Status: 0,
+
+		InitPartitionCount: -1,
+	}
+	if err := p.App.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.App), err)
+	}
+	return nil
+}
+
+func (p *LearnAddLearnerRequest) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Config = &ReplicaConfiguration{
+		Status: 0,
+	}
+	if err := p.Config.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Config), err)
+	}
+	return nil
+}
+
+func (p *LearnAddLearnerRequest) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "learn_add_learner_request"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *LearnAddLearnerRequest) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "app", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:app: ", p), err)
+	}
+	if err := p.App.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.App), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:app: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnAddLearnerRequest) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "config", thrift.STRUCT, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:config: ", p), err)
+	}
+	if err := p.Config.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Config), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:config: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnAddLearnerRequest) Equals(other *LearnAddLearnerRequest) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.App.Equals(other.App) {
+		return false
+	}
+	if !p.Config.Equals(other.Config) {
+		return false
+	}
+	return true
+}
+
+func (p *LearnAddLearnerRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("LearnAddLearnerRequest(%+v)", *p)
+}
+
+// Attributes:
+//   - Pid
+//   - Learner
+//   - Signature
+//   - LastCommittedDecree
+type LearnRequest struct {
+	Pid                 *base.Gpid       `thrift:"pid,1" db:"pid" json:"pid"`
+	Learner             *base.RPCAddress `thrift:"learner,2" db:"learner" json:"learner"`
+	Signature           int64            `thrift:"signature,3" db:"signature" json:"signature"`
+	LastCommittedDecree int64            `thrift:"last_committed_decree,4" db:"last_committed_decree" json:"last_committed_decree"`
+}
+
+func NewLearnRequest() *LearnRequest {
+	return &LearnRequest{}
+}
+
+var LearnRequest_Pid_DEFAULT *base.Gpid
+
+func (p *LearnRequest) GetPid() *base.Gpid {
+	if !p.IsSetPid() {
+		return LearnRequest_Pid_DEFAULT
+	}
+	return p.Pid
+}
+
+var LearnRequest_Learner_DEFAULT *base.RPCAddress
+
+func (p *LearnRequest) GetLearner() *base.RPCAddress {
+	if !p.IsSetLearner() {
+		return LearnRequest_Learner_DEFAULT
+	}
+	return p.Learner
+}
+
+func (p *LearnRequest) GetSignature() int64 {
+	return p.Signature
+}
+
+func (p *LearnRequest) GetLastCommittedDecree() int64 {
+	return p.LastCommittedDecree
+}
+func (p *LearnRequest) IsSetPid() bool {
+	return p.Pid != nil
+}
+
+func (p *LearnRequest) IsSetLearner() bool {
+	return p.Learner != nil
+}
+
+func (p *LearnRequest) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *LearnRequest) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Pid = &base.Gpid{}
+	if err := p.Pid.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Pid), err)
+	}
+	return nil
+}
+
+func (p *LearnRequest) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Learner = &base.RPCAddress{}
+	if err := p.Learner.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Learner), err)
+	}
+	return nil
+}
+
+func (p *LearnRequest) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.Signature = v
+	}
+	return nil
+}
+
+func (p *LearnRequest) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.LastCommittedDecree = v
+	}
+	return nil
+}
+
+func (p *LearnRequest) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "learn_request"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *LearnRequest) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "pid", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:pid: ", p), err)
+	}
+	if err := p.Pid.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Pid), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:pid: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnRequest) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "learner", thrift.STRUCT, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:learner: ", p), err)
+	}
+	if err := p.Learner.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Learner), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:learner: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnRequest) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "signature", thrift.I64, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:signature: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.Signature)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.signature (3) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:signature: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnRequest) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "last_committed_decree", thrift.I64, 4); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:last_committed_decree: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.LastCommittedDecree)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.last_committed_decree (4) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 4:last_committed_decree: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnRequest) Equals(other *LearnRequest) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Pid.Equals(other.Pid) {
+		return false
+	}
+	if !p.Learner.Equals(other.Learner) {
+		return false
+	}
+	if p.Signature != other.Signature {
+		return false
+	}
+	if p.LastCommittedDecree != other.LastCommittedDecree {
+		return false
+	}
+	return true
+}
+
+func (p *LearnRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("LearnRequest(%+v)", *p)
+}
+
+// Attributes:
+//   - Name
+//   - Size
+//   - Crc32c
+type LearnFile struct {
+	Name   string `thrift:"name,1" db:"name" json:"name"`
+	Size   int64  `thrift:"size,2" db:"size" json:"size"`
+	Crc32c int32  `thrift:"crc32c,3" db:"crc32c" json:"crc32c"`
+}
+
+func NewLearnFile() *LearnFile {
+	return &LearnFile{}
+}
+
+func (p *LearnFile) GetName() string {
+	return p.Name
+}
+
+func (p *LearnFile) GetSize() int64 {
+	return p.Size
+}
+
+func (p *LearnFile) GetCrc32c() int32 {
+	return p.Crc32c
+}
+func (p *LearnFile) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *LearnFile) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.Name = v
+	}
+	return nil
+}
+
+func (p *LearnFile) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.Size = v
+	}
+	return nil
+}
+
+func (p *LearnFile) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.Crc32c = v
+	}
+	return nil
+}
+
+func (p *LearnFile) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "learn_file"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *LearnFile) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "name", thrift.STRING, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:name: ", p), err)
+	}
+	if err := oprot.WriteString(ctx, string(p.Name)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.name (1) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:name: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnFile) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "size", thrift.I64, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:size: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.Size)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.size (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:size: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnFile) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "crc32c", thrift.I32, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:crc32c: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.Crc32c)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.crc32c (3) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:crc32c: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnFile) Equals(other *LearnFile) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.Name != other.Name {
+		return false
+	}
+	if p.Size != other.Size {
+		return false
+	}
+	if p.Crc32c != other.Crc32c {
+		return false
+	}
+	return true
+}
+
+func (p *LearnFile) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("LearnFile(%+v)", *p)
+}
+
+// Attributes:
+//   - Err
+//   - Type
+//   - Config
+//   - Mutations
+//   - PrepareStartDecree
+//   - CheckpointDecree
+//   - Files
+type LearnResponse struct {
+	Err                *base.ErrorCode       `thrift:"err,1" db:"err" json:"err"`
+	Type               LearnType             `thrift:"type,2" db:"type" json:"type"`
+	Config             *ReplicaConfiguration `thrift:"config,3" db:"config" json:"config"`
+	Mutations          []*MutationData       `thrift:"mutations,4" db:"mutations" json:"mutations"`
+	PrepareStartDecree int64                 `thrift:"prepare_start_decree,5" db:"prepare_start_decree" json:"prepare_start_decree"`
+	CheckpointDecree   int64                 `thrift:"checkpoint_decree,6" db:"checkpoint_decree" json:"checkpoint_decree"`
+	Files              []*LearnFile          `thrift:"files,7" db:"files" json:"files"`
+}
+
+func NewLearnResponse() *LearnResponse {
+	return &LearnResponse{}
+}
+
+var LearnResponse_Err_DEFAULT *base.ErrorCode
+
+func (p *LearnResponse) GetErr() *base.ErrorCode {
+	if !p.IsSetErr() {
+		return LearnResponse_Err_DEFAULT
+	}
+	return p.Err
+}
+
+func (p *LearnResponse) GetType() LearnType {
+	return p.Type
+}
+
+var LearnResponse_Config_DEFAULT *ReplicaConfiguration
+
+func (p *LearnResponse) GetConfig() *ReplicaConfiguration {
+	if !p.IsSetConfig() {
+		return LearnResponse_Config_DEFAULT
+	}
+	return p.Config
+}
+
+func (p *LearnResponse) GetMutations() []*MutationData {
+	return p.Mutations
+}
+
+func (p *LearnResponse) GetPrepareStartDecree() int64 {
+	return p.PrepareStartDecree
+}
+
+func (p *LearnResponse) GetCheckpointDecree() int64 {
+	return p.CheckpointDecree
+}
+
+func (p *LearnResponse) GetFiles() []*LearnFile {
+	return p.Files
+}
+func (p *LearnResponse) IsSetErr() bool {
+	return p.Err != nil
+}
+
+func (p *LearnResponse) IsSetConfig() bool {
+	return p.Config != nil
+}
+
+func (p *LearnResponse) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 6:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField6(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 7:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField7(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *LearnResponse) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Err = &base.ErrorCode{}
+	if err := p.Err.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Err), err)
+	}
+	return nil
+}
+
+func (p *LearnResponse) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		temp := LearnType(v)
+		p.Type = temp
+	}
+	return nil
+}
+
+func (p *LearnResponse) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Config = &ReplicaConfiguration{
+		Status: 0,
+	}
+	if err := p.Config.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Config), err)
+	}
+	return nil
+}
+
+func (p *LearnResponse) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]*MutationData, 0, size)
+	p.Mutations = tSlice
+	for i := 0; i < size; i++ {
+		_elem13 := &MutationData{}
+		if err := _elem13.Read(ctx, iprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem13), err)
+		}
+		p.Mutations = append(p.Mutations, _elem13)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
+}
+
+func (p *LearnResponse) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 5: ", err)
+	} else {
+		p.PrepareStartDecree = v
+	}
+	return nil
+}
+
+func (p *LearnResponse) ReadField6(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 6: ", err)
+	} else {
+		p.CheckpointDecree = v
+	}
+	return nil
+}
+
+func (p *LearnResponse) ReadField7(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]*LearnFile, 0, size)
+	p.Files = tSlice
+	for i := 0; i < size; i++ {
+		_elem14 := &LearnFile{}
+		if err := _elem14.Read(ctx, iprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem14), err)
+		}
+		p.Files = append(p.Files, _elem14)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
+}
+
+func (p *LearnResponse) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "learn_response"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField6(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField7(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *LearnResponse) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "err", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:err: ", p), err)
+	}
+	if err := p.Err.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Err), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:err: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnResponse) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "type", thrift.I32, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:type: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.Type)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.type (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:type: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnResponse) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "config", thrift.STRUCT, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:config: ", p), err)
+	}
+	if err := p.Config.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Config), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:config: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnResponse) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "mutations", thrift.LIST, 4); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:mutations: ", p), err)
+	}
+	if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.Mutations)); err != nil {
+		return thrift.PrependError("error writing list begin: ", err)
+	}
+	for _, v := range p.Mutations {
+		if err := v.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
+		}
+	}
+	if err := oprot.WriteListEnd(ctx); err != nil {
+		return thrift.PrependError("error writing list end: ", err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 4:mutations: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnResponse) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "prepare_start_decree", thrift.I64, 5); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:prepare_start_decree: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.PrepareStartDecree)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.prepare_start_decree (5) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 5:prepare_start_decree: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnResponse) writeField6(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "checkpoint_decree", thrift.I64, 6); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 6:checkpoint_decree: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.CheckpointDecree)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.checkpoint_decree (6) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 6:checkpoint_decree: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnResponse) writeField7(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "files", thrift.LIST, 7); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 7:files: ", p), err)
+	}
+	if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.Files)); err != nil {
+		return thrift.PrependError("error writing list begin: ", err)
+	}
+	for _, v := range p.Files {
+		if err := v.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
+		}
+	}
+	if err := oprot.WriteListEnd(ctx); err != nil {
+		return thrift.PrependError("error writing list end: ", err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 7:files: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnResponse) Equals(other *LearnResponse) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Err.Equals(other.Err) {
+		return false
+	}
+	if p.Type != other.Type {
+		return false
+	}
+	if !p.Config.Equals(other.Config) {
+		return false
+	}
+	if len(p.Mutations) != len(other.Mutations) {
+		return false
+	}
+	for i, _tgt := range p.Mutations {
+		_src15 := other.Mutations[i]
+		if !_tgt.Equals(_src15) {
+			return false
+		}
+	}
+	if p.PrepareStartDecree != other.PrepareStartDecree {
+		return false
+	}
+	if p.CheckpointDecree != other.CheckpointDecree {
+		return false
+	}
+	if len(p.Files) != len(other.Files) {
+		return false
+	}
+	for i, _tgt := range p.Files {
+		_src16 := other.Files[i]
+		if !_tgt.Equals(_src16) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *LearnResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("LearnResponse(%+v)", *p)
+}
+
+// Attributes:
+//   - Pid
+//   - Learner
+//   - Signature
+type LearnNotifyRequest struct {
+	Pid       *base.Gpid       `thrift:"pid,1" db:"pid" json:"pid"`
+	Learner   *base.RPCAddress `thrift:"learner,2" db:"learner" json:"learner"`
+	Signature int64            `thrift:"signature,3" db:"signature" json:"signature"`
+}
+
+func NewLearnNotifyRequest() *LearnNotifyRequest {
+	return &LearnNotifyRequest{}
+}
+
+var LearnNotifyRequest_Pid_DEFAULT *base.Gpid
+
+func (p *LearnNotifyRequest) GetPid() *base.Gpid {
+	if !p.IsSetPid() {
+		return LearnNotifyRequest_Pid_DEFAULT
+	}
+	return p.Pid
+}
+
+var LearnNotifyRequest_Learner_DEFAULT *base.RPCAddress
+
+func (p *LearnNotifyRequest) GetLearner() *base.RPCAddress {
+	if !p.IsSetLearner() {
+		return LearnNotifyRequest_Learner_DEFAULT
+	}
+	return p.Learner
+}
+
+func (p *LearnNotifyRequest) GetSignature() int64 {
+	return p.Signature
+}
+func (p *LearnNotifyRequest) IsSetPid() bool {
+	return p.Pid != nil
+}
+
+func (p *LearnNotifyRequest) IsSetLearner() bool {
+	return p.Learner != nil
+}
+
+func (p *LearnNotifyRequest) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *LearnNotifyRequest) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Pid = &base.Gpid{}
+	if err := p.Pid.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Pid), err)
+	}
+	return nil
+}
+
+func (p *LearnNotifyRequest) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Learner = &base.RPCAddress{}
+	if err := p.Learner.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Learner), err)
+	}
+	return nil
+}
+
+func (p *LearnNotifyRequest) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.Signature = v
+	}
+	return nil
+}
+
+func (p *LearnNotifyRequest) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "learn_notify_request"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *LearnNotifyRequest) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "pid", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:pid: ", p), err)
+	}
+	if err := p.Pid.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Pid), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:pid: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnNotifyRequest) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "learner", thrift.STRUCT, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:learner: ", p), err)
+	}
+	if err := p.Learner.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Learner), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:learner: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnNotifyRequest) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "signature", thrift.I64, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:signature: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.Signature)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.signature (3) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:signature: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnNotifyRequest) Equals(other *LearnNotifyRequest) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Pid.Equals(other.Pid) {
+		return false
+	}
+	if !p.Learner.Equals(other.Learner) {
+		return false
+	}
+	if p.Signature != other.Signature {
+		return false
+	}
+	return true
+}
+
+func (p *LearnNotifyRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("LearnNotifyRequest(%+v)", *p)
+}
+
+// Attributes:
+//   - Err
+type LearnNotifyResponse struct {
+	Err *base.ErrorCode `thrift:"err,1" db:"err" json:"err"`
+}
+
+func NewLearnNotifyResponse() *LearnNotifyResponse {
+	return &LearnNotifyResponse{}
+}
+
+var LearnNotifyResponse_Err_DEFAULT *base.ErrorCode
+
+func (p *LearnNotifyResponse) GetErr() *base.ErrorCode {
+	if !p.IsSetErr() {
+		return LearnNotifyResponse_Err_DEFAULT
+	}
+	return p.Err
+}
+func (p *LearnNotifyResponse) IsSetErr() bool {
+	return p.Err != nil
+}
+
+func (p *LearnNotifyResponse) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *LearnNotifyResponse) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Err = &base.ErrorCode{}
+	if err := p.Err.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Err), err)
+	}
+	return nil
+}
+
+func (p *LearnNotifyResponse) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "learn_notify_response"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *LearnNotifyResponse) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "err", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:err: ", p), err)
+	}
+	if err := p.Err.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Err), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:err: ", p), err)
+	}
+	return err
+}
+
+func (p *LearnNotifyResponse) Equals(other *LearnNotifyResponse) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Err.Equals(other.Err) {
+		return false
+	}
+	return true
+}
+
+func (p *LearnNotifyResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("LearnNotifyResponse(%+v)", *p)
+}
+
+// Attributes:
+//   - Pid
+//   - CheckpointDecree
+//   - File
+//   - Offset
+//   - Size
+type CopyRequest struct {
+	Pid              *base.Gpid `thrift:"pid,1" db:"pid" json:"pid"`
+	CheckpointDecree int64      `thrift:"checkpoint_decree,2" db:"checkpoint_decree" json:"checkpoint_decree"`
+	File             string     `thrift:"file,3" db:"file" json:"file"`
+	Offset           int64      `thrift:"offset,4" db:"offset" json:"offset"`
+	Size             int32      `thrift:"size,5" db:"size" json:"size"`
+}
+
+func NewCopyRequest() *CopyRequest {
+	return &CopyRequest{}
+}
+
+var CopyRequest_Pid_DEFAULT *base.Gpid
+
+func (p *CopyRequest) GetPid() *base.Gpid {
+	if !p.IsSetPid() {
+		return CopyRequest_Pid_DEFAULT
+	}
+	return p.Pid
+}
+
+func (p *CopyRequest) GetCheckpointDecree() int64 {
+	return p.CheckpointDecree
+}
+
+func (p *CopyRequest) GetFile() string {
+	return p.File
+}
+
+func (p *CopyRequest) GetOffset() int64 {
+	return p.Offset
+}
+
+func (p *CopyRequest) GetSize() int32 {
+	return p.Size
+}
+func (p *CopyRequest) IsSetPid() bool {
+	return p.Pid != nil
+}
+
+func (p *CopyRequest) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *CopyRequest) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Pid = &base.Gpid{}
+	if err := p.Pid.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Pid), err)
+	}
+	return nil
+}
+
+func (p *CopyRequest) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.CheckpointDecree = v
+	}
+	return nil
+}
+
+func (p *CopyRequest) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.File = v
+	}
+	return nil
+}
+
+func (p *CopyRequest) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.Offset = v
+	}
+	return nil
+}
+
+func (p *CopyRequest) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 5: ", err)
+	} else {
+		p.Size = v
+	}
+	return nil
+}
+
+func (p *CopyRequest) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "copy_request"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *CopyRequest) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "pid", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:pid: ", p), err)
+	}
+	if err := p.Pid.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Pid), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:pid: ", p), err)
+	}
+	return err
+}
+
+func (p *CopyRequest) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "checkpoint_decree", thrift.I64, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:checkpoint_decree: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.CheckpointDecree)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.checkpoint_decree (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:checkpoint_decree: ", p), err)
+	}
+	return err
+}
+
+func (p *CopyRequest) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "file", thrift.STRING, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:file: ", p), err)
+	}
+	if err := oprot.WriteString(ctx, string(p.File)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.file (3) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:file: ", p), err)
+	}
+	return err
+}
+
+func (p *CopyRequest) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "offset", thrift.I64, 4); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:offset: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.Offset)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.offset (4) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 4:offset: ", p), err)
+	}
+	return err
+}
+
+func (p *CopyRequest) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "size", thrift.I32, 5); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:size: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.Size)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.size (5) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 5:size: ", p), err)
+	}
+	return err
+}
+
+func (p *CopyRequest) Equals(other *CopyRequest) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Pid.Equals(other.Pid) {
+		return false
+	}
+	if p.CheckpointDecree != other.CheckpointDecree {
+		return false
+	}
+	if p.File != other.File {
+		return false
+	}
+	if p.Offset != other.Offset {
+		return false
+	}
+	if p.Size != other.Size {
+		return false
+	}
+	return true
+}
+
+func (p *CopyRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("CopyRequest(%+v)", *p)
+}
+
+// Attributes:
+//   - Err
+//   - Data
+//   - Crc32c
+//   - EOF
+type CopyResponse struct {
+	Err    *base.ErrorCode `thrift:"err,1" db:"err" json:"err"`
+	Data   *base.Blob      `thrift:"data,2" db:"data" json:"data"`
+	Crc32c int32           `thrift:"crc32c,3" db:"crc32c" json:"crc32c"`
+	EOF    bool            `thrift:"eof,4" db:"eof" json:"eof"`
+}
+
+func NewCopyResponse() *CopyResponse {
+	return &CopyResponse{}
+}
+
+var CopyResponse_Err_DEFAULT *base.ErrorCode
+
+func (p *CopyResponse) GetErr() *base.ErrorCode {
+	if !p.IsSetErr() {
+		return CopyResponse_Err_DEFAULT
+	}
+	return p.Err
+}
+
+var CopyResponse_Data_DEFAULT *base.Blob
+
+func (p *CopyResponse) GetData() *base.Blob {
+	if !p.IsSetData() {
+		return CopyResponse_Data_DEFAULT
+	}
+	return p.Data
+}
+
+func (p *CopyResponse) GetCrc32c() int32 {
+	return p.Crc32c
+}
+
+func (p *CopyResponse) GetEOF() bool {
+	return p.EOF
+}
+func (p *CopyResponse) IsSetErr() bool {
+	return p.Err != nil
+}
+
+func (p *CopyResponse) IsSetData() bool {
+	return p.Data != nil
+}
+
+func (p *CopyResponse) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *CopyResponse) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Err = &base.ErrorCode{}
+	if err := p.Err.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Err), err)
+	}
+	return nil
+}
+
+func (p *CopyResponse) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Data = &base.Blob{}
+	if err := p.Data.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Data), err)
+	}
+	return nil
+}
+
+func (p *CopyResponse) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.Crc32c = v
+	}
+	return nil
+}
+
+func (p *CopyResponse) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.EOF = v
+	}
+	return nil
+}
+
+func (p *CopyResponse) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "copy_response"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *CopyResponse) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "err", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:err: ", p), err)
+	}
+	if err := p.Err.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Err), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:err: ", p), err)
+	}
+	return err
+}
+
+func (p *CopyResponse) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "data", thrift.STRUCT, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:data: ", p), err)
+	}
+	if err := p.Data.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Data), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:data: ", p), err)
+	}
+	return err
+}
+
+func (p *CopyResponse) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "crc32c", thrift.I32, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:crc32c: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.Crc32c)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.crc32c (3) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:crc32c: ", p), err)
+	}
+	return err
+}
+
+func (p *CopyResponse) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "eof", thrift.BOOL, 4); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:eof: ", p), err)
+	}
+	if err := oprot.WriteBool(ctx, bool(p.EOF)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.eof (4) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 4:eof: ", p), err)
+	}
+	return err
+}
+
+func (p *CopyResponse) Equals(other *CopyResponse) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Err.Equals(other.Err) {
+		return false
+	}
+	if !p.Data.Equals(other.Data) {
+		return false
+	}
+	if p.Crc32c != other.Crc32c {
+		return false
+	}
+	if p.EOF != other.EOF {
+		return false
+	}
+	return true
+}
+
+func (p *CopyResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("CopyResponse(%+v)", *p)
 }
