@@ -115,7 +115,10 @@ func (c *completer) complete(d prompt.Document) []prompt.Suggest {
 	before := d.TextBeforeCursor()
 	word := d.GetWordBeforeCursor()
 	fields := strings.Fields(before)
-	if len(fields) == 0 || (len(fields) == 1 && !strings.HasSuffix(before, " ")) {
+	if len(fields) == 0 {
+		return nil // an empty line shows no menu, as upstream's prompt
+	}
+	if len(fields) == 1 && !strings.HasSuffix(before, " ") {
 		var out []prompt.Suggest
 		for _, ci := range c.order {
 			if strings.HasPrefix(strings.ToLower(ci.Name), strings.ToLower(word)) {
