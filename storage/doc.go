@@ -32,6 +32,11 @@
 // record an incr or a check reads has expired) is computed from the mutation's
 // timestamp, never from the local clock, so all replicas produce identical data.
 //
+// The decree record is the main cost of the write path: it is a second memtable
+// insertion per mutation. On single 1 KB puts the store runs at roughly 70-80% of the
+// ops/s of raw Pebble writing the same records, and at 90-95% of raw Pebble writing
+// the same records plus a decree record (see BenchmarkPut).
+//
 // # Durability
 //
 // The Pebble WAL is off by default: the replica's mutation log replays what a crash
