@@ -83,7 +83,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 			return nil, err
 		}
 		defer done()
-		resp, err := p.store.Get(key.Bytes())
+		resp, err := p.st().Get(key.Bytes())
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
@@ -96,7 +96,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 			return nil, err
 		}
 		defer done()
-		resp, err := p.store.MultiGet(req)
+		resp, err := p.st().MultiGet(req)
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
@@ -109,7 +109,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 			return nil, err
 		}
 		defer done()
-		resp, err := p.store.BatchGet(req)
+		resp, err := p.st().BatchGet(req)
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
@@ -122,7 +122,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 			return nil, err
 		}
 		defer done()
-		resp, err := p.store.SortkeyCount(hashKey.Bytes())
+		resp, err := p.st().SortkeyCount(hashKey.Bytes())
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
@@ -135,7 +135,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 			return nil, err
 		}
 		defer done()
-		resp, err := p.store.TTL(key.Bytes())
+		resp, err := p.st().TTL(key.Bytes())
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
@@ -148,7 +148,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 			return nil, err
 		}
 		defer done()
-		resp, err := p.store.GetScanner(req, p.gpid.PartitionIndex, p.appInfo().PartitionCount)
+		resp, err := p.st().GetScanner(req, p.gpid.PartitionIndex, p.appInfo().PartitionCount)
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
@@ -161,7 +161,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 			return nil, err
 		}
 		defer done()
-		resp, err := p.store.Scan(req.ContextID)
+		resp, err := p.st().Scan(req.ContextID)
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
@@ -170,7 +170,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 	})
 	rpc.HandleOneWay(mux, rpc.CodeClearScanner, func(ctx context.Context, c *rpc.Call, id *rpc.I64) {
 		if p := s.get(base.Gpid{Appid: c.Header.AppID, PartitionIndex: c.Header.PartitionIndex}); p != nil {
-			p.store.ClearScanner(id.V)
+			p.st().ClearScanner(id.V)
 		}
 	})
 
@@ -190,7 +190,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		}
 		p.post(groupCheckEv{from: remoteNode(c, req.Config), cfg: fromConfig(req.Config), status: req.Config.Status, committed: req.LastCommittedDecree})
 		resp.Err = base.NewErrorCode(base.ErrOK)
-		resp.LastCommittedDecree = p.store.LastAppliedDecree()
+		resp.LastCommittedDecree = p.st().LastAppliedDecree()
 		return resp, nil
 	})
 	rpc.HandleOneWay(mux, CodeRemoveReplica, func(ctx context.Context, c *rpc.Call, req *consensus.GroupCheckRequest) {
@@ -201,6 +201,8 @@ func (s *Stub) Register(mux *rpc.Mux) {
 			p.post(configEv{cfg: fromConfig(req.Config)})
 		}
 	})
+
+	s.registerLearning(mux)
 
 	// Meta server -> replica server.
 	rpc.HandleOneWay(mux, codeConfigProposal, func(ctx context.Context, c *rpc.Call, req *consensus.ConfigurationUpdateRequest) {

@@ -279,7 +279,7 @@ func (s *Stub) applyMetaConfig(g base.Gpid, info *layer2.AppInfo, pc *layer2.Par
 			return
 		}
 		var err error
-		if p, err = s.install(g, info); err != nil {
+		if p, err = s.create(g, info); err != nil {
 			s.log.Warn("creating replica failed", "gpid", g.String(), "err", err)
 			return
 		}
@@ -309,6 +309,14 @@ func (s *Stub) onProposal(req *consensus.ConfigurationUpdateRequest) {
 			return
 		}
 		if req.Type == admin.ConfigType_CT_ASSIGN_PRIMARY && node == s.self {
+			// All replicas of the partition were lost and this server held the last
+			// one: open it again if it was closed, then take the role.
+			if s.get(g) == nil {
+				if _, err := s.reopen(g); err != nil {
+					s.log.Warn("reopening a replica to assign it primary failed", "gpid", g.String(), "err", err)
+					return
+				}
+			}
 			s.requestChange(g, cfg, pacifica.ChangeAssignPrimary, s.self, func(c pacifica.Config) pacifica.Config {
 				c.Primary = s.self
 				c.Secondaries = slices.DeleteFunc(c.Secondaries, func(x string) bool { return x == s.self })
@@ -329,6 +337,10 @@ func (s *Stub) onProposal(req *consensus.ConfigurationUpdateRequest) {
 			c.Secondaries = slices.DeleteFunc(c.Secondaries, func(x string) bool { return x == node })
 			return c
 		})
+	case admin.ConfigType_CT_ADD_SECONDARY, admin.ConfigType_CT_ADD_SECONDARY_FOR_LB:
+		if node != "" && node != s.self {
+			s.addLearner(g, node, req.Type == admin.ConfigType_CT_ADD_SECONDARY_FOR_LB)
+		}
 	case admin.ConfigType_CT_DOWNGRADE_TO_SECONDARY:
 		s.requestChange(g, cfg, pacifica.ChangeDowngradeToSecond, s.self, func(c pacifica.Config) pacifica.Config {
 			c.Primary = ""
@@ -341,18 +353,26 @@ func (s *Stub) onProposal(req *consensus.ConfigurationUpdateRequest) {
 }
 
 // requestChange asks the executor of a replica to request a configuration change
-// computed from the proposal's configuration, if the replica is still at that ballot.
+// computed from the proposal's configuration. A replica taking the primary role
+// bases the change on the meta's configuration (it may have been away for several
+// ballots); any other change needs the replica to be at the proposal's ballot.
 func (s *Stub) requestChange(g base.Gpid, at pacifica.Config, typ pacifica.ChangeType, node string, change func(pacifica.Config) pacifica.Config) {
 	p := s.get(g)
 	if p == nil {
 		return
 	}
+	takesPrimary := typ == pacifica.ChangeAssignPrimary || typ == pacifica.ChangeUpgradeToPrimary
 	p.post(changeEv{typ: typ, node: node, next: func(cur pacifica.Config) (pacifica.Config, bool) {
-		if cur.Ballot != at.Ballot {
+		base := cur
+		switch {
+		case cur.Ballot == at.Ballot:
+		case takesPrimary && cur.Ballot < at.Ballot:
+			base = at
+		default:
 			return cur, false
 		}
-		next := change(cur.Clone())
-		next.Ballot++
+		next := change(base.Clone())
+		next.Ballot = at.Ballot + 1
 		return next, true
 	}})
 }

@@ -87,9 +87,9 @@ func (m *serverMetrics) commit(p *partition, writes int) {
 func (m *serverMetrics) refresh() {
 	for _, p := range m.s.all() {
 		e := m.entity(p)
-		e.Gauge("rdb_total_sst_size_mb").Set(float64(p.store.SizeOnDisk()) / (1 << 20))
+		e.Gauge("rdb_total_sst_size_mb").Set(float64(p.st().SizeOnDisk()) / (1 << 20))
 		e.Gauge("private_log_size_mb").Set(float64(p.plog.Size()) / (1 << 20))
-		e.Gauge("last_committed_decree").Set(float64(p.store.LastAppliedDecree()))
+		e.Gauge("last_committed_decree").Set(float64(p.st().LastAppliedDecree()))
 		e.Gauge("ballot").Set(float64(p.ballot.Load()))
 		e.Gauge("status").Set(float64(p.status.Load()))
 	}
@@ -130,7 +130,7 @@ func (s *Stub) HTTPHandler() http.Handler {
 func (s *Stub) registerCommands() {
 	s.cmds.Register("flush-log", "flush-log: write every replica's pending log and memtable to disk", func(ctx context.Context, args []string) string {
 		for _, p := range s.all() {
-			if err := p.store.Flush(ctx); err != nil {
+			if err := p.st().Flush(ctx); err != nil {
 				return "ERR: " + err.Error()
 			}
 		}
@@ -149,7 +149,7 @@ func (s *Stub) registerCommands() {
 		var out []row
 		for _, p := range s.all() {
 			out = append(out, row{p.gpid.String(), p.appInfo().AppName, pacifica.Status(p.status.Load()).String(), p.ballot.Load(),
-				p.store.LastAppliedDecree(), p.store.LastDurableDecree(), p.disk.tag})
+				p.st().LastAppliedDecree(), p.st().LastDurableDecree(), p.disk.tag})
 		}
 		b, _ := json.Marshal(out)
 		return string(b)
@@ -166,8 +166,8 @@ func (s *Stub) registerCommands() {
 			if len(args) > 0 && !slices.Contains(args, p.gpid.String()) {
 				continue
 			}
-			decree := p.store.LastAppliedDecree()
-			d, err := p.store.Digest(ctx, now)
+			decree := p.st().LastAppliedDecree()
+			d, err := p.st().Digest(ctx, now)
 			if err != nil {
 				return "ERR: " + err.Error()
 			}
@@ -182,7 +182,7 @@ func (s *Stub) registerCommands() {
 			out = append(out, remotecmd.Counter{
 				Name:  "replica*app.pegasus*disk.storage.sst(MB)@" + p.gpid.String(),
 				Type:  "NUMBER",
-				Value: float64(p.store.SizeOnDisk()) / (1 << 20),
+				Value: float64(p.st().SizeOnDisk()) / (1 << 20),
 			})
 		}
 		return out

@@ -112,13 +112,15 @@ type partition struct {
 	disk *disk
 	log  *slog.Logger
 
-	store *storage.Store
+	// store is swapped when a learner installs a checkpoint; read it with st().
+	store atomic.Pointer[storage.Store]
 	plog  *mlog.Log
 
 	// Owned by the executor goroutine.
 	core        *pacifica.Replica
 	pendingAcks map[ackKey][]chan pacifica.Ack
 	state       persistedState
+	ckptState
 
 	// Read by other goroutines.
 	info     atomic.Pointer[layer2.AppInfo]
@@ -133,6 +135,9 @@ type partition struct {
 }
 
 func (p *partition) appInfo() *layer2.AppInfo { return p.info.Load() }
+
+// st returns the replica's store.
+func (p *partition) st() *storage.Store { return p.store.Load() }
 
 func (p *partition) post(ev any) { p.inbox.post(ev) }
 
@@ -285,6 +290,9 @@ func (p *partition) process(rd pacifica.Ready, now time.Time) {
 	if rd.ConfigChange != nil {
 		p.stub.sendConfigChange(p, rd.ConfigChange)
 	}
+	if rd.AddLearner != nil {
+		p.stub.sendAddLearner(p, rd.AddLearner)
+	}
 	if rd.Closed {
 		p.closeSelf("removed from the configuration")
 	}
@@ -326,7 +334,7 @@ func (p *partition) apply(c pacifica.Committed) error {
 		}
 		ops[i].DefaultTTL = mu.DefaultTTL
 	}
-	results, err := p.store.Apply(&storage.Mutation{Decree: mu.Decree, TimestampUS: mu.TimestampUS, Ops: ops})
+	results, err := p.st().Apply(&storage.Mutation{Decree: mu.Decree, TimestampUS: mu.TimestampUS, Ops: ops})
 	if err != nil {
 		return fmt.Errorf("apply decree %d: %w", mu.Decree, err)
 	}
@@ -382,6 +390,11 @@ func (p *partition) publish() {
 	p.canRead.Store(p.core.CanRead())
 	p.status.Store(int32(p.core.Status()))
 	p.ballot.Store(p.core.Ballot())
+}
+
+// setAppInfoExternal updates the table info from another goroutine.
+func (p *partition) setAppInfoExternal(info *layer2.AppInfo) {
+	p.post(funcEv(func(p *partition) { p.setAppInfo(info) }))
 }
 
 func (p *partition) setAppInfo(info *layer2.AppInfo) {

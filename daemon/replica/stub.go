@@ -22,6 +22,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/metadata"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/storage"
+	"golang.org/x/time/rate"
 )
 
 // Options configure a replica server. Zero timings pick upstream's defaults.
@@ -40,6 +41,7 @@ type Options struct {
 	RPCTimeout         time.Duration // meta and peer calls, 3 s
 
 	MaxAllowedWriteSize int64 // 1 MiB; 0 = unlimited
+	CopyRateMBps        int   // checkpoint bytes served to learners per second (100 MB)
 	PlogFileSize        int64
 	PlogForceFlush      bool
 	Replication         pacifica.Options
@@ -62,6 +64,9 @@ func (o *Options) setDefaults() {
 	def(&o.CheckpointInterval, 100*time.Second)
 	def(&o.TickInterval, 50*time.Millisecond)
 	def(&o.RPCTimeout, 3*time.Second)
+	if o.CopyRateMBps <= 0 {
+		o.CopyRateMBps = 100
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -86,6 +91,8 @@ type Stub struct {
 
 	peersMu sync.Mutex
 	peers   map[string]*rpc.Client
+
+	copyLimit *rate.Limiter // bytes/s served to learners
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -115,6 +122,7 @@ func Open(opts Options) (*Stub, error) {
 		ctx:        ctx,
 		cancel:     cancel,
 	}
+	s.copyLimit = rate.NewLimiter(rate.Limit(opts.CopyRateMBps<<20), copyChunk)
 	s.metrics = newServerMetrics(s)
 	s.meta = newMetaLink(s)
 	s.cmds = remotecmd.New("replica", opts.StartTime)
@@ -213,7 +221,6 @@ func (s *Stub) openPartition(g base.Gpid, d *disk, dir string, st persistedState
 		dir:         dir,
 		disk:        d,
 		log:         log,
-		store:       store,
 		plog:        plog,
 		core:        pacifica.New(s.self, s.replicationOptions(st.MaxReplicas)),
 		pendingAcks: map[ackKey][]chan pacifica.Ack{},
@@ -222,6 +229,7 @@ func (s *Stub) openPartition(g base.Gpid, d *disk, dir string, st persistedState
 		done:        make(chan struct{}),
 		stop:        make(chan struct{}),
 	}
+	p.store.Store(store)
 	p.setAppInfo(st.appInfo(g))
 	now := time.Now()
 	rd := p.core.Restore(st.config(), store.LastAppliedDecree(), logged)
@@ -255,9 +263,9 @@ func (s *Stub) replicationOptions(maxReplicas int32) pacifica.Options {
 	return o
 }
 
-// install creates an empty replica for a partition's first configuration (ballot 1:
-// every member starts empty, so no learning is needed).
-func (s *Stub) install(g base.Gpid, info *layer2.AppInfo) (*partition, error) {
+// create makes an empty replica: for a partition's first configuration (ballot 1:
+// every member starts empty, so no learning is needed), or for a learner.
+func (s *Stub) create(g base.Gpid, info *layer2.AppInfo) (*partition, error) {
 	s.mu.Lock()
 	if p := s.partitions[g]; p != nil {
 		s.mu.Unlock()
@@ -320,7 +328,7 @@ func (s *Stub) closePartition(p *partition) {
 	if err := p.plog.Close(); err != nil {
 		p.log.Warn("closing plog", "err", err)
 	}
-	if err := p.store.Close(); err != nil {
+	if err := p.st().Close(); err != nil {
 		p.log.Warn("closing store", "err", err)
 	}
 	s.metrics.dropEntity(p)
@@ -385,11 +393,11 @@ func (s *Stub) checkpointLoop(ctx context.Context) {
 			if p.closing.Load() {
 				continue
 			}
-			if err := p.store.Flush(ctx); err != nil {
+			if err := p.st().Flush(ctx); err != nil {
 				p.log.Warn("flush failed", "err", err)
 				continue
 			}
-			if _, err := p.plog.GC(p.store.LastDurableDecree()); err != nil {
+			if _, err := p.plog.GC(p.st().LastDurableDecree()); err != nil {
 				p.log.Warn("plog gc failed", "err", err)
 			}
 		}
@@ -573,9 +581,9 @@ func (s *Stub) storedReplicas() []*metadata.ReplicaInfo {
 			Pid:                 base.NewGpid(p.gpid.Appid, p.gpid.PartitionIndex),
 			Ballot:              p.ballot.Load(),
 			Status:              metadata.PartitionStatus(p.status.Load()),
-			LastCommittedDecree: p.store.LastAppliedDecree(),
-			LastPreparedDecree:  p.store.LastAppliedDecree(),
-			LastDurableDecree:   p.store.LastDurableDecree(),
+			LastCommittedDecree: p.st().LastAppliedDecree(),
+			LastPreparedDecree:  p.st().LastAppliedDecree(),
+			LastDurableDecree:   p.st().LastDurableDecree(),
 			AppType:             info.AppType,
 			DiskTag:             p.disk.tag,
 		})

@@ -18,6 +18,10 @@ type Options struct {
 	PrepareTimeout  time.Duration // a secondary that does not acknowledge is removed (3 s)
 	RetryDelay      time.Duration // resend to a secondary that said "not yet" (5 ms)
 	IdleDelay       time.Duration // an idle primary tells its secondaries the commit point (100 ms)
+	// LearnCache is how many committed mutations a primary keeps in memory for
+	// learners that are close behind (2048); a learner further behind copies a
+	// checkpoint first.
+	LearnCache int
 	// EmptyWriteInterval: an idle primary writes an empty mutation this often, which
 	// re-sends a lost commit point and detects dead secondaries (upstream's group
 	// check period). 0 disables it.
@@ -30,6 +34,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.PrepareListCap <= 0 {
 		o.PrepareListCap = 110
+	}
+	if o.LearnCache <= 0 {
+		o.LearnCache = 2048
 	}
 	if o.Min2PC <= 0 {
 		o.Min2PC = 2
@@ -72,12 +79,25 @@ type Replica struct {
 	lastTS      int64
 	defaultTTL  int32 // stamped on new mutations
 
+	// Learner only: the signature the primary gave this learning.
+	learnSig int64
+
 	// Primary only.
+	learners     map[string]*learner
+	nextSig      int64
 	queue        []*Write
 	readyAt      int64          // reads wait until committed reaches this (after takeover)
 	reconfig     *ConfigRequest // a change at the meta: no new mutation meanwhile
 	propagated   int64          // commit point last sent to the secondaries
 	lastPrepared time.Time      // when a prepare was last sent
+}
+
+// learner is a node the primary is bringing up to date.
+type learner struct {
+	signature int64
+	// prepareStart is the first decree the learner receives through prepares (and
+	// must acknowledge before it commits); 0 while it learns without them.
+	prepareStart int64
 }
 
 type entry struct {
@@ -94,7 +114,7 @@ type entry struct {
 // New returns an inactive replica of node self.
 func New(self string, opts Options) *Replica {
 	opts.setDefaults()
-	return &Replica{self: self, opts: opts, status: StatusInactive, transient: true, entries: map[int64]*entry{}}
+	return &Replica{self: self, opts: opts, status: StatusInactive, transient: true, entries: map[int64]*entry{}, learners: map[string]*learner{}}
 }
 
 // SetDefaultTTL sets the table's default TTL (seconds, 0 = none) that the primary
@@ -256,10 +276,31 @@ func (r *Replica) sendPrepares(e *entry, now time.Time) []Prepare {
 		e.sent[s] = now
 		out = append(out, Prepare{To: s, Config: r.cfg.Clone(), Status: StatusSecondary, Mutation: e.mu})
 	}
+	for _, node := range r.prepareLearners(e.mu.Decree) {
+		e.sent[node] = now
+		out = append(out, Prepare{To: node, Config: r.cfg.Clone(), Status: StatusLearner, Mutation: e.mu, Signature: r.learners[node].signature})
+	}
 	if len(out) > 0 {
 		r.lastPrepared = now
 	}
 	return out
+}
+
+// prepareLearners lists, sorted, the learners that take the prepare of decree.
+func (r *Replica) prepareLearners(decree int64) []string {
+	var out []string
+	for node, l := range r.learners {
+		if l.prepareStart > 0 && decree >= l.prepareStart {
+			out = append(out, node)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ackers lists every node whose acknowledgement a decree needs.
+func (r *Replica) ackers(decree int64) []string {
+	return append(slices.Clone(r.cfg.Secondaries), r.prepareLearners(decree)...)
 }
 
 // OnLogged reports that the plog holds a mutation.
@@ -296,7 +337,7 @@ func (r *Replica) commitPrimary(now time.Time) Ready {
 		if e == nil || !e.logged {
 			break
 		}
-		for _, s := range r.cfg.Secondaries {
+		for _, s := range r.ackers(e.mu.Decree) {
 			if !e.acks[s] {
 				return r.finishCommits(rd, now)
 			}
@@ -329,8 +370,8 @@ func (r *Replica) commit(e *entry) Committed {
 	r.committed = e.mu.Decree
 	c := Committed{Mutation: e.mu, Writes: e.writes}
 	e.writes = nil
-	// Keep a window of committed mutations (for learners); drop older ones.
-	delete(r.entries, r.committed-int64(r.opts.PrepareListCap))
+	// Keep a window of committed mutations for learners; drop older ones.
+	delete(r.entries, r.committed-int64(max(r.opts.PrepareListCap, r.opts.LearnCache)))
 	return c
 }
 
@@ -370,7 +411,7 @@ func (r *Replica) OnPrepare(from string, cfg Config, status Status, mu *Mutation
 		rd.merge(r.commitUpTo(r.known))
 		return rd
 	}
-	if mu.Decree > r.committed+int64(r.opts.PrepareListCap) {
+	if r.status != StatusLearner && mu.Decree > r.committed+int64(r.opts.PrepareListCap) {
 		// Too far ahead: this replica missed too much and must learn.
 		rd.Acks = append(rd.Acks, r.ack(from, mu.Decree, mu.Ballot, base.ErrCapacityExceeded))
 		return rd
@@ -405,8 +446,11 @@ func (r *Replica) OnGroupCheck(from string, cfg Config, status Status, committed
 // err naming why, e.g. ERR_TIMEOUT).
 func (r *Replica) OnPrepareAck(from string, decree, ballot int64, err string, now time.Time) Ready {
 	e := r.entries[decree]
-	if r.status != StatusPrimary || e == nil || e.mu.Ballot != ballot || e.acks == nil || !slices.Contains(r.cfg.Secondaries, from) {
+	if r.status != StatusPrimary || e == nil || e.mu.Ballot != ballot || e.acks == nil || !slices.Contains(r.ackers(decree), from) {
 		return Ready{}
+	}
+	if _, isLearner := r.learners[from]; isLearner && !slices.Contains(r.cfg.Secondaries, from) {
+		return r.onLearnerAck(from, decree, err, e, now)
 	}
 	switch err {
 	case base.ErrOK:
@@ -425,10 +469,14 @@ func (r *Replica) OnPrepareAck(from string, decree, ballot int64, err string, no
 // Resend re-sends a prepare after a Resend delay, if still needed.
 func (r *Replica) Resend(to string, decree int64, now time.Time) Ready {
 	e := r.entries[decree]
-	if r.status != StatusPrimary || e == nil || e.acks == nil || e.acks[to] || decree <= r.committed || !slices.Contains(r.cfg.Secondaries, to) {
+	if r.status != StatusPrimary || e == nil || e.acks == nil || e.acks[to] || decree <= r.committed || !slices.Contains(r.ackers(decree), to) {
 		return Ready{}
 	}
-	return Ready{Prepares: []Prepare{{To: to, Config: r.cfg.Clone(), Status: StatusSecondary, Mutation: e.mu}}}
+	p := Prepare{To: to, Config: r.cfg.Clone(), Status: StatusSecondary, Mutation: e.mu}
+	if l, ok := r.learners[to]; ok && !slices.Contains(r.cfg.Secondaries, to) {
+		p.Status, p.Signature = StatusLearner, l.signature
+	}
+	return Ready{Prepares: []Prepare{p}}
 }
 
 // remoteFailure removes a secondary that failed from the configuration, through the
@@ -511,6 +559,11 @@ func (r *Replica) adopt(cfg Config, status Status, now time.Time) Ready {
 	r.cfg = cfg.Clone()
 	r.reconfig = nil
 	r.restored = false
+	for node := range r.learners {
+		if r.cfg.Has(node) {
+			delete(r.learners, node) // promoted: now a member
+		}
+	}
 	rd := Ready{Persist: true}
 	if status == StatusInactive {
 		rd.merge(r.deactivate(false))
@@ -525,6 +578,7 @@ func (r *Replica) adopt(cfg Config, status Status, now time.Time) Ready {
 func (r *Replica) enter(status Status, now time.Time) Ready {
 	var rd Ready
 	if status != StatusPrimary {
+		clear(r.learners)
 		if len(r.queue) > 0 {
 			rd.merge(r.rejectQueue(base.ErrInvalidState))
 		}
@@ -609,6 +663,7 @@ func (r *Replica) deactivate(transient bool) Ready {
 	}
 	r.status, r.transient = StatusInactive, transient
 	r.reconfig = nil
+	clear(r.learners)
 	return rd
 }
 
@@ -624,9 +679,13 @@ func (r *Replica) Tick(now time.Time) Ready {
 		if e == nil || e.acks == nil {
 			continue
 		}
-		for _, s := range r.cfg.Secondaries {
+		for _, s := range r.ackers(d) {
 			if !e.acks[s] && now.Sub(e.sent[s]) > r.opts.PrepareTimeout {
-				rd.merge(r.remoteFailure(s, now))
+				if _, isLearner := r.learners[s]; isLearner && !slices.Contains(r.cfg.Secondaries, s) {
+					rd.merge(r.dropLearner(s, now))
+				} else {
+					rd.merge(r.remoteFailure(s, now))
+				}
 			}
 		}
 	}

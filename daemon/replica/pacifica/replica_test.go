@@ -1196,7 +1196,7 @@ func TestRestore(t *testing.T) {
 // A secondary refuses a prepare too far beyond its commit point; the primary keeps
 // a window of committed mutations for learners.
 func TestCapacityAndCommittedWindow(t *testing.T) {
-	s := newSim(t, testOpts(func(o *Options) { o.PrepareListCap = 3 }), "A", "B")
+	s := newSim(t, testOpts(func(o *Options) { o.PrepareListCap, o.LearnCache = 3, 3 }), "A", "B")
 	for i := 1; i <= 10; i++ {
 		s.propose("A", fmt.Sprint("w", i))
 		s.deliverAll()

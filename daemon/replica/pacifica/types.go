@@ -73,10 +73,11 @@ type Write struct {
 
 // Prepare is a prepare message to send.
 type Prepare struct {
-	To       string
-	Config   Config
-	Status   Status // what the receiver is asked to be
-	Mutation *Mutation
+	To        string
+	Config    Config
+	Status    Status // what the receiver is asked to be
+	Mutation  *Mutation
+	Signature int64 // the learning's signature, for a learner
 }
 
 // Ack answers a prepare (sent by a secondary once the mutation is logged).
@@ -154,9 +155,18 @@ type Ready struct {
 	Commits      []Committed
 	Rejects      []Rejected
 	ConfigChange *ConfigRequest
+	// AddLearner asks the caller to tell a node to start learning (primary).
+	AddLearner *LearnerStart
 	// Closed is set when the replica left the configuration for good and should be
 	// closed by the caller.
 	Closed bool
+}
+
+// LearnerStart tells a node to start learning from this primary.
+type LearnerStart struct {
+	Node      string
+	Signature int64
+	Config    Config
 }
 
 func (r *Ready) merge(o Ready) {
@@ -171,6 +181,9 @@ func (r *Ready) merge(o Ready) {
 	if o.ConfigChange != nil {
 		r.ConfigChange = o.ConfigChange
 	}
+	if o.AddLearner != nil {
+		r.AddLearner = o.AddLearner
+	}
 	r.Closed = r.Closed || o.Closed
 }
 
@@ -178,5 +191,5 @@ func (r *Ready) merge(o Ready) {
 func (r *Ready) Empty() bool {
 	return !r.Persist && len(r.Append) == 0 && len(r.Prepares) == 0 && len(r.Acks) == 0 &&
 		len(r.GroupChecks) == 0 && len(r.Resends) == 0 && len(r.Commits) == 0 &&
-		len(r.Rejects) == 0 && r.ConfigChange == nil && !r.Closed
+		len(r.Rejects) == 0 && r.ConfigChange == nil && r.AddLearner == nil && !r.Closed
 }
