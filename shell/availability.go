@@ -1,8 +1,13 @@
 package shell
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/pegasusgo/pegasus/rpc/kv"
 
 	"github.com/pegasusgo/pegasus/shell/opts"
 	"github.com/pegasusgo/pegasus/shell/table"
@@ -94,4 +99,64 @@ func dashIfEmpty(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// probeAvailability writes then reads one key in every partition of the detect
+// table now, like the collector's detector, and reports each partition.
+func (s *Shell) probeAvailability(ctx context.Context, r *opts.Result) error {
+	app := r.String("app_name", "temp")
+	ms, err := r.Int("timeout_ms", 1000)
+	if err != nil || ms <= 0 {
+		return badUsage("invalid --timeout_ms")
+	}
+	timeout := time.Duration(ms) * time.Millisecond
+	t, err := s.openTable(ctx, app)
+	if err != nil {
+		return err
+	}
+	probes := table.New("probe", table.L("pidx"), table.L("primary"), table.L("result"), table.L("write_ms"),
+		table.L("read_ms"), table.L("error"))
+	ok := 0
+	n := t.PartitionCount()
+	for pidx := 0; pidx < n; pidx++ {
+		hk := t.HashKeyForPartition(pidx, fmt.Sprintf("detect_available_p%d_", pidx))
+		value := []byte("detect_value_" + strconv.FormatInt(time.Now().Unix(), 10))
+		writeMS, readMS := "-", "-"
+		result, why := "FAIL", ""
+		start := time.Now()
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		err := t.Set(wctx, hk, nil, value, 0)
+		cancel()
+		if err != nil {
+			why = "write: " + kv.ErrorCode(err)
+		} else {
+			writeMS = table.Float(float64(time.Since(start).Microseconds())/1000, 3)
+			start = time.Now()
+			rctx, cancel := context.WithTimeout(ctx, timeout)
+			got, err := t.Get(rctx, hk, nil)
+			cancel()
+			switch {
+			case err != nil:
+				why = "read: " + kv.ErrorCode(err)
+			case !bytes.Equal(got, value):
+				why = "read back a different value"
+			default:
+				readMS = table.Float(float64(time.Since(start).Microseconds())/1000, 3)
+				result = "OK"
+				ok++
+			}
+		}
+		probes.Row(pidx, dashIfEmpty(t.Primary(pidx)), result, writeMS, readMS, dashIfEmpty(why))
+	}
+	percent := 0.0
+	if n > 0 {
+		percent = 100 * float64(ok) / float64(n)
+	}
+	summary := table.NewKV("summary").
+		KV("app_name", app).
+		KV("partition_count", n).
+		KV("succeed_count", ok).
+		KV("failed_count", n-ok).
+		KV("availability(%)", table.Float(percent, 3))
+	return table.Multi(s.out, r.Bool("json"), probes, summary)
 }

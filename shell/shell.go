@@ -16,6 +16,7 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/version"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
 	"github.com/pegasusgo/pegasus/rpc"
+	"github.com/pegasusgo/pegasus/rpc/kv"
 	"github.com/pegasusgo/pegasus/shell/lex"
 	"github.com/pegasusgo/pegasus/shell/opts"
 )
@@ -41,8 +42,9 @@ type Options struct {
 	Input *bufio.Reader
 	// Color enables ANSI colours on the error stream (only on a terminal).
 	Color bool
-	// Data opens the data client; nil uses the real one (package rpc/kv).
-	Data DataOpener
+	// Clusters maps cluster names to meta server lists ([pegasus.clusters]),
+	// for copy_data's target cluster.
+	Clusters map[string][]string
 	// HTTP fetches /metrics and /availability; nil uses a client with
 	// NodeTimeout.
 	HTTP *http.Client
@@ -58,13 +60,13 @@ type Shell struct {
 	order    []*command
 
 	// Session state changed by commands.
-	currentApp   string
-	dataTimeout  time.Duration
-	escapeAll    bool
-	exitWanted   bool
-	clusterName  string
-	data         DataClient
-	dataMetaList string
+	currentApp  string
+	dataTimeout time.Duration
+	escapeAll   bool
+	exitWanted  bool
+	clusterName string
+	data        *kv.Client
+	dataTables  map[string]*kv.Table
 
 	mu        sync.Mutex
 	appCache  []string // table names for completion, from the last list_apps
@@ -95,9 +97,6 @@ func New(o Options) (*Shell, error) {
 	if o.HTTP == nil {
 		o.HTTP = &http.Client{Timeout: o.NodeTimeout}
 	}
-	if o.Data == nil {
-		o.Data = openKV
-	}
 	mc, err := rpc.NewMetaClient(o.MetaServers, rpc.MetaClientOptions{
 		// A dead meta server must not eat the whole budget of a command.
 		AttemptTimeout: min(o.MetaTimeout, 3*time.Second),
@@ -127,9 +126,7 @@ func (s *Shell) Close() error {
 	}
 	s.nodes = map[string]*rpc.Client{}
 	s.mu.Unlock()
-	if s.data != nil {
-		s.data.Close()
-	}
+	s.closeData()
 	return s.mc.Close()
 }
 
