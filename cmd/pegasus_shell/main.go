@@ -58,7 +58,7 @@ func run() int {
 		*cluster = args[1]
 	}
 
-	metas, name, file, err := resolveCluster(*meta, *cluster, *configFile)
+	metas, name, file, clusters, err := resolveCluster(*meta, *cluster, *configFile)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ERROR: init pegasus failed: %v\n", err)
 		return 1
@@ -68,6 +68,7 @@ func run() int {
 		ConfigFile:  file,
 		ClusterName: name,
 		MetaServers: metas,
+		Clusters:    clusters,
 		Collector:   *collector,
 		MetaTimeout: *metaTimeout,
 		Color:       isatty.IsTerminal(os.Stderr.Fd()),
@@ -97,8 +98,9 @@ func run() int {
 }
 
 // resolveCluster finds the meta servers: --meta wins, else the cluster's entry
-// in the config file.
-func resolveCluster(meta, cluster, file string) (metas []string, name, shown string, err error) {
+// in the config file. It also returns every cluster of the config file, the
+// targets copy_data may name.
+func resolveCluster(meta, cluster, file string) (metas []string, name, shown string, clusters map[string][]string, err error) {
 	if meta != "" {
 		for _, m := range strings.Split(meta, ",") {
 			if m = strings.TrimSpace(m); m != "" {
@@ -106,15 +108,19 @@ func resolveCluster(meta, cluster, file string) (metas []string, name, shown str
 			}
 		}
 		if len(metas) == 0 {
-			return nil, "", "", fmt.Errorf("--meta %q names no meta server", meta)
+			return nil, "", "", nil, fmt.Errorf("--meta %q names no meta server", meta)
 		}
 		if cluster == "" {
 			cluster = "unknown"
 		}
 		if file == "" {
-			file = "(none)"
+			return metas, cluster, "(none)", nil, nil
 		}
-		return metas, cluster, file, nil
+		clusters, err := loadClusters(file)
+		if err != nil {
+			return nil, "", "", nil, err
+		}
+		return metas, cluster, file, clusters, nil
 	}
 	if cluster == "" {
 		cluster = "onebox"
@@ -122,26 +128,38 @@ func resolveCluster(meta, cluster, file string) (metas []string, name, shown str
 	if file == "" {
 		file = defaultConfig()
 		if file == "" {
-			return nil, "", "", fmt.Errorf("no config.ini next to the binary or in the current directory; give a config file or --meta ip:port,...")
+			return nil, "", "", nil, fmt.Errorf("no config.ini next to the binary or in the current directory; give a config file or --meta ip:port,...")
 		}
 	}
-	cfg, err := config.Load(file, config.Options{})
+	clusters, err = loadClusters(file)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("%s: %w", file, err)
+		return nil, "", "", nil, err
 	}
-	list, ok := cfg.Clusters[cluster]
+	list, ok := clusters[cluster]
 	if !ok {
 		var known []string
-		for n := range cfg.Clusters {
+		for n := range clusters {
 			known = append(known, n)
 		}
 		sort.Strings(known)
-		return nil, "", "", fmt.Errorf("%s: cluster %q is not in [pegasus.clusters] (known: %s)", file, cluster, strings.Join(known, ", "))
+		return nil, "", "", nil, fmt.Errorf("%s: cluster %q is not in [pegasus.clusters] (known: %s)", file, cluster, strings.Join(known, ", "))
 	}
-	for _, a := range list {
-		metas = append(metas, a.String())
+	return list, cluster, file, clusters, nil
+}
+
+// loadClusters reads [pegasus.clusters] of a config file.
+func loadClusters(file string) (map[string][]string, error) {
+	cfg, err := config.Load(file, config.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	return metas, cluster, file, nil
+	out := make(map[string][]string, len(cfg.Clusters))
+	for name, list := range cfg.Clusters {
+		for _, a := range list {
+			out[name] = append(out[name], a.String())
+		}
+	}
+	return out, nil
 }
 
 // defaultConfig is config.ini next to the binary, else in the current
