@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/pegasusgo/pegasus/daemon/zktest"
+	"github.com/pegasusgo/pegasus/idl/gen/cmd"
+	"github.com/pegasusgo/pegasus/rpc"
 )
 
 // Options describe the cluster.
@@ -254,10 +256,14 @@ func (c *Cluster) Start(role string, idx int) {
 }
 
 // Kill stops an instance with SIGKILL and waits for it.
-func (c *Cluster) Kill(role string, idx int) { c.signal(fmt.Sprintf("%s%d", role, idx), syscall.SIGKILL) }
+func (c *Cluster) Kill(role string, idx int) {
+	c.signal(fmt.Sprintf("%s%d", role, idx), syscall.SIGKILL)
+}
 
 // Stop stops an instance with SIGTERM (graceful) and waits for it.
-func (c *Cluster) Stop(role string, idx int) { c.signal(fmt.Sprintf("%s%d", role, idx), syscall.SIGTERM) }
+func (c *Cluster) Stop(role string, idx int) {
+	c.signal(fmt.Sprintf("%s%d", role, idx), syscall.SIGTERM)
+}
 
 func (c *Cluster) signal(name string, sig syscall.Signal) {
 	c.mu.Lock()
@@ -329,14 +335,17 @@ func (c *Cluster) Output(role string, idx int) string {
 	return string(b)
 }
 
-// WaitHealthy waits until every table is fully replicated, according to the meta
-// leader's HTTP API.
+// WaitHealthy waits until every table is fully replicated: the meta leader says so,
+// and the replica servers hold every replica in its role.
 func (c *Cluster) WaitHealthy(timeout time.Duration) {
 	c.t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
 		ok, why := c.Healthy()
+		if ok {
+			ok, why = c.replicasServing()
+		}
 		if ok {
 			return
 		}
@@ -398,6 +407,62 @@ func (c *Cluster) summary() (map[string]string, error) {
 		return body.Summary, nil
 	}
 	return nil, lastErr
+}
+
+// replicasServing checks that the replica servers hold, as primary or secondary,
+// as many replicas as the default tables need.
+func (c *Cluster) replicasServing() (bool, string) {
+	want := 0
+	for _, tb := range c.opts.Tables {
+		want += tb.Partitions * tb.Replicas
+	}
+	got := 0
+	for _, addr := range c.ReplicaAddrs() {
+		rows, err := c.replicaInfo(addr)
+		if err != nil {
+			continue
+		}
+		for _, r := range rows {
+			if r.Status == "PS_PRIMARY" || r.Status == "PS_SECONDARY" {
+				got++
+			}
+		}
+	}
+	if got < want {
+		return false, fmt.Sprintf("%d of %d replicas serving", got, want)
+	}
+	return true, ""
+}
+
+// ReplicaRow is one replica as a replica server reports it (remote command
+// replica.info).
+type ReplicaRow struct {
+	Gpid      string `json:"gpid"`
+	Table     string `json:"table"`
+	Status    string `json:"status"`
+	Ballot    int64  `json:"ballot"`
+	Committed int64  `json:"last_committed_decree"`
+}
+
+func (c *Cluster) replicaInfo(addr string) ([]ReplicaRow, error) {
+	cl := rpc.NewClient(addr, rpc.ClientOptions{DialTimeout: time.Second})
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var out rpc.String
+	if err := cl.Call(ctx, rpc.Request{Code: rpc.CodeRemoteCommand, Args: &cmd.Command{Cmd: "replica.info", Arguments: []string{}}}, &out); err != nil {
+		return nil, err
+	}
+	var rows []ReplicaRow
+	if err := json.Unmarshal([]byte(out.V), &rows); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// ReplicaInfo returns the replicas a replica server holds.
+func (c *Cluster) ReplicaInfo(idx int) ([]ReplicaRow, error) {
+	return c.replicaInfo(c.Addr("replica", idx))
 }
 
 // Healthy reports whether every table is fully replicated.
