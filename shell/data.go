@@ -204,6 +204,9 @@ func cmdHash(ctx context.Context, s *Shell, r *opts.Result) error {
 		if err != nil {
 			return err
 		}
+		if cfg.PartitionCount <= 0 {
+			return fmt.Errorf("table %s has no partitions", s.currentApp)
+		}
 		pidx := rpc.PartitionIndex(h, int(cfg.PartitionCount))
 		t.KV("app_name", s.currentApp).KV("app_id", cfg.AppID).KV("partition_count", cfg.PartitionCount).KV("partition_index", pidx)
 		if pidx < len(cfg.Partitions) {

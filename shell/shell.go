@@ -235,7 +235,7 @@ func (s *Shell) Exec(ctx context.Context, line string) {
 		s.printUsage(c)
 		return
 	}
-	if err := c.run(ctx, s, r); err != nil {
+	if err := s.runCommand(ctx, c, r); err != nil {
 		if errors.Is(err, errSilent) {
 			return
 		}
@@ -249,6 +249,17 @@ func (s *Shell) Exec(ctx context.Context, line string) {
 		}
 		s.errorf("%v", err)
 	}
+}
+
+// runCommand runs one command. A panic is a bug, but the session must survive it:
+// it is reported like a failure.
+func (s *Shell) runCommand(ctx context.Context, c *command, r *opts.Result) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error in %s: %v", c.name, p)
+		}
+	}()
+	return c.run(ctx, s, r)
 }
 
 func (s *Shell) printUsage(c *command) {

@@ -2,6 +2,7 @@ package opts
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -41,4 +42,13 @@ func TestParse(t *testing.T) {
 	if got, want := set.Usage(), "[-d|--detailed] [-j|--json] [-s|--status str]"; got != want {
 		t.Errorf("Usage = %q, want %q", got, want)
 	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("-dj --status=alive x -s")
+	f.Fuzz(func(t *testing.T, line string) {
+		args := strings.Fields(line)
+		_, _ = set.Parse(args) // must not panic on any input
+		_, _ = set.ParseLeading(args)
+	})
 }
