@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/metrics"
 	"github.com/pegasusgo/pegasus/daemon/remotecmd"
 	"github.com/pegasusgo/pegasus/daemon/version"
+	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
 )
 
@@ -417,6 +419,51 @@ func (s *Server) registerCommands() {
 			return "ERR: want an integer within [0, 100]"
 		}
 		s.opts.LivePercentage = n
+		return remotecmd.OK
+	})
+	s.cmds.Register("meta.lb.assign_delay_ms", "meta.lb.assign_delay_ms [ms]: get or set how long a dropped secondary is waited for", func(ctx context.Context, args []string) string {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(args) == 0 {
+			return strconv.FormatInt(s.opts.AssignDelay.Milliseconds(), 10)
+		}
+		n, err := strconv.ParseInt(args[0], 10, 64)
+		if err != nil || n < 0 {
+			return "ERR: want a number of milliseconds"
+		}
+		s.opts.AssignDelay = time.Duration(n) * time.Millisecond
+		return remotecmd.OK
+	})
+	s.cmds.Register("meta.lb.assign_secondary_black_list", "meta.lb.assign_secondary_black_list [ip:port,...|clear]: replica servers taken out of service (their replicas are moved away at level lively)", func(ctx context.Context, args []string) string {
+		lt := s.currentTerm()
+		if lt == nil {
+			return "not the leader; the leader is " + s.LeaderAddr()
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(args) == 0 {
+			var out []string
+			for n := range lt.excluded {
+				out = append(out, n)
+			}
+			sort.Strings(out)
+			return strings.Join(out, ",")
+		}
+		if args[0] == "clear" {
+			clear(lt.excluded)
+			return remotecmd.OK
+		}
+		next := map[string]bool{}
+		for _, n := range strings.Split(strings.Join(args, ","), ",") {
+			if n == "" {
+				continue
+			}
+			if _, err := base.ParseRPCAddress(n); err != nil {
+				return "ERR: " + err.Error()
+			}
+			next[n] = true
+		}
+		lt.excluded = next
 		return remotecmd.OK
 	})
 	s.cmds.Register("meta.leader", "meta.leader: the meta leader's address", func(ctx context.Context, args []string) string {

@@ -235,9 +235,13 @@ func appNames(infos []*layer2.AppInfo) map[string]int32 {
 }
 
 func startNodes(t *testing.T, meta string, n int) []*fakeNode {
+	return startNodesAt(t, meta, 35801, n)
+}
+
+func startNodesAt(t *testing.T, meta string, port, n int) []*fakeNode {
 	var out []*fakeNode
 	for i := 0; i < n; i++ {
-		out = append(out, newFakeNode(t, meta, "127.0.0.1:"+strconv.Itoa(35801+i), 100*time.Millisecond))
+		out = append(out, newFakeNode(t, meta, "127.0.0.1:"+strconv.Itoa(port+i), 100*time.Millisecond))
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 type load struct {
 	appPrimaries, appReplicas map[string]int
 	allPrimaries, allReplicas map[string]int
+	nodes                     []string // alive nodes, sorted; set by the caller
 }
 
 func newLoad() *load {

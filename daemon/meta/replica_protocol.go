@@ -144,7 +144,9 @@ func (s *Server) updatePartitionConfig(ctx context.Context, call *rpc.Call, req 
 		resp.Config = cloneConfig(next)
 	}
 	if errName == base.ErrOK {
-		go s.curePartition(lt, next.Pid.Appid, next.Pid.PartitionIndex)
+		// Recovery chains (promote, then re-add) go on at once rather than at the
+		// next periodic pass.
+		go s.cureAll(lt)
 	}
 	return resp, nil
 }
@@ -182,7 +184,7 @@ func (s *Server) applyUpdate(lt *leaderTerm, req *consensus.ConfigurationUpdateR
 		return cur, base.ErrTimeout
 	}
 	s.mu.Lock()
-	lt.state.setPartition(next)
+	lt.replace(next, s.opts.Now())
 	s.mu.Unlock()
 	s.log.Info("partition configuration changed", "gpid", pid.String(), "type", req.Type.String(),
 		"node", req.Node.String(), "ballot", next.Ballot, "primary", next.Primary.String(), "secondaries", addrStrings(next.Secondaries))
@@ -264,56 +266,4 @@ func sameMembership(a, b *layer2.PartitionConfiguration) bool {
 		}
 	}
 	return true
-}
-
-// curePartition runs the cure pass on one partition right after a change, so
-// recovery chains do not wait for the periodic pass.
-func (s *Server) curePartition(lt *leaderTerm, appID, pidx int32) {
-	s.cureAll(lt)
-}
-
-// guardianOnNodeDead handles a replica server declared dead: the leader itself
-// removes it from the partitions it was primary of (ballot + 1, recorded in
-// last_drops), and asks the primaries of the partitions it was secondary of to
-// remove it.
-func (s *Server) guardianOnNodeDead(lt *leaderTerm, node string) {
-	lt.opMu.Lock()
-	s.mu.RLock()
-	apps := lt.state.sortedApps()
-	s.mu.RUnlock()
-	dead := base.MustParseRPCAddress(node)
-	type removal struct {
-		info *layer2.AppInfo
-		pc   *layer2.PartitionConfiguration
-	}
-	var ask []removal
-	for _, a := range apps {
-		if a.info.Status != layer2.AppStatus_AS_AVAILABLE {
-			continue
-		}
-		for _, pc := range a.partitions {
-			switch {
-			case pc.Primary.Equals(dead):
-				next := cloneConfig(pc)
-				next.Ballot++
-				next.Primary = &base.RPCAddress{}
-				next.LastDrops = pushDrop(next.LastDrops, dead, int(pc.MaxReplicaCount))
-				if err := s.writePartition(lt.ctx, next, false); err != nil {
-					s.log.Error("removing a dead primary failed", "gpid", pc.Pid.String(), "node", node, "err", err)
-					continue
-				}
-				s.mu.Lock()
-				lt.state.setPartition(next)
-				s.mu.Unlock()
-				s.log.Info("removed dead primary", "gpid", pc.Pid.String(), "node", node, "ballot", next.Ballot)
-			case slices.ContainsFunc(pc.Secondaries, dead.Equals) && pc.Primary.IsValid():
-				ask = append(ask, removal{a.info, pc})
-			}
-		}
-	}
-	lt.opMu.Unlock()
-	for _, r := range ask {
-		s.sendProposal(lt, r.info, r.pc, admin.ConfigType_CT_DOWNGRADE_TO_INACTIVE, r.pc.Primary.String(), node)
-	}
-	s.cureAll(lt)
 }

@@ -56,6 +56,9 @@ type Options struct {
 	DefaultTables    []DefaultTable
 	WhiteList        []string // replica servers allowed to join; empty = anyone
 	ProposalTimeout  time.Duration
+	AssignDelay      time.Duration // replica_assign_delay_ms_for_dropouts: wait for a dropped secondary (10 min)
+	BalanceMoves     int           // balance_op_count_per_round: moves planned at once (10)
+	ExcludedNodes    []string      // replica servers taken out of service at start
 	Logger           *slog.Logger
 	Now              func() time.Time
 	StartTime        time.Time
@@ -74,6 +77,10 @@ func (o *Options) setDefaults() {
 	def(&o.LBInterval, 10*time.Second)
 	def(&o.HoldDroppedApp, 7*24*time.Hour)
 	def(&o.ProposalTimeout, 3*time.Second)
+	def(&o.AssignDelay, 10*time.Minute)
+	if o.BalanceMoves <= 0 {
+		o.BalanceMoves = 10
+	}
 	if o.MaxUnstable <= 0 {
 		o.MaxUnstable = 5
 	}
@@ -148,11 +155,27 @@ type leaderTerm struct {
 	// only need Server.mu, so a slow store write never blocks routing queries.
 	opMu sync.Mutex
 	// The fields below are guarded by Server.mu.
-	state      *clusterState
-	fd         *failureDetector
-	level      admin.MetaFunctionLevel
-	reports    map[string]*consensus.ConfigurationQueryByNodeRequest // last config sync per node
-	balanceOps balanceCounts
+	state   *clusterState
+	fd      *failureDetector
+	level   admin.MetaFunctionLevel
+	reports map[string]*consensus.ConfigurationQueryByNodeRequest // last config sync per node
+	plans   map[base.Gpid]*plan                                   // balancing moves in progress
+	pending map[base.Gpid]sentStep                                // last proposal sent per partition
+	drops   map[base.Gpid]map[string]time.Time                    // when a node left a partition
+	// excluded nodes are being taken out of service: never chosen, drained by the
+	// balancer.
+	excluded map[string]bool
+	start    time.Time // when this term began
+	// cureMu serialises the cure passes (timer and events).
+	cureMu sync.Mutex
+}
+
+// sentStep remembers a proposal so that it is not repeated before it had a chance.
+type sentStep struct {
+	ballot int64
+	kind   admin.ConfigType
+	node   string
+	at     time.Time
 }
 
 // Run takes part in the leader election until ctx ends. While leader it serves;
@@ -218,10 +241,18 @@ func (s *Server) lead(ctx context.Context, term *metastore.Term) {
 	}()
 
 	lt := &leaderTerm{
-		ctx:     lctx,
-		fd:      newFailureDetector(s.opts.FDGrace, s.opts.StableRunTime, s.opts.MaxUnstable),
-		level:   s.opts.LevelOnStart,
-		reports: map[string]*consensus.ConfigurationQueryByNodeRequest{},
+		ctx:      lctx,
+		fd:       newFailureDetector(s.opts.FDGrace, s.opts.StableRunTime, s.opts.MaxUnstable),
+		level:    s.opts.LevelOnStart,
+		reports:  map[string]*consensus.ConfigurationQueryByNodeRequest{},
+		plans:    map[base.Gpid]*plan{},
+		pending:  map[base.Gpid]sentStep{},
+		drops:    map[base.Gpid]map[string]time.Time{},
+		excluded: map[string]bool{},
+		start:    s.opts.Now(),
+	}
+	for _, n := range s.opts.ExcludedNodes {
+		lt.excluded[n] = true
 	}
 	for {
 		st, err := s.recoverState(lctx)
@@ -518,78 +549,6 @@ func (s *Server) effectiveLevel(lt *leaderTerm) admin.MetaFunctionLevel {
 	return level
 }
 
-// cureAll gives every new partition its first configuration once enough replica
-// servers are alive.
-func (s *Server) cureAll(lt *leaderTerm) {
-	s.mu.RLock()
-	level := s.effectiveLevel(lt)
-	var pending []int32
-	for _, a := range lt.state.sortedApps() {
-		if a.info.Status != layer2.AppStatus_AS_AVAILABLE {
-			continue
-		}
-		for _, pc := range a.partitions {
-			if isNewPartition(pc) {
-				pending = append(pending, a.info.AppID)
-				break
-			}
-		}
-	}
-	s.mu.RUnlock()
-	if level <= admin.MetaFunctionLevel_fl_freezed {
-		return
-	}
-	for _, id := range pending {
-		if err := s.placeApp(lt, id); err != nil && lt.ctx.Err() == nil {
-			s.log.Warn("placing table failed", "app_id", id, "err", err)
-		}
-	}
-}
-
-// placeApp gives the new partitions of a table their first configuration, persists
-// it and tells the members.
-func (s *Server) placeApp(lt *leaderTerm, appID int32) error {
-	lt.opMu.Lock()
-	defer lt.opMu.Unlock()
-	s.mu.RLock()
-	a := lt.state.apps[appID]
-	alive := lt.aliveNodes()
-	l := countLoad(lt.state, appID)
-	s.mu.RUnlock()
-	if a == nil || a.info.Status != layer2.AppStatus_AS_AVAILABLE {
-		return nil
-	}
-	var placed []*layer2.PartitionConfiguration
-	for _, pc := range a.partitions {
-		if !isNewPartition(pc) {
-			continue
-		}
-		next := placeNew(pc, alive, l)
-		if next == nil {
-			break
-		}
-		if err := s.writePartition(lt.ctx, next, false); err != nil {
-			// What was written so far is applied below; the rest waits for the
-			// next pass.
-			break
-		}
-		placed = append(placed, next)
-	}
-	s.mu.Lock()
-	for _, pc := range placed {
-		lt.state.setPartition(pc)
-	}
-	info := lt.state.apps[appID].info
-	s.mu.Unlock()
-	for _, pc := range placed {
-		s.proposeInstall(lt, info, pc)
-	}
-	if len(placed) > 0 {
-		s.log.Info("placed new partitions", "table", info.AppName, "app_id", appID, "count", len(placed))
-	}
-	return nil
-}
-
 // proposeInstall tells every member of a partition's first configuration its role.
 // Ballot 1 is only ever given by initial placement, which is how a replica server
 // knows it may create the replica empty.
@@ -640,10 +599,10 @@ func (s *Server) closeClients() {
 	}
 }
 
-// onNodeDead reacts to a replica server declared dead. Reassigning its partitions is
-// the guardian's job; here the node only changes state.
+// onNodeDead reacts to a replica server declared dead: the guardian removes it
+// from its partitions and promotes new primaries.
 func (s *Server) onNodeDead(lt *leaderTerm, node string) {
-	s.guardianOnNodeDead(lt, node)
+	s.cureAll(lt)
 }
 
 // Internal RPC codes between meta and replica servers.

@@ -127,6 +127,7 @@ type partition struct {
 	canRead  atomic.Bool
 	status   atomic.Int32
 	ballot   atomic.Int64
+	prepared atomic.Int64 // highest decree prepared, for config sync reports
 	closing  atomic.Bool
 	inbox    *mailbox
 	done     chan struct{}
@@ -390,6 +391,7 @@ func (p *partition) publish() {
 	p.canRead.Store(p.core.CanRead())
 	p.status.Store(int32(p.core.Status()))
 	p.ballot.Store(p.core.Ballot())
+	p.prepared.Store(p.core.MaxPrepared())
 }
 
 // setAppInfoExternal updates the table info from another goroutine.

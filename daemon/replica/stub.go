@@ -582,7 +582,7 @@ func (s *Stub) storedReplicas() []*metadata.ReplicaInfo {
 			Ballot:              p.ballot.Load(),
 			Status:              metadata.PartitionStatus(p.status.Load()),
 			LastCommittedDecree: p.st().LastAppliedDecree(),
-			LastPreparedDecree:  p.st().LastAppliedDecree(),
+			LastPreparedDecree:  max(p.prepared.Load(), p.st().LastAppliedDecree()),
 			LastDurableDecree:   p.st().LastDurableDecree(),
 			AppType:             info.AppType,
 			DiskTag:             p.disk.tag,

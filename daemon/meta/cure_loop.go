@@ -1,0 +1,286 @@
+package meta
+
+import (
+	"slices"
+	"time"
+
+	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/idl/gen/admin"
+	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/idl/gen/metadata"
+)
+
+const (
+	// resendAfter is how long a proposal is given before it is sent again.
+	resendAfter = 5 * time.Second
+	// planTimeout bounds a balancing move; a stuck move is abandoned and the
+	// guardian repairs whatever state it left.
+	planTimeout = 3 * time.Minute
+)
+
+// replace installs a new configuration of a partition and remembers when members
+// left it. Caller holds s.mu.
+func (lt *leaderTerm) replace(next *layer2.PartitionConfiguration, now time.Time) {
+	g := *next.Pid
+	if a := lt.state.apps[g.Appid]; a != nil && int(g.PartitionIndex) < len(a.partitions) {
+		old := a.partitions[g.PartitionIndex]
+		for _, m := range members(old) {
+			if !slices.Contains(members(next), m) {
+				if lt.drops[g] == nil {
+					lt.drops[g] = map[string]time.Time{}
+				}
+				lt.drops[g][m] = now
+			}
+		}
+	}
+	lt.state.setPartition(next)
+}
+
+// cureAll is the guardian's pass over every partition: first configurations for
+// new partitions, repairs (dead members, missing primaries and secondaries), the
+// steps of balancing moves, and - at level lively on a healthy cluster - new moves.
+func (s *Server) cureAll(lt *leaderTerm) {
+	lt.cureMu.Lock()
+	defer lt.cureMu.Unlock()
+	if lt.ctx.Err() != nil {
+		return
+	}
+	now := s.opts.Now()
+	s.mu.RLock()
+	level := s.effectiveLevel(lt)
+	apps := lt.state.sortedApps()
+	alive := lt.aliveNodes()
+	s.mu.RUnlock()
+	if level <= admin.MetaFunctionLevel_fl_freezed {
+		return
+	}
+	for _, a := range apps {
+		if a.info.Status != layer2.AppStatus_AS_AVAILABLE {
+			continue
+		}
+		if slices.ContainsFunc(a.partitions, isNewPartition) {
+			if err := s.placeApp(lt, a.info.AppID); err != nil && lt.ctx.Err() == nil {
+				s.log.Warn("placing table failed", "app_id", a.info.AppID, "err", err)
+			}
+		}
+	}
+	s.mu.RLock()
+	apps = lt.state.sortedApps()
+	s.mu.RUnlock()
+	allHealthy := true
+	for _, a := range apps {
+		if a.info.Status != layer2.AppStatus_AS_AVAILABLE {
+			continue
+		}
+		in := s.cureInput(lt, a.info.AppID, alive, now)
+		for _, pc := range a.partitions {
+			if isNewPartition(pc) {
+				allHealthy = false
+				continue
+			}
+			if partitionHealth(pc, s.opts.Min2PCReplicas) != healthHealthy {
+				allHealthy = false
+			}
+			g := *pc.Pid
+			s.mu.RLock()
+			p := lt.plans[g]
+			s.mu.RUnlock()
+			if p != nil && s.advancePlan(lt, a.info, pc, p, now) {
+				allHealthy = false
+				continue
+			}
+			if st, ok := cure(pc, in); ok {
+				allHealthy = false
+				s.execute(lt, a.info, pc, st, now)
+			}
+		}
+	}
+	if level >= admin.MetaFunctionLevel_fl_lively && allHealthy && len(alive) >= s.opts.MinLiveNodes {
+		s.mu.Lock()
+		busy := func(g base.Gpid) bool { return lt.plans[g] != nil }
+		fresh := balance(balanceInput{apps: apps, alive: alive, excluded: func(n string) bool { return lt.excluded[n] }, busy: busy, maxMoves: s.opts.BalanceMoves - len(lt.plans)})
+		for g, p := range fresh {
+			p.started = now
+			lt.plans[g] = p
+		}
+		s.mu.Unlock()
+		if len(fresh) > 0 {
+			s.log.Info("balancer planned moves", "moves", len(fresh), "counts", countMoves(fresh).String())
+			go s.cureAll(lt)
+		}
+	}
+}
+
+// cureInput gathers what the guardian needs for one table. Caller must not hold
+// s.mu.
+func (s *Server) cureInput(lt *leaderTerm, appID int32, alive []string, now time.Time) cureInput {
+	s.mu.RLock()
+	l := countLoad(lt.state, appID)
+	reports := map[string]map[base.Gpid]*metadata.ReplicaInfo{}
+	for node, r := range lt.reports {
+		m := map[base.Gpid]*metadata.ReplicaInfo{}
+		for _, ri := range r.StoredReplicas {
+			if ri != nil && ri.Pid != nil {
+				m[*ri.Pid] = ri
+			}
+		}
+		reports[node] = m
+	}
+	drops := map[base.Gpid]map[string]time.Time{}
+	for g, m := range lt.drops {
+		drops[g] = m
+	}
+	excluded := map[string]bool{}
+	for n := range lt.excluded {
+		excluded[n] = true
+	}
+	aliveSet := map[string]bool{}
+	for _, n := range alive {
+		aliveSet[n] = true
+	}
+	s.mu.RUnlock()
+	l.nodes = alive
+	return cureInput{
+		now:   now,
+		alive: func(n string) bool { return aliveSet[n] },
+		report: func(n string, g base.Gpid) *metadata.ReplicaInfo {
+			return reports[n][g]
+		},
+		dropped: func(g base.Gpid, n string) time.Time {
+			if t, ok := drops[g][n]; ok {
+				return t
+			}
+			// Unknown (dropped before this leader's term): the wait starts now.
+			return lt.start
+		},
+		assignDelay: s.opts.AssignDelay,
+		min2pc:      s.opts.Min2PCReplicas,
+		load:        l,
+		excluded:    func(n string) bool { return excluded[n] },
+	}
+}
+
+// execute carries out one guardian step: a change the leader writes itself, or a
+// proposal (not repeated while the previous one may still be in flight).
+func (s *Server) execute(lt *leaderTerm, info *layer2.AppInfo, pc *layer2.PartitionConfiguration, st step, now time.Time) {
+	g := *pc.Pid
+	if st.next != nil {
+		lt.opMu.Lock()
+		defer lt.opMu.Unlock()
+		s.mu.RLock()
+		cur := lt.state.apps[g.Appid].partitions[g.PartitionIndex]
+		s.mu.RUnlock()
+		if cur.Ballot != pc.Ballot {
+			return // changed meanwhile; the next pass looks again
+		}
+		if err := s.writePartition(lt.ctx, st.next, false); err != nil {
+			s.log.Error("guardian change failed", "gpid", g.String(), "err", err)
+			return
+		}
+		s.mu.Lock()
+		lt.replace(st.next, now)
+		s.mu.Unlock()
+		s.log.Info("removed a dead primary", "gpid", g.String(), "node", st.node, "ballot", st.next.Ballot)
+		return
+	}
+	s.mu.Lock()
+	last, seen := lt.pending[g]
+	if seen && last.ballot == pc.Ballot && last.kind == st.kind && last.node == st.node && now.Sub(last.at) < resendAfter {
+		s.mu.Unlock()
+		return
+	}
+	lt.pending[g] = sentStep{ballot: pc.Ballot, kind: st.kind, node: st.node, at: now}
+	s.mu.Unlock()
+	s.log.Info("guardian proposal", "gpid", g.String(), "type", st.kind.String(), "target", st.target, "node", st.node, "ballot", pc.Ballot)
+	s.sendProposal(lt, info, pc, st.kind, st.target, st.node)
+}
+
+// advancePlan moves a balancing plan along: drops the steps the configuration
+// already shows, sends the next one, abandons a plan that is stuck. It reports
+// whether the plan is still in progress.
+func (s *Server) advancePlan(lt *leaderTerm, info *layer2.AppInfo, pc *layer2.PartitionConfiguration, p *plan, now time.Time) bool {
+	g := *pc.Pid
+	s.mu.Lock()
+	for len(p.steps) > 0 && satisfied(pc, p.steps[0]) {
+		p.steps = p.steps[1:]
+	}
+	if len(p.steps) == 0 {
+		delete(lt.plans, g)
+		s.mu.Unlock()
+		s.log.Info("balancing move done", "gpid", g.String(), "kind", p.kind)
+		return false
+	}
+	if now.Sub(p.started) > planTimeout {
+		delete(lt.plans, g)
+		s.mu.Unlock()
+		s.log.Warn("balancing move abandoned", "gpid", g.String(), "kind", p.kind, "stuck_at", p.steps[0].kind.String())
+		return false
+	}
+	head := p.steps[0]
+	s.mu.Unlock()
+	target, ok := applicable(pc, head)
+	if !ok {
+		// A dead member or a missing primary: the guardian goes first.
+		if st, need := cure(pc, s.cureInput(lt, g.Appid, s.aliveNow(lt), now)); need && st.kind != admin.ConfigType_CT_DOWNGRADE_TO_INACTIVE || need && st.next != nil {
+			s.mu.Lock()
+			delete(lt.plans, g)
+			s.mu.Unlock()
+			s.log.Warn("balancing move abandoned for a repair", "gpid", g.String(), "kind", p.kind)
+			return false
+		}
+		return true
+	}
+	head.target = target
+	s.execute(lt, info, pc, head, now)
+	return true
+}
+
+func (s *Server) aliveNow(lt *leaderTerm) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return lt.aliveNodes()
+}
+
+// placeApp gives the new partitions of a table their first configuration (all
+// members at once: every replica starts empty), persists it and tells the members.
+func (s *Server) placeApp(lt *leaderTerm, appID int32) error {
+	lt.opMu.Lock()
+	defer lt.opMu.Unlock()
+	s.mu.RLock()
+	a := lt.state.apps[appID]
+	alive := lt.aliveNodes()
+	l := countLoad(lt.state, appID)
+	s.mu.RUnlock()
+	if a == nil || a.info.Status != layer2.AppStatus_AS_AVAILABLE {
+		return nil
+	}
+	var placed []*layer2.PartitionConfiguration
+	for _, pc := range a.partitions {
+		if !isNewPartition(pc) {
+			continue
+		}
+		next := placeNew(pc, alive, l)
+		if next == nil {
+			break
+		}
+		if err := s.writePartition(lt.ctx, next, false); err != nil {
+			// What was written so far is applied below; the rest waits for the
+			// next pass.
+			break
+		}
+		placed = append(placed, next)
+	}
+	s.mu.Lock()
+	for _, pc := range placed {
+		lt.replace(pc, s.opts.Now())
+	}
+	info := lt.state.apps[appID].info
+	s.mu.Unlock()
+	for _, pc := range placed {
+		s.proposeInstall(lt, info, pc)
+	}
+	if len(placed) > 0 {
+		s.log.Info("placed new partitions", "table", info.AppName, "app_id", appID, "count", len(placed))
+	}
+	return nil
+}
