@@ -40,6 +40,9 @@ type Options struct {
 	ExtraConfig string
 	// Binary is a prebuilt pegasus_server; empty builds one.
 	Binary string
+	// Deferred is how many of the replica servers (the last ones) are configured
+	// but not started: a test starts them later to grow the cluster.
+	Deferred int
 }
 
 // Table is a default table.
@@ -140,7 +143,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	for i := range c.metaPorts {
 		c.Start("meta", i+1)
 	}
-	for i := range c.replicaPorts {
+	for i := range c.replicaPorts[:len(c.replicaPorts)-opts.Deferred] {
 		c.Start("replica", i+1)
 	}
 	if opts.Collector {
@@ -335,6 +338,12 @@ func (c *Cluster) Output(role string, idx int) string {
 	return string(b)
 }
 
+// Log returns an instance's log file.
+func (c *Cluster) Log(role string, idx int) string {
+	b, _ := os.ReadFile(filepath.Join(c.dir, "data", "log", fmt.Sprintf("pegasus.%s%d.log", role, idx)))
+	return string(b)
+}
+
 // WaitHealthy waits until every table is fully replicated: the meta leader says so,
 // and the replica servers hold every replica in its role.
 func (c *Cluster) WaitHealthy(timeout time.Duration) {
@@ -413,6 +422,17 @@ func (c *Cluster) summary() (map[string]string, error) {
 // as many replicas as the default tables need.
 func (c *Cluster) replicasServing() (bool, string) {
 	want := 0
+	c.mu.Lock()
+	started := 0
+	for i := range c.replicaPorts {
+		if c.procs[fmt.Sprintf("replica%d", i+1)] != nil {
+			started++
+		}
+	}
+	c.mu.Unlock()
+	if started == 0 {
+		return false, "no replica server started"
+	}
 	for _, tb := range c.opts.Tables {
 		want += tb.Partitions * tb.Replicas
 	}
