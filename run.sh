@@ -31,6 +31,7 @@ Local cluster ("onebox", all on 127.0.0.1, files under ./onebox):
   start_onebox_instance <meta|replica|collector> <index>
   stop_onebox_instance  <meta|replica|collector> <index>
   restart_onebox_instance <meta|replica|collector> <index>
+  bench [flags]              build and run pegasus_bench against the onebox (bench -h: flags)
 USAGE
 }
 
@@ -213,5 +214,6 @@ case "$cmd" in
   restart_onebox_instance) [ $# -eq 2 ] || die "usage: restart_onebox_instance <role> <index>"; stop_instance "$1" "$2"; start_instance "$1" "$2" ;;
   start_zk) start_zk ;;
   stop_zk) stop_zk ;;
+  bench) go build -o "$BIN_DIR/pegasus_bench" ./cmd/pegasus_bench && exec "$BIN_DIR/pegasus_bench" "$@" ;;
   *) echo "unknown command: $cmd" >&2; usage >&2; exit 2 ;;
 esac
