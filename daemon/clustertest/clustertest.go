@@ -40,6 +40,9 @@ type Options struct {
 	ExtraConfig string
 	// Binary is a prebuilt pegasus_server; empty builds one.
 	Binary string
+	// AssignDelay is how long the meta waits for a dropped secondary before adding
+	// another node (default: upstream's 10 minutes).
+	AssignDelay time.Duration
 	// Deferred is how many of the replica servers (the last ones) are configured
 	// but not started: a test starts them later to grow the cluster.
 	Deferred int
@@ -169,7 +172,11 @@ func (c *Cluster) writeConfig() {
 		zkHosts = c.zk.Addr()
 	}
 	fmt.Fprintf(&b, "[core]\ndata_dir = %s/data\n\n[network]\nprimary_interface = lo\n\n", c.dir)
-	fmt.Fprintf(&b, "[meta_server]\nserver_list = %s\ncluster_root = /pegasus/test\n%smin_live_node_count_for_unfreeze = 1\nstable_rs_min_running_seconds = 0\n\n", strings.Join(c.MetaAddrs(), ","), store)
+	assign := ""
+	if c.opts.AssignDelay > 0 {
+		assign = fmt.Sprintf("replica_assign_delay_ms_for_dropouts = %d\n", c.opts.AssignDelay.Milliseconds())
+	}
+	fmt.Fprintf(&b, "[meta_server]\nserver_list = %s\ncluster_root = /pegasus/test\n%s%smin_live_node_count_for_unfreeze = 1\nstable_rs_min_running_seconds = 0\n\n", strings.Join(c.MetaAddrs(), ","), store, assign)
 	for _, tb := range c.opts.Tables {
 		fmt.Fprintf(&b, "[meta_server.apps.%s]\napp_name = %s\napp_type = pegasus\npartition_count = %d\nmax_replica_count = %d\n\n", tb.Name, tb.Name, tb.Partitions, tb.Replicas)
 	}
@@ -336,6 +343,29 @@ func (c *Cluster) KillAll() {
 func (c *Cluster) Output(role string, idx int) string {
 	b, _ := os.ReadFile(filepath.Join(c.dir, fmt.Sprintf("%s%d.out", role, idx)))
 	return string(b)
+}
+
+// Leader returns the index of the meta leader (0 when none answers).
+func (c *Cluster) Leader() int {
+	client := &http.Client{Timeout: 2 * time.Second}
+	for _, m := range c.MetaAddrs() {
+		resp, err := client.Get("http://" + m + "/meta/cluster")
+		if err != nil {
+			continue
+		}
+		var body map[string]string
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil {
+			continue
+		}
+		for i, a := range c.MetaAddrs() {
+			if a == body["primary_meta_server"] {
+				return i + 1
+			}
+		}
+	}
+	return 0
 }
 
 // Log returns an instance's log file.

@@ -63,6 +63,8 @@ func OptionsFromConfig(cfg *config.Config, self string) Options {
 		Min2PCReplicas:  int32(rep.Mutation2PCMinReplicas(3)),
 		DefaultTables:   tables,
 		WhiteList:       whiteList(ms),
+		AssignDelay:     ms.ReplicaAssignDelayForDropouts(),
+		BalanceMoves:    ms.BalanceOpCountPerRound,
 	}
 }
 
