@@ -11,7 +11,7 @@ IDL_FILES := $(filter-out idl/dsn.thrift,$(wildcard idl/*.thrift))
 THRIFT    ?= thrift
 TEST_FLAGS ?=
 
-.PHONY: all build test test-race lint vet fmt idl bench clean
+.PHONY: all build test chaos lint vet fmt idl bench clean
 
 all: build
 
@@ -25,6 +25,10 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) -race -count=1 -timeout 20m ./...
+
+# The chaos test: replica and meta servers killed under load (a few minutes).
+chaos:
+	$(GO) test $(TEST_FLAGS) -tags chaos -count=1 -timeout 20m -run TestChaos -v ./daemon/clustertest/
 
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^idl/gen/')); \
