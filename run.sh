@@ -32,6 +32,8 @@ Local cluster ("onebox", all on 127.0.0.1, files under ./onebox):
   stop_onebox_instance  <meta|replica|collector> <index>
   restart_onebox_instance <meta|replica|collector> <index>
   bench [flags]              build and run pegasus_bench against the onebox (bench -h: flags)
+  shell [flags]              build and start pegasus_shell on the onebox (or on the cluster of
+                             ./onebox/config.ini when it exists); flags go to the shell
 USAGE
 }
 
@@ -214,6 +216,12 @@ case "$cmd" in
   restart_onebox_instance) [ $# -eq 2 ] || die "usage: restart_onebox_instance <role> <index>"; stop_instance "$1" "$2"; start_instance "$1" "$2" ;;
   start_zk) start_zk ;;
   stop_zk) stop_zk ;;
+  shell)
+    go build -o "$BIN_DIR/pegasus_shell" ./cmd/pegasus_shell
+    if [ -f "$ONEBOX_DIR/config.ini" ]; then
+      exec "$BIN_DIR/pegasus_shell" --config "$ONEBOX_DIR/config.ini" --cluster onebox "$@"
+    fi
+    exec "$BIN_DIR/pegasus_shell" --meta 127.0.0.1:34601,127.0.0.1:34602,127.0.0.1:34603 "$@" ;;
   bench) go build -o "$BIN_DIR/pegasus_bench" ./cmd/pegasus_bench && exec "$BIN_DIR/pegasus_bench" "$@" ;;
   *) echo "unknown command: $cmd" >&2; usage >&2; exit 2 ;;
 esac

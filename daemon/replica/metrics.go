@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,6 +122,10 @@ func (s *Stub) HTTPHandler() http.Handler {
 		s.metrics.refresh()
 		s.metrics.reg.ServeHTTP(w, r)
 	})
+	mux.HandleFunc("/pprof/", pprof.Index)
+	mux.HandleFunc("/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/pprof/heap", pprof.Handler("heap").ServeHTTP)
+	mux.HandleFunc("/pprof/goroutine", pprof.Handler("goroutine").ServeHTTP)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("service not found for %q", r.URL.Path), http.StatusNotFound)
 	})
