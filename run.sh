@@ -18,6 +18,10 @@ Build and test:
   help                       show this help
   build                      build pegasus_server, pegasus_shell and pegasus_bench into ./bin
   test                       run the test suite (go vet, all tests under the race detector)
+  chaos                      run the chaos test (servers killed under load; a few minutes)
+  pack_server                build and pack pegasus-server-<version>-<sha>-<platform>-<build>/
+                             and its .tar.gz: bin/ holds pegasus_server, pegasus_shell and
+                             the config.ini template to fill in
 
 Local cluster ("onebox", all on 127.0.0.1, files under ./onebox):
   start_onebox [-m N] [-r N] [--use_zk] [--collector]
@@ -28,12 +32,21 @@ Local cluster ("onebox", all on 127.0.0.1, files under ./onebox):
   stop_onebox                stop every onebox process
   clear_onebox               stop the onebox and delete its data (and its ZooKeeper data)
   list_onebox                list the onebox processes
+  start_zk / stop_zk / clear_zk
+                             a local ZooKeeper on 127.0.0.1:22181 (Debian package zookeeper),
+                             data under ./onebox/zk
   start_onebox_instance <meta|replica|collector> <index>
   stop_onebox_instance  <meta|replica|collector> <index>
   restart_onebox_instance <meta|replica|collector> <index>
   bench [flags]              build and run pegasus_bench against the onebox (bench -h: flags)
   shell [flags]              build and start pegasus_shell on the onebox (or on the cluster of
                              ./onebox/config.ini when it exists); flags go to the shell
+
+A deployed cluster:
+  clear_cluster -c CONFIG [-y]
+                             the full cleanup of a cluster, on this host: deletes the app
+                             dir, slog dir and data dirs named by CONFIG and the cluster
+                             root in ZooKeeper; asks for confirmation unless -y
 USAGE
 }
 
@@ -201,6 +214,44 @@ list_onebox() {
   [ "$any" = 1 ] || echo "no onebox process"
 }
 
+# ---------------------------------------------------------------- packing and cleanup
+
+pack_server() {
+  local version sha platform build_type name
+  version=$(cat VERSION)
+  sha=$(git rev-parse --short=8 HEAD 2>/dev/null || echo unknown)
+  platform=$(uname -s | tr '[:upper:]' '[:lower:]')-$(uname -m)
+  build_type=release
+  name="pegasus-server-$version-$sha-$platform-$build_type"
+  rm -rf "$name" "$name.tar.gz"
+  mkdir -p "$name/bin"
+  # Static binaries: LD_LIBRARY_PATH, which the guide sets, is harmless.
+  CGO_ENABLED=0 make -s build BIN_DIR="$name/bin" VERSION="$version" GIT_SHA="$sha"
+  rm -f "$name/bin/pegasus_bench"
+  cp config/template/config.ini "$name/bin/config.ini"
+  cp config/template/onebox.ini "$name/bin/config.onebox.ini.template"
+  mkdir -p "$name/docs"
+  cp docs/*.md "$name/docs/" 2>/dev/null || true
+  cp README.md VERSION "$name/"
+  tar czf "$name.tar.gz" "$name"
+  echo "packed $name/ and $name.tar.gz"
+}
+
+clear_cluster() {
+  local cfg="" yes=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      -c|--config) cfg=$2; shift 2 ;;
+      -y|--yes) yes="-y"; shift ;;
+      *) die "clear_cluster: unknown option $1" ;;
+    esac
+  done
+  [ -n "$cfg" ] || die "usage: ./run.sh clear_cluster -c config.ini [-y]"
+  local bin="$BIN_DIR/pegasus_server"
+  [ -x "$bin" ] || do_build
+  "$bin" "$cfg" -clear_cluster $yes
+}
+
 cmd="${1:-help}"
 shift || true
 case "$cmd" in
@@ -216,6 +267,10 @@ case "$cmd" in
   restart_onebox_instance) [ $# -eq 2 ] || die "usage: restart_onebox_instance <role> <index>"; stop_instance "$1" "$2"; start_instance "$1" "$2" ;;
   start_zk) start_zk ;;
   stop_zk) stop_zk ;;
+  clear_zk) stop_zk; rm -rf "$ONEBOX_DIR/zk"; echo "ZooKeeper data cleared" ;;
+  chaos) make chaos ;;
+  pack_server) pack_server ;;
+  clear_cluster) clear_cluster "$@" ;;
   shell)
     go build -o "$BIN_DIR/pegasus_shell" ./cmd/pegasus_shell
     if [ -f "$ONEBOX_DIR/config.ini" ]; then

@@ -60,6 +60,9 @@ struct configuration_query_by_node_response {
     1: dsn.error_code err;
     2: list<configuration_update_request> partitions;
     3: optional list<metadata.replica_info> gc_replicas;
+    // The identity of the cluster (made when its root was created): a replica server
+    // whose data belongs to another cluster refuses to join.
+    4: optional string cluster_id;
 }
 
 // RPC_CM_UPDATE_PARTITION_CONFIGURATION reply: the stored configuration.

@@ -27,6 +27,7 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/replica"
 	"github.com/pegasusgo/pegasus/daemon/role"
 	"github.com/pegasusgo/pegasus/daemon/version"
+	"gopkg.in/ini.v1"
 )
 
 const usage = `usage: pegasus_server <config.ini> [-app_list name[@index][,name...]]
@@ -36,6 +37,9 @@ configuration file: meta (meta server), replica (replica server), collector.
 Without -app_list every [apps.*] section with run = true is started.
 
   -app_list LIST  roles to run, separated by ',' or ';' (e.g. meta, replica@2)
+  -clear_cluster  delete this host's data (app dir, slog dir, data dirs) and the
+                  cluster's metadata (ZooKeeper cluster root), after confirmation
+  -y              with -clear_cluster: do not ask for confirmation
   -version        print the version and exit
 `
 
@@ -51,6 +55,8 @@ type args struct {
 	configPath string
 	appList    []string
 	version    bool
+	clear      bool
+	yes        bool
 }
 
 // parseArgs accepts upstream's layout (config file first, then -app_list) and flags
@@ -79,6 +85,10 @@ func parseArgs(argv []string) (args, error) {
 			}
 		case name == "version" || name == "v":
 			a.version = true
+		case name == "clear_cluster":
+			a.clear = true
+		case name == "y" || name == "yes":
+			a.yes = true
 		case name == "h" || name == "help":
 			return a, errHelp
 		default:
@@ -123,7 +133,14 @@ func run(argv []string) int {
 	}
 	cfg, err := config.Load(a.configPath, config.Options{})
 	if err != nil {
-		return fail("", "%s", oneLine(err))
+		return failConfig(a.configPath, err)
+	}
+	if a.clear {
+		if err := clearCluster(cfg, os.Stdin, os.Stdout, a.yes); err != nil {
+			fmt.Fprintf(os.Stderr, "pegasus_server: clear cluster: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	instances, err := selectInstances(cfg, a.appList)
 	if err != nil {
@@ -290,6 +307,41 @@ func selectInstances(cfg *config.Config, list []string) ([]instance, error) {
 		out = append(out, got...)
 	}
 	return out, nil
+}
+
+// failConfig reports a configuration that does not load. The log directory may
+// still be known from [core] (when only other variables are unreplaced): the full
+// error goes there too, so the operator finds it where the guide says to look.
+func failConfig(path string, cfgErr error) int {
+	dir := fallbackLogDir(path)
+	if dir == "" {
+		fmt.Fprintf(os.Stderr, "pegasus_server: %s (no log was written: [core] data_dir is not set, so %%{app.dir}/log is unknown)\n", oneLine(cfgErr))
+		return 1
+	}
+	if log, err := logging.Open(logging.Options{Dir: dir, Name: "pegasus.config"}); err == nil {
+		log.Error("the configuration does not load", "config", path, "err", cfgErr.Error())
+		log.Close()
+		return fail(dir, "%s", oneLine(cfgErr))
+	}
+	return fail("", "%s", oneLine(cfgErr))
+}
+
+// fallbackLogDir reads [core] log_dir or data_dir from a configuration that did not
+// load, "" when they are unusable.
+func fallbackLogDir(path string) string {
+	f, err := ini.LoadSources(ini.LoadOptions{Loose: true, Insensitive: true, AllowShadows: true}, path)
+	if err != nil {
+		return ""
+	}
+	core := f.Section("core")
+	if dir := strings.TrimSpace(core.Key("log_dir").String()); dir != "" && !strings.Contains(dir, "%{") {
+		return dir
+	}
+	dir := strings.TrimSpace(core.Key("data_dir").String())
+	if dir == "" || strings.Contains(dir, "%{") {
+		return ""
+	}
+	return filepath.Join(dir, "log")
 }
 
 // oneLine flattens a multi-line error for the one-line stderr report.

@@ -98,6 +98,9 @@ func (s *Server) configSync(ctx context.Context, call *rpc.Call, req *consensus.
 		}
 	}
 	resp.GcReplicas = s.garbageReplicas(lt, req)
+	if id := s.ClusterID(); id != "" {
+		resp.ClusterID = &id
+	}
 	return resp, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pegasusgo/pegasus/config"
 	"github.com/pegasusgo/pegasus/daemon/meta/metastore"
@@ -104,9 +105,14 @@ func OpenStore(ctx context.Context, env role.Env) (metastore.Store, metastore.El
 		if ms.DistributedLockServiceType != config.LockServiceZooKeeper {
 			return nil, nil, fmt.Errorf("[meta_server] meta_state_service_type = %s needs distributed_lock_service_type = %s", config.StateServiceZooKeeper, config.LockServiceZooKeeper)
 		}
-		st, err := metastore.NewZK(ctx, cfg.ZooKeeper.HostsList, cfg.ZooKeeper.SessionTimeout(), env.Logger)
+		// A meta server that cannot reach ZooKeeper cannot start: say so after a
+		// bounded wait instead of hanging.
+		wait := max(2*cfg.ZooKeeper.SessionTimeout(), 10*time.Second)
+		zctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		st, err := metastore.NewZK(zctx, cfg.ZooKeeper.HostsList, cfg.ZooKeeper.SessionTimeout(), env.Logger)
 		if err != nil {
-			return nil, nil, fmt.Errorf("connect to ZooKeeper %s: %w", strings.Join(cfg.ZooKeeper.HostsList, ","), err)
+			return nil, nil, fmt.Errorf("cannot reach ZooKeeper at %s within %v ([zookeeper] hosts_list): %w", strings.Join(cfg.ZooKeeper.HostsList, ","), wait, err)
 		}
 		lockRoot := ms.DistributedLockServiceParameters
 		if lockRoot == "" {

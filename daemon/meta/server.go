@@ -2,6 +2,8 @@ package meta
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -123,6 +125,7 @@ type Server struct {
 	mu         sync.RWMutex
 	term       *leaderTerm // nil while not the (ready) leader
 	leaderHint string      // the leader as last seen in the election
+	clusterID  string      // read (or made) by the leader from <root>/cluster_id
 
 	clientsMu sync.Mutex
 	clients   map[string]*rpc.Client // replica servers, for proposals
@@ -316,6 +319,9 @@ func (s *Server) recoverState(ctx context.Context) (*clusterState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
+	if err := s.loadClusterID(ctx); err != nil {
+		return nil, err
+	}
 	st := newClusterState()
 	for _, name := range ids {
 		id, err := strconv.ParseInt(name, 10, 32)
@@ -365,6 +371,41 @@ func (s *Server) recoverState(ctx context.Context) (*clusterState, error) {
 		}
 	}
 	return st, nil
+}
+
+// loadClusterID reads the cluster's identity, making one the first time. Replica
+// servers record it with their data, so that data of an earlier cluster (whose root
+// was deleted) is never mixed into a new one.
+func (s *Server) loadClusterID(ctx context.Context) error {
+	p := joinPath(s.opts.ClusterRoot, "cluster_id")
+	data, err := s.opts.Store.Get(ctx, p)
+	if errors.Is(err, metastore.ErrNotFound) {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fmt.Errorf("make cluster id: %w", err)
+		}
+		data = []byte(hex.EncodeToString(b[:]))
+		if err := s.opts.Store.Create(ctx, p, data); err != nil && !errors.Is(err, metastore.ErrExists) {
+			return fmt.Errorf("create %s: %w", p, err)
+		}
+		if data, err = s.opts.Store.Get(ctx, p); err != nil {
+			return fmt.Errorf("read %s: %w", p, err)
+		}
+		s.log.Info("new cluster", "cluster_id", string(data))
+	} else if err != nil {
+		return fmt.Errorf("read %s: %w", p, err)
+	}
+	s.mu.Lock()
+	s.clusterID = string(data)
+	s.mu.Unlock()
+	return nil
+}
+
+// ClusterID returns the cluster's identity ("" until a leader loaded it).
+func (s *Server) ClusterID() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.clusterID
 }
 
 func (s *Server) createDefaultTables(ctx context.Context, st *clusterState) error {

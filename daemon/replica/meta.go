@@ -214,6 +214,12 @@ func (m *metaLink) configSync(ctx context.Context) {
 		m.s.log.Warn("config sync failed", "err", code)
 		return
 	}
+	if id := resp.GetClusterID(); id != "" {
+		m.s.checkCluster(id)
+		if m.s.identityMismatch(id) {
+			return
+		}
+	}
 	listed := map[base.Gpid]bool{}
 	for _, u := range resp.Partitions {
 		if u == nil || u.Config == nil || u.Config.Pid == nil || u.Info == nil {

@@ -2,7 +2,11 @@ package replica
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pegasusgo/pegasus/config"
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
@@ -18,9 +22,23 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, []string, err
 	for _, a := range cfg.MetaServer.ServerList {
 		metas = append(metas, a.String())
 	}
+	black, err := readBlackList(rep.DataDirsBlackListFile)
+	if err != nil {
+		return Options{}, nil, err
+	}
 	var dirs []DataDir
 	for _, d := range rep.DataDirs {
+		if black[filepath.Clean(d.Path)] {
+			env.Logger.Warn("data dir skipped: it is in the black list", "tag", d.Tag, "path", d.Path, "black_list", rep.DataDirsBlackListFile)
+			continue
+		}
 		dirs = append(dirs, DataDir{Tag: d.Tag, Dir: d.ReplicaDir(env.Instance)})
+	}
+	if len(dirs) == 0 && len(rep.DataDirs) > 0 {
+		return Options{}, nil, fmt.Errorf("every data dir of [replication] data_dirs is in the black list %s", rep.DataDirsBlackListFile)
+	}
+	if rep.SlogDir != "" {
+		env.Logger.Warn("config: [replication] slog_dir is deprecated and ignored (the shared log was removed; only per-replica logs are kept)", "slog_dir", rep.SlogDir)
 	}
 	if len(dirs) == 0 {
 		dirs = []DataDir{{Tag: config.DefaultDataDirTag, Dir: filepath.Join(env.DataDir, "reps")}}
@@ -61,6 +79,28 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, []string, err
 	}, ignored, nil
 }
 
+// readBlackList reads data_dirs_black_list_file: one path per line, the data dirs
+// an operator took out of use (a failing disk). A missing file means none.
+func readBlackList(path string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if path == "" {
+		return out, nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read data_dirs_black_list_file: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out[filepath.Clean(line)] = true
+		}
+	}
+	return out, nil
+}
+
 // Run is the replica role: it loads the replicas on the data disks, serves the data
 // and replication RPCs on the role's port, and follows the meta server until ctx
 // ends.
@@ -87,14 +127,23 @@ func Run(ctx context.Context, env role.Env, ready func()) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
+	fatal := make(chan error, 1)
 	go func() {
 		defer close(done)
-		_ = stub.Run(runCtx)
+		if err := stub.Run(runCtx); err != nil && runCtx.Err() == nil {
+			fatal <- err
+			cancel()
+		}
 	}()
 	ready()
 	env.Logger.Info("replica server started", "addr", env.Addr(), "disks", len(opts.DataDirs))
-	err = role.Serve(ctx, ln, mux, stub.HTTPHandler(), opts.Logger)
+	err = role.Serve(runCtx, ln, mux, stub.HTTPHandler(), opts.Logger)
 	cancel()
 	<-done
+	select {
+	case ferr := <-fatal:
+		return ferr
+	default:
+	}
 	return err
 }

@@ -88,6 +88,8 @@ type Stub struct {
 	mu         sync.RWMutex
 	partitions map[base.Gpid]*partition
 	creating   map[base.Gpid]bool
+	identity   identity   // the cluster the disks belong to
+	fatal      chan error // a reason the server must stop
 
 	peersMu sync.Mutex
 	peers   map[string]*rpc.Client
@@ -118,6 +120,7 @@ func Open(opts Options) (*Stub, error) {
 		disks:      disks,
 		partitions: map[base.Gpid]*partition{},
 		creating:   map[base.Gpid]bool{},
+		fatal:      make(chan error, 1),
 		peers:      map[string]*rpc.Client{},
 		ctx:        ctx,
 		cancel:     cancel,
@@ -127,6 +130,12 @@ func Open(opts Options) (*Stub, error) {
 	s.meta = newMetaLink(s)
 	s.cmds = remotecmd.New("replica", opts.StartTime)
 	s.registerCommands()
+	id, err := readIdentity(disks)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.identity = id
 	if err := s.loadAll(); err != nil {
 		s.Close()
 		return nil, err
@@ -352,14 +361,23 @@ func (s *Stub) all() []*partition {
 }
 
 // Run keeps in touch with the meta server and runs the periodic duties until ctx
-// ends, then closes every replica.
+// ends, or until the server must stop (its data belongs to another cluster).
 func (s *Stub) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); s.meta.run(ctx) }()
 	go func() { defer wg.Done(); s.checkpointLoop(ctx) }()
+	var err error
+	select {
+	case <-ctx.Done():
+		err = ctx.Err()
+	case err = <-s.fatal:
+		cancel()
+	}
 	wg.Wait()
-	return ctx.Err()
+	return err
 }
 
 // Close stops every replica and releases the server's resources.

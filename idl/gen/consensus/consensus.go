@@ -1831,10 +1831,12 @@ func (p *ConfigurationUpdateRequest) String() string {
 //   - Err
 //   - Partitions
 //   - GcReplicas
+//   - ClusterID
 type ConfigurationQueryByNodeResponse struct {
 	Err        *base.ErrorCode               `thrift:"err,1" db:"err" json:"err"`
 	Partitions []*ConfigurationUpdateRequest `thrift:"partitions,2" db:"partitions" json:"partitions"`
 	GcReplicas []*metadata.ReplicaInfo       `thrift:"gc_replicas,3" db:"gc_replicas" json:"gc_replicas,omitempty"`
+	ClusterID  *string                       `thrift:"cluster_id,4" db:"cluster_id" json:"cluster_id,omitempty"`
 }
 
 func NewConfigurationQueryByNodeResponse() *ConfigurationQueryByNodeResponse {
@@ -1859,12 +1861,25 @@ var ConfigurationQueryByNodeResponse_GcReplicas_DEFAULT []*metadata.ReplicaInfo
 func (p *ConfigurationQueryByNodeResponse) GetGcReplicas() []*metadata.ReplicaInfo {
 	return p.GcReplicas
 }
+
+var ConfigurationQueryByNodeResponse_ClusterID_DEFAULT string
+
+func (p *ConfigurationQueryByNodeResponse) GetClusterID() string {
+	if !p.IsSetClusterID() {
+		return ConfigurationQueryByNodeResponse_ClusterID_DEFAULT
+	}
+	return *p.ClusterID
+}
 func (p *ConfigurationQueryByNodeResponse) IsSetErr() bool {
 	return p.Err != nil
 }
 
 func (p *ConfigurationQueryByNodeResponse) IsSetGcReplicas() bool {
 	return p.GcReplicas != nil
+}
+
+func (p *ConfigurationQueryByNodeResponse) IsSetClusterID() bool {
+	return p.ClusterID != nil
 }
 
 func (p *ConfigurationQueryByNodeResponse) Read(ctx context.Context, iprot thrift.TProtocol) error {
@@ -1904,6 +1919,16 @@ func (p *ConfigurationQueryByNodeResponse) Read(ctx context.Context, iprot thrif
 		case 3:
 			if fieldTypeId == thrift.LIST {
 				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField4(ctx, iprot); err != nil {
 					return err
 				}
 			} else {
@@ -1976,6 +2001,15 @@ func (p *ConfigurationQueryByNodeResponse) ReadField3(ctx context.Context, iprot
 	return nil
 }
 
+func (p *ConfigurationQueryByNodeResponse) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.ClusterID = &v
+	}
+	return nil
+}
+
 func (p *ConfigurationQueryByNodeResponse) Write(ctx context.Context, oprot thrift.TProtocol) error {
 	if err := oprot.WriteStructBegin(ctx, "configuration_query_by_node_response"); err != nil {
 		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
@@ -1988,6 +2022,9 @@ func (p *ConfigurationQueryByNodeResponse) Write(ctx context.Context, oprot thri
 			return err
 		}
 		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
 			return err
 		}
 	}
@@ -2057,6 +2094,21 @@ func (p *ConfigurationQueryByNodeResponse) writeField3(ctx context.Context, opro
 	return err
 }
 
+func (p *ConfigurationQueryByNodeResponse) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if p.IsSetClusterID() {
+		if err := oprot.WriteFieldBegin(ctx, "cluster_id", thrift.STRING, 4); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:cluster_id: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.ClusterID)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.cluster_id (4) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 4:cluster_id: ", p), err)
+		}
+	}
+	return err
+}
+
 func (p *ConfigurationQueryByNodeResponse) Equals(other *ConfigurationQueryByNodeResponse) bool {
 	if p == other {
 		return true
@@ -2081,6 +2133,14 @@ func (p *ConfigurationQueryByNodeResponse) Equals(other *ConfigurationQueryByNod
 	for i, _tgt := range p.GcReplicas {
 		_src8 := other.GcReplicas[i]
 		if !_tgt.Equals(_src8) {
+			return false
+		}
+	}
+	if p.ClusterID != other.ClusterID {
+		if p.ClusterID == nil || other.ClusterID == nil {
+			return false
+		}
+		if (*p.ClusterID) != (*other.ClusterID) {
 			return false
 		}
 	}
