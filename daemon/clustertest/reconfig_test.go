@@ -220,3 +220,62 @@ func TestBalancerSpreadsOntoNewNode(t *testing.T) {
 	c.WaitHealthy(60 * time.Second)
 	sameData(t, c, 60*time.Second)
 }
+
+// TestDrainNode takes a replica server out of service at level lively: the
+// balancer moves every replica away from it, never leaving a partition with fewer
+// than two members, and the node ends holding nothing.
+func TestDrainNode(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Metas: 1, Replicas: 4})
+	c.WaitHealthy(60 * time.Second)
+	mc := metaClient(t, c)
+	setLevel(t, mc, admin.MetaFunctionLevel_fl_lively)
+	out := c.Addr("replica", 4)
+	leader := rpc.NewClient(c.MetaAddrs()[0], rpc.ClientOptions{})
+	defer leader.Close()
+	var reply rpc.String
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := leader.Call(ctx, rpc.Request{Code: rpc.CodeRemoteCommand, Args: &cmd.Command{Cmd: "meta.lb.assign_secondary_black_list", Arguments: []string{out}}}, &reply)
+	cancel()
+	if err != nil || reply.V != "OK" {
+		t.Fatalf("exclude %s: %q %v", out, reply.V, err)
+	}
+	deadline := time.Now().Add(150 * time.Second)
+	for {
+		cfg := queryConfig(t, mc, "temp")
+		held := 0
+		for _, pc := range cfg.Partitions {
+			n := len(pc.Secondaries)
+			if pc.Primary.IsValid() {
+				n++
+				if pc.Primary.String() == out {
+					held++
+				}
+			}
+			for _, s := range pc.Secondaries {
+				if s.String() == out {
+					held++
+				}
+			}
+			if n < 2 {
+				t.Fatalf("partition %s dropped to %d members while draining", pc.Pid, n)
+			}
+		}
+		if held == 0 {
+			if ok, _ := c.Healthy(); ok {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still holds %d replicas", out, held)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The node can now be stopped without any partition noticing.
+	c.Stop("replica", 4)
+	tb := openTable(t, c, "temp")
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tb.Set(ctx, []byte("after-drain"), []byte("s"), []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+}
