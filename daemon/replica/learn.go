@@ -572,6 +572,17 @@ func (p *partition) installCheckpoint(src string, decree int64) error {
 	return nil
 }
 
+// dropOldLearnCheckpoint deletes the learners' checkpoint once nobody could still
+// be copying it.
+func (p *partition) dropOldLearnCheckpoint() {
+	p.ckptMu.Lock()
+	defer p.ckptMu.Unlock()
+	if ck := p.ckpt; ck != nil && time.Since(ck.created) > 10*time.Minute {
+		os.RemoveAll(ck.dir)
+		p.ckpt = nil
+	}
+}
+
 // ckptState is embedded in partition: the checkpoint kept for learners.
 type ckptState struct {
 	ckptMu sync.Mutex

@@ -62,6 +62,8 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, []string, err
 		ConfigSyncInterval:  rep.ConfigSyncInterval(),
 		CheckpointInterval:  rep.CheckpointInterval(),
 		MaxAllowedWriteSize: rep.MaxAllowedWriteSize,
+		GarbageRetention:    rep.GCDiskGarbageReplicaInterval(),
+		ErrorRetention:      rep.GCDiskErrorReplicaInterval(),
 		PlogFileSize:        int64(rep.LogPrivateFileSizeMB) << 20,
 		PlogForceFlush:      rep.PlogForceFlush,
 		Replication: pacifica.Options{

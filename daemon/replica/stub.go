@@ -40,8 +40,10 @@ type Options struct {
 	TickInterval       time.Duration // 50 ms: the replication state machines' clock
 	RPCTimeout         time.Duration // meta and peer calls, 3 s
 
-	MaxAllowedWriteSize int64 // 1 MiB; 0 = unlimited
-	CopyRateMBps        int   // checkpoint bytes served to learners per second (100 MB)
+	MaxAllowedWriteSize int64         // 1 MiB; 0 = unlimited
+	CopyRateMBps        int           // checkpoint bytes served to learners per second (100 MB)
+	GarbageRetention    time.Duration // keep ".gar" directories this long (1 day)
+	ErrorRetention      time.Duration // keep ".err" directories this long (7 days)
 	PlogFileSize        int64
 	PlogForceFlush      bool
 	Replication         pacifica.Options
@@ -64,6 +66,8 @@ func (o *Options) setDefaults() {
 	def(&o.CheckpointInterval, 100*time.Second)
 	def(&o.TickInterval, 50*time.Millisecond)
 	def(&o.RPCTimeout, 3*time.Second)
+	def(&o.GarbageRetention, 24*time.Hour)
+	def(&o.ErrorRetention, 7*24*time.Hour)
 	if o.CopyRateMBps <= 0 {
 		o.CopyRateMBps = 100
 	}
@@ -407,10 +411,12 @@ func (s *Stub) checkpointLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		s.cleanDisks(time.Now())
 		for _, p := range s.all() {
 			if p.closing.Load() {
 				continue
 			}
+			p.dropOldLearnCheckpoint()
 			if err := p.st().Flush(ctx); err != nil {
 				p.log.Warn("flush failed", "err", err)
 				continue
