@@ -354,6 +354,34 @@ func (s *Store) SizeOnDisk() int64 {
 	return int64(s.db.Metrics().DiskSpaceUsage())
 }
 
+// Stats are engine figures for monitoring.
+type Stats struct {
+	SSTFiles         int64
+	SSTBytes         int64
+	MemtableBytes    int64
+	BlockCacheHits   int64
+	BlockCacheMisses int64
+}
+
+// Stats reads the engine's figures (zero when the store is closed).
+func (s *Store) Stats() Stats {
+	if err := s.acquire(); err != nil {
+		return Stats{}
+	}
+	defer s.release()
+	m := s.db.Metrics()
+	st := Stats{
+		MemtableBytes:    int64(m.MemTable.Size),
+		BlockCacheHits:   m.BlockCache.Hits,
+		BlockCacheMisses: m.BlockCache.Misses,
+	}
+	for _, l := range m.Levels {
+		st.SSTFiles += l.NumFiles
+		st.SSTBytes += l.Size
+	}
+	return st
+}
+
 // partitionHash is the Pegasus partition hash of a hash key.
 func (s *Store) partitionHash(hashKey []byte) uint64 {
 	return crc64.Checksum(hashKey, s.crcTable)

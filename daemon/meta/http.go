@@ -352,6 +352,7 @@ func (s *Server) metricsRegistry() *metrics.Registry {
 		leader = 1
 	}
 	srv.Gauge("is_leader").Set(leader)
+	metrics.ProcessGauges(srv)
 	if lt == nil {
 		return reg
 	}

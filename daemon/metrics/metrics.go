@@ -13,6 +13,7 @@ package metrics
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"os"
@@ -325,4 +326,27 @@ func (p *Percentile) fillPercentiles(s *MetricSnapshot) {
 		return f64(vs[max(0, min(i, len(vs)-1))])
 	}
 	s.P50, s.P90, s.P95, s.P99, s.P999 = q(0.5), q(0.9), q(0.95), q(0.99), q(0.999)
+}
+
+// ProcessGauges adds the process's memory figures (from /proc/self/status on Linux)
+// to an entity: resident_mem_usage_mb and virtual_mem_usage_mb.
+func ProcessGauges(e *Entity) {
+	e.GaugeFunc("resident_mem_usage_mb", func() float64 { return procStatusMB("VmRSS:") })
+	e.GaugeFunc("virtual_mem_usage_mb", func() float64 { return procStatusMB("VmSize:") })
+}
+
+func procStatusMB(field string) float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, field) {
+			var kb float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, field)), "%f", &kb); err == nil {
+				return kb / 1024
+			}
+		}
+	}
+	return 0
 }

@@ -54,6 +54,7 @@ func newServerMetrics(s *Stub) *serverMetrics {
 		}
 	}
 	srv.GaugeFunc("total_replicas", func() float64 { return float64(len(s.all())) })
+	metrics.ProcessGauges(srv)
 	srv.GaugeFunc("primary_replicas", count(pacifica.StatusPrimary))
 	srv.GaugeFunc("secondary_replicas", count(pacifica.StatusSecondary))
 	srv.GaugeFunc("inactive_replicas", count(pacifica.StatusInactive))
@@ -88,7 +89,12 @@ func (m *serverMetrics) commit(p *partition, writes int) {
 func (m *serverMetrics) refresh() {
 	for _, p := range m.s.all() {
 		e := m.entity(p)
-		e.Gauge("rdb_total_sst_size_mb").Set(float64(p.st().SizeOnDisk()) / (1 << 20))
+		st := p.st().Stats()
+		e.Gauge("rdb_total_sst_size_mb").Set(float64(st.SSTBytes) / (1 << 20))
+		e.Gauge("rdb_total_sst_files").Set(float64(st.SSTFiles))
+		e.Gauge("rdb_memtable_mem_usage_bytes").Set(float64(st.MemtableBytes))
+		e.Gauge("rdb_block_cache_hit_count").Set(float64(st.BlockCacheHits))
+		e.Gauge("rdb_block_cache_total_count").Set(float64(st.BlockCacheHits + st.BlockCacheMisses))
 		e.Gauge("private_log_size_mb").Set(float64(p.plog.Size()) / (1 << 20))
 		e.Gauge("last_committed_decree").Set(float64(p.st().LastAppliedDecree()))
 		e.Gauge("ballot").Set(float64(p.ballot.Load()))
