@@ -2,8 +2,11 @@ package meta
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -554,7 +557,7 @@ func TestFollowerForwards(t *testing.T) {
 	}
 	mux := rpc.NewMux()
 	follower.Register(mux)
-	rs := rpc.NewServer(mux, rpc.ServerOptions{})
+	rs := rpc.NewServer(mux, rpc.ServerOptions{HTTP: follower.HTTPHandler()})
 	go rs.Serve(ln)
 	defer rs.Close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -582,5 +585,25 @@ func TestFollowerForwards(t *testing.T) {
 	var apps admin.ConfigurationListAppsResponse
 	if err := c.Call(context.Background(), rpc.Request{Code: rpc.CodeListApps, Args: &admin.ConfigurationListAppsRequest{}}, &apps); err != nil || apps.Err.Name() != base.ErrForwardToOthers {
 		t.Fatalf("list apps on follower: %v %s", err, apps.Err.Name())
+	}
+	// HTTP /meta/* on a follower redirects to the leader, keeping the query.
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	hresp, err := hc.Get("http://" + opts.Self + "/meta/app?name=temp&detail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hresp.Body.Close()
+	if hresp.StatusCode != http.StatusTemporaryRedirect || hresp.Header.Get("Location") != "http://"+leader.addr+"/meta/app?name=temp&detail" {
+		t.Fatalf("follower HTTP: %d %q", hresp.StatusCode, hresp.Header.Get("Location"))
+	}
+	// Followed, it lands on the leader's answer.
+	hresp, err = http.Get("http://" + opts.Self + "/meta/app?name=temp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(hresp.Body)
+	hresp.Body.Close()
+	if hresp.StatusCode != 200 || !strings.Contains(string(body), `"app_name": "temp"`) {
+		t.Fatalf("redirected answer: %d %s", hresp.StatusCode, body)
 	}
 }
