@@ -24,9 +24,10 @@ Build and test:
                              the config.ini template to fill in
 
 Local cluster ("onebox", all on 127.0.0.1, files under ./onebox):
-  start_onebox [-m N] [-r N] [--use_zk] [--collector]
+  start_onebox [-m N] [-r N] [--use_zk] [--no_collector]
                              build, then start N meta servers (34601..) and N replica
-                             servers (34801..), default 3 and 3; --use_zk keeps the
+                             servers (34801..), default 3 and 3, and the collector (34101)
+                             unless --no_collector; --use_zk keeps the
                              metadata in a local ZooKeeper (port 22181) instead of the
                              embedded store; waits until the temp table is healthy
   stop_onebox                stop every onebox process
@@ -167,13 +168,14 @@ wait_healthy() {
 }
 
 start_onebox() {
-  local metas=3 replicas=3 use_zk=0 collector=0
+  local metas=3 replicas=3 use_zk=0 collector=1
   while [ $# -gt 0 ]; do
     case "$1" in
       -m|--meta_count) metas=$2; shift 2 ;;
       -r|--replica_count) replicas=$2; shift 2 ;;
       --use_zk) use_zk=1; shift ;;
       --collector) collector=1; shift ;;
+      --no_collector) collector=0; shift ;;
       *) die "start_onebox: unknown option $1" ;;
     esac
   done

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/pegasusgo/pegasus/config"
+	"github.com/pegasusgo/pegasus/daemon/collector"
 	"github.com/pegasusgo/pegasus/daemon/logging"
 	"github.com/pegasusgo/pegasus/daemon/meta"
 	"github.com/pegasusgo/pegasus/daemon/replica"
@@ -46,8 +47,9 @@ Without -app_list every [apps.*] section with run = true is started.
 // roleFuncs maps an [apps.X] type to the function running it.
 func roleFuncs() map[string]role.Func {
 	return map[string]role.Func{
-		"meta":    meta.Run,
-		"replica": replica.Run,
+		"meta":      meta.Run,
+		"replica":   replica.Run,
+		"collector": collector.Run,
 	}
 }
 

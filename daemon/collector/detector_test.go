@@ -1,0 +1,206 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/rpc/kv"
+	"github.com/pegasusgo/pegasus/rpc/kv/kvtest"
+)
+
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		last = why
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %v; last: %s", what, d, last)
+}
+
+// TestDetectorOnFakeCluster runs the detector against an in-process cluster
+// with the period clock under the test's control: a partition whose primary
+// stops answering fails its probes, the minute shows it, the next clean
+// minute is fully available, and the period rows land in the detect table.
+func TestDetectorOnFakeCluster(t *testing.T) {
+	kc := kvtest.StartCluster(t, 3)
+	kc.CreateTable("temp", 4)
+	clk := &fakeClock{t: at(12, 0, 0)}
+	c, err := New(Options{ClusterName: "fake", MetaServers: []string{kc.MetaAddr()}, Now: clk.Now,
+		DetectInterval: 30 * time.Millisecond, DetectTimeout: 300 * time.Millisecond,
+		StatInterval: time.Hour, RecordTTL: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	partitionsOK := func(want map[int]string) func() (bool, string) {
+		return func() (bool, string) {
+			r := c.Availability()
+			if len(r.Partitions) != 4 {
+				return false, fmt.Sprintf("%+v", r)
+			}
+			for _, p := range r.Partitions {
+				if w := want[p.Pidx]; w != "" && p.Result != w || w == "" && p.Result != "OK" {
+					return false, fmt.Sprintf("%+v", r.Partitions)
+				}
+			}
+			return true, ""
+		}
+	}
+	waitUntil(t, 10*time.Second, "every partition probed OK", partitionsOK(nil))
+
+	// The primary of partition 1 stops answering for it.
+	victim := kc.Primary("temp", 1)
+	victim.SetFault(func(code string, gpid base.Gpid) kvtest.Fault {
+		return kvtest.Fault{Drop: gpid.Appid == 1 && gpid.PartitionIndex == 1}
+	})
+	waitUntil(t, 10*time.Second, "partition 1 failing", func() (bool, string) {
+		ok, why := partitionsOK(map[int]string{1: "FAIL"})()
+		r := c.Availability()
+		return ok && r.Partitions[1].ConsecutiveFailures >= 2 && r.Partitions[1].Error == "write: ERR_TIMEOUT", why
+	})
+	clk.Advance(time.Minute)
+	r := c.Availability()
+	if r.Minute.Period != "2024-07-01 12:00" || r.Minute.Failures < 2 || r.Minute.Attempts <= r.Minute.Failures || r.Minute.PPM >= 1_000_000 {
+		t.Errorf("minute with a failing partition = %+v", r.Minute)
+	}
+	first := r.Minute
+
+	// The fault goes away; the minute after the next boundary is clean.
+	victim.SetFault(nil)
+	waitUntil(t, 10*time.Second, "partition 1 OK again", partitionsOK(nil))
+	clk.Advance(time.Minute)
+	before := c.book.counters().Attempts
+	waitUntil(t, 10*time.Second, "probes in the new minute", func() (bool, string) {
+		return c.book.counters().Attempts >= before+8, ""
+	})
+	clk.Advance(time.Minute)
+	if m := c.Availability().Minute; m.Period != "2024-07-01 12:02" || m.Failures != 0 || m.Attempts < 8 || m.PPM != 1_000_000 {
+		t.Errorf("clean minute = %+v", m)
+	}
+
+	// The detector writes each closed period into the detect table.
+	cl, err := kv.NewClient(kv.Config{MetaServers: []string{kc.MetaAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	tb, err := cl.OpenTable(t.Context(), "temp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%d,%d,%d", first.Attempts, first.Attempts-first.Failures, first.PPM)
+	waitUntil(t, 10*time.Second, "the minute row in the detect table", func() (bool, string) {
+		v, err := tb.Get(t.Context(), []byte("detect_available_minute"), []byte("2024-07-01 12:00"))
+		return err == nil && string(v) == want, fmt.Sprintf("%q %v, want %q", v, err, want)
+	})
+}
+
+// TestRunEndsWithContext checks that every goroutine of Run ends with its
+// context, even while the meta servers cannot be reached.
+func TestRunEndsWithContext(t *testing.T) {
+	before := runtime.NumGoroutine()
+	c, err := New(Options{MetaServers: []string{"127.0.0.1:1"}, DetectInterval: 20 * time.Millisecond,
+		DetectTimeout: 100 * time.Millisecond, StatInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	c.Close()
+	waitUntil(t, 5*time.Second, "goroutines gone", func() (bool, string) {
+		n := runtime.NumGoroutine()
+		return n <= before, fmt.Sprintf("%d goroutines, %d before", n, before)
+	})
+}
+
+// TestStatRecordsOnFakeCluster checks the rows written into the stat table:
+// one per table under the round's time, the table's statistics as JSON.
+func TestStatRecordsOnFakeCluster(t *testing.T) {
+	kc := kvtest.StartCluster(t, 3)
+	kc.CreateTable("temp", 2)
+	kc.CreateTable("stat", 1)
+	c, err := New(Options{ClusterName: "fake", MetaServers: []string{kc.MetaAddr()},
+		DetectInterval: time.Hour, StatInterval: 30 * time.Millisecond,
+		// Rows of one round share a hash key of second resolution.
+		StatTable: "stat", StatRecordInterval: time.Second, RecordTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	cl, err := kv.NewClient(kv.Config{MetaServers: []string{kc.MetaAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	tb, err := cl.OpenTable(t.Context(), "stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]int{}
+	waitUntil(t, 10*time.Second, "stat rows of both tables in two rounds", func() (bool, string) {
+		sc, err := tb.GetUnorderedScanners(t.Context(), 1, kv.ScannerOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		clear(rows)
+		for _, s := range sc {
+			for {
+				hk, sk, v, ok, err := s.Next(t.Context())
+				if err != nil || !ok {
+					break
+				}
+				var ts TableStats
+				if _, perr := time.ParseInLocation(timeLayout, string(hk), time.Local); perr != nil || json.Unmarshal(v, &ts) != nil ||
+					string(sk) != StatSortKeyPrefix+ts.Table || ts.PartitionCount == 0 || len(ts.OPS) != len(operations) {
+					t.Fatalf("bad stat row %q %q %s", hk, sk, v)
+				}
+				rows[ts.Table]++
+			}
+			s.Close(t.Context())
+		}
+		return rows["temp"] >= 2 && rows["stat"] >= 2, fmt.Sprint(rows)
+	})
+}
