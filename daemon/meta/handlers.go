@@ -554,13 +554,10 @@ func (s *Server) renameApp(ctx context.Context, call *rpc.Call, req *admin.Confi
 	default:
 		info := cloneInfo(a.info)
 		info.AppName = req.NewAppName_
-		if err := s.writeApp(lt.ctx, info); err != nil {
+		if err := s.commitApp(lt, info, a.partitions); err != nil {
 			resp.Err = errCode(base.ErrTimeout)
 			return resp, nil
 		}
-		s.mu.Lock()
-		lt.state.put(&app{info: info, partitions: a.partitions})
-		s.mu.Unlock()
 		resp.Err = errCode(base.ErrOK)
 	}
 	return resp, nil
@@ -630,13 +627,10 @@ func (s *Server) updateAppEnv(ctx context.Context, call *rpc.Call, req *admin.Co
 	default:
 		return bad("unknown env operation")
 	}
-	if err := s.writeApp(lt.ctx, info); err != nil {
+	if err := s.commitApp(lt, info, a.partitions); err != nil {
 		resp.Err = errCode(base.ErrTimeout)
 		return resp, nil
 	}
-	s.mu.Lock()
-	lt.state.put(&app{info: info, partitions: a.partitions})
-	s.mu.Unlock()
 	resp.Err = errCode(base.ErrOK)
 	return resp, nil
 }
@@ -705,12 +699,21 @@ func (s *Server) setMaxReplicaCount(ctx context.Context, call *rpc.Call, req *ad
 		}
 		parts[i] = next
 	}
-	if err := s.writeApp(lt.ctx, info); err != nil {
+	if err := s.commitApp(lt, info, parts); err != nil {
 		resp.Err = errCode(base.ErrTimeout)
 		return resp, nil
+	}
+	return resp, nil
+}
+
+// commitApp makes info durable first and only then visible, so a reply of
+// ERR_OK never describes a table state a new leader could not recover.
+func (s *Server) commitApp(lt *leaderTerm, info *layer2.AppInfo, parts []*layer2.PartitionConfiguration) error {
+	if err := s.writeApp(lt.ctx, info); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	lt.state.put(&app{info: info, partitions: parts})
 	s.mu.Unlock()
-	return resp, nil
+	return nil
 }
