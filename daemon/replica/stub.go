@@ -91,9 +91,9 @@ type Stub struct {
 
 	mu         sync.RWMutex
 	partitions map[base.Gpid]*partition
-	creating   map[base.Gpid]bool
-	identity   identity   // the cluster the disks belong to
-	fatal      chan error // a reason the server must stop
+	creating   map[base.Gpid]*disk // disk chosen for each replica being created
+	identity   identity            // the cluster the disks belong to
+	fatal      chan error          // a reason the server must stop
 
 	peersMu sync.Mutex
 	peers   map[string]*rpc.Client
@@ -123,7 +123,7 @@ func Open(opts Options) (*Stub, error) {
 		log:        opts.Logger,
 		disks:      disks,
 		partitions: map[base.Gpid]*partition{},
-		creating:   map[base.Gpid]bool{},
+		creating:   map[base.Gpid]*disk{},
 		fatal:      make(chan error, 1),
 		peers:      map[string]*rpc.Client{},
 		ctx:        ctx,
@@ -284,25 +284,33 @@ func (s *Stub) create(g base.Gpid, info *layer2.AppInfo) (*partition, error) {
 		s.mu.Unlock()
 		return p, nil
 	}
-	if s.creating[g] {
+	if s.creating[g] != nil {
 		s.mu.Unlock()
 		return nil, errors.New("being created")
 	}
-	s.creating[g] = true
+	// Replicas still being created count too: a new table's partitions arrive
+	// together and would otherwise all pick the same, emptiest disk.
 	appCount, allCount := map[*disk]int{}, map[*disk]int{}
-	for pg, p := range s.partitions {
-		allCount[p.disk]++
+	count := func(pg base.Gpid, d *disk) {
+		allCount[d]++
 		if pg.Appid == g.Appid {
-			appCount[p.disk]++
+			appCount[d]++
 		}
 	}
+	for pg, p := range s.partitions {
+		count(pg, p.disk)
+	}
+	for pg, d := range s.creating {
+		count(pg, d)
+	}
+	d := pickDisk(s.disks, appCount, allCount)
+	s.creating[g] = d
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		delete(s.creating, g)
 		s.mu.Unlock()
 	}()
-	d := pickDisk(s.disks, appCount, allCount)
 	dir := filepath.Join(d.dir, replicaDirName(g, info.AppType))
 	if _, err := os.Stat(dir); err == nil {
 		// A leftover of an earlier incarnation: keep it aside, never delete data.
