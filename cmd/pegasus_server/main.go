@@ -155,7 +155,8 @@ func run(argv []string) int {
 	}
 	log, err := logging.Open(logging.Options{Dir: logDir, Name: "pegasus." + strings.Join(names, "."), Level: cfg.Core.LogLevel()})
 	if err != nil {
-		return fail(logDir, "cannot write the log: %v", err)
+		// No log to point at; err names the log directory.
+		return fail("", "cannot write the log: %v", err)
 	}
 	defer log.Close()
 	log.Info("starting", "version", version.String("Pegasus Server"), "config", a.configPath, "roles", names, "pid", os.Getpid())

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // identityFile, on every data disk, records which cluster the disk's replicas
@@ -87,6 +88,33 @@ func (s *Stub) checkCluster(clusterID string) {
 	select {
 	case s.fatal <- err:
 	default:
+	}
+}
+
+// confirmCluster records that a config sync succeeded without an identity
+// mismatch: from now on the meta servers' proposals are for this data's cluster.
+func (s *Stub) confirmCluster() {
+	s.confirmOnce.Do(func() { close(s.confirmed) })
+}
+
+// waitClusterConfirmed waits a little for the first config sync to confirm the
+// cluster. The beacon is acknowledged before that sync answers, and the meta
+// server's first proposals may overtake it.
+func (s *Stub) waitClusterConfirmed() bool {
+	select {
+	case <-s.confirmed:
+		return true
+	default:
+	}
+	t := time.NewTimer(s.opts.RPCTimeout)
+	defer t.Stop()
+	select {
+	case <-s.confirmed:
+		return true
+	case <-t.C:
+		return false
+	case <-s.ctx.Done():
+		return false
 	}
 }
 

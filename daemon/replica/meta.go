@@ -220,6 +220,7 @@ func (m *metaLink) configSync(ctx context.Context) {
 			return
 		}
 	}
+	m.s.confirmCluster()
 	listed := map[base.Gpid]bool{}
 	for _, u := range resp.Partitions {
 		if u == nil || u.Config == nil || u.Config.Pid == nil || u.Info == nil {
@@ -300,6 +301,12 @@ func (s *Stub) onProposal(req *consensus.ConfigurationUpdateRequest) {
 	}
 	if !s.meta.Connected() {
 		// Without a lease this server must not take on a role.
+		return
+	}
+	if !s.waitClusterConfirmed() {
+		// Until a config sync tells whose meta servers these are, a proposal
+		// may come from another cluster's and would put the data on these
+		// disks into that cluster. The config sync carries it again.
 		return
 	}
 	g := *req.Config.Pid

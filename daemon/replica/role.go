@@ -37,7 +37,8 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, []string, err
 	if len(dirs) == 0 && len(rep.DataDirs) > 0 {
 		return Options{}, nil, fmt.Errorf("every data dir of [replication] data_dirs is in the black list %s", rep.DataDirsBlackListFile)
 	}
-	if rep.SlogDir != "" {
+	// An empty slog_dir, as the guide allows, reads as [core] data_dir: no warning.
+	if rep.SlogDir != "" && rep.SlogDir != filepath.Clean(cfg.Core.DataDir) {
 		env.Logger.Warn("config: [replication] slog_dir is deprecated and ignored (the shared log was removed; only per-replica logs are kept)", "slog_dir", rep.SlogDir)
 	}
 	if len(dirs) == 0 {

@@ -95,6 +95,11 @@ type Stub struct {
 	identity   identity            // the cluster the disks belong to
 	fatal      chan error          // a reason the server must stop
 
+	// confirmed is closed once a config sync showed that the meta servers serve
+	// the cluster of identity.
+	confirmed   chan struct{}
+	confirmOnce sync.Once
+
 	peersMu sync.Mutex
 	peers   map[string]*rpc.Client
 
@@ -125,6 +130,7 @@ func Open(opts Options) (*Stub, error) {
 		partitions: map[base.Gpid]*partition{},
 		creating:   map[base.Gpid]*disk{},
 		fatal:      make(chan error, 1),
+		confirmed:  make(chan struct{}),
 		peers:      map[string]*rpc.Client{},
 		ctx:        ctx,
 		cancel:     cancel,
