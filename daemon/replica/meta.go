@@ -279,9 +279,16 @@ func (s *Stub) applyMetaConfig(g base.Gpid, info *layer2.AppInfo, pc *layer2.Par
 	cfg := configOf(pc)
 	p := s.get(g)
 	if p == nil {
-		if cfg.Ballot != 1 || !cfg.Has(s.self) {
+		// Only the meta's install proposal creates a replica. A config sync
+		// listing this server at ballot 1 may also mean the replica existed and
+		// its data is gone (a disk replaced while the server was down): creating
+		// it empty there would serve a primary without the data the others hold.
+		if cfg.Ballot != 1 || !cfg.Has(s.self) || typ == admin.ConfigType_CT_INVALID {
 			if cfg.Has(s.self) {
 				s.log.Warn("the meta server lists a replica this server does not hold", "gpid", g.String(), "ballot", cfg.Ballot)
+			}
+			if cfg.Primary == s.self && typ == admin.ConfigType_CT_INVALID {
+				s.disownPrimary(info, pc)
 			}
 			return
 		}
@@ -292,6 +299,42 @@ func (s *Stub) applyMetaConfig(g base.Gpid, info *layer2.AppInfo, pc *layer2.Par
 		}
 	}
 	p.post(configEv{cfg: cfg, info: info})
+}
+
+// disownPrimary asks the meta server to take this server out as a partition's
+// primary when it holds no replica of it (its disk left the data_dirs, or the
+// replica failed to open). The server looks alive to the failure detector, so
+// without this the partition would wait for a primary that can never serve.
+// Secondaries need nothing: the primary's group check drops them.
+func (s *Stub) disownPrimary(info *layer2.AppInfo, pc *layer2.PartitionConfiguration) {
+	next := &layer2.PartitionConfiguration{
+		Pid:                 base.NewGpid(pc.Pid.Appid, pc.Pid.PartitionIndex),
+		Ballot:              pc.Ballot + 1,
+		MaxReplicaCount:     pc.MaxReplicaCount,
+		Primary:             &base.RPCAddress{},
+		Secondaries:         pc.Secondaries,
+		LastDrops:           []*base.RPCAddress{},
+		LastCommittedDecree: pc.LastCommittedDecree,
+	}
+	req := &consensus.ConfigurationUpdateRequest{
+		Info:     info,
+		Config:   next,
+		Type:     admin.ConfigType_CT_DOWNGRADE_TO_INACTIVE,
+		Node:     addrOrEmpty(s.self),
+		HostNode: addrOrEmpty(s.self),
+	}
+	s.log.Warn("listed as primary of a replica this server does not hold: asking the meta server to replace it", "gpid", pc.Pid.String(), "ballot", pc.Ballot)
+	go func() {
+		resp, err := s.meta.updateConfig(s.ctx, req)
+		if err != nil {
+			s.log.Warn("giving up a missing primary failed", "gpid", pc.Pid.String(), "err", err)
+			return
+		}
+		if !resp.Err.OK() {
+			// Another change won the ballot; the next config sync retries if needed.
+			s.log.Info("giving up a missing primary refused", "gpid", pc.Pid.String(), "err", resp.Err.Name())
+		}
+	}()
 }
 
 // onProposal handles RPC_CONFIG_PROPOSAL from the meta leader.

@@ -63,6 +63,12 @@ type (
 		decree, ballot int64
 		err            string
 	}
+	// groupCheckReplyEv is a member's answer to a group check.
+	groupCheckReplyEv struct {
+		from   string
+		ballot int64
+		err    string
+	}
 	groupCheckEv struct {
 		from      string
 		cfg       pacifica.Config
@@ -205,6 +211,8 @@ func (p *partition) handle(ev any) {
 		p.process(p.core.OnPrepareAck(e.from, e.decree, e.ballot, e.err, now), now)
 	case groupCheckEv:
 		p.process(p.core.OnGroupCheck(e.from, e.cfg, e.status, e.committed, now), now)
+	case groupCheckReplyEv:
+		p.process(p.core.OnGroupCheckReply(e.from, e.ballot, e.err, now), now)
 	case configEv:
 		p.onConfig(e, now)
 	case changeEv:

@@ -552,7 +552,11 @@ func (s *Stub) sendGroupCheck(p *partition, gc pacifica.GroupCheck) {
 		ctx, cancel := context.WithTimeout(s.ctx, s.opts.RPCTimeout)
 		defer cancel()
 		var resp consensus.GroupCheckResponse
-		_ = c.Call(ctx, rpc.Request{Code: CodeGroupCheck, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, &resp)
+		if err := c.Call(ctx, rpc.Request{Code: CodeGroupCheck, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, &resp); err != nil {
+			// A node that does not answer is the failure detector's business.
+			return
+		}
+		p.post(groupCheckReplyEv{from: gc.To, ballot: gc.Config.Ballot, err: resp.Err.Name()})
 	}()
 }
 

@@ -442,6 +442,17 @@ func (r *Replica) OnGroupCheck(from string, cfg Config, status Status, committed
 	return rd
 }
 
+// OnGroupCheckReply handles a member's answer to a group check. A secondary
+// that no longer holds the replica (its disk was taken out while it restarted)
+// answers ERR_OBJECT_NOT_FOUND; with no writes, no prepare would ever find out,
+// and the partition would count a member that cannot serve.
+func (r *Replica) OnGroupCheckReply(from string, ballot int64, err string, now time.Time) Ready {
+	if r.status != StatusPrimary || ballot != r.cfg.Ballot || err != base.ErrObjectNotFound {
+		return Ready{}
+	}
+	return r.remoteFailure(from, now)
+}
+
 // OnPrepareAck handles a secondary's answer to a prepare (or the RPC failing, with
 // err naming why, e.g. ERR_TIMEOUT).
 func (r *Replica) OnPrepareAck(from string, decree, ballot int64, err string, now time.Time) Ready {

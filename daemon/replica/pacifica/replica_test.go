@@ -1410,3 +1410,40 @@ func TestConfigHelpers(t *testing.T) {
 		}
 	}
 }
+
+// A secondary that answers a group check with ERR_OBJECT_NOT_FOUND holds no
+// replica any more; the primary takes it out of the configuration. Other
+// answers, or answers about an older configuration, change nothing.
+func TestGroupCheckReplyOfAMissingSecondary(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		err    string
+		stale  bool
+		remove bool
+	}{
+		{"object not found", base.ErrObjectNotFound, false, true},
+		{"ok", base.ErrOK, false, false},
+		{"timeout", base.ErrTimeout, false, false},
+		{"older ballot", base.ErrObjectNotFound, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := threeReplicas(t, nil)
+			ballot := s.r("A").Config().Ballot
+			if tc.stale {
+				ballot--
+			}
+			rd := s.r("A").OnGroupCheckReply("C", ballot, tc.err, s.now)
+			if !tc.remove {
+				if rd.ConfigChange != nil {
+					t.Fatalf("unexpected change %+v", rd.ConfigChange)
+				}
+				return
+			}
+			c := rd.ConfigChange
+			if c == nil || c.Type != ChangeDowngradeToInact || c.Node != "C" || c.Config.Ballot != ballot+1 ||
+				c.Config.Primary != "A" || !slices.Equal(c.Config.Secondaries, []string{"B"}) {
+				t.Fatalf("change %+v", c)
+			}
+		})
+	}
+}
