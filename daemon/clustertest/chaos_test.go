@@ -96,6 +96,7 @@ func TestChaos(t *testing.T) {
 	})
 	c.WaitHealthy(90 * time.Second)
 	tb := openTable(t, c, "temp")
+	mc := metaClient(t, c)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("chaos seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
@@ -185,15 +186,20 @@ func TestChaos(t *testing.T) {
 	var failovers []time.Duration
 	for round := 0; round < chaosRounds; round++ {
 		time.Sleep(time.Duration(1000+rng.IntN(3000)) * time.Millisecond)
-		victim := 1 + rng.IntN(4)
-		addr := c.Addr("replica", victim)
-		probe := -1
-		for p := 0; p < tb.PartitionCount(); p++ {
-			if tb.Primary(p) == addr {
-				probe = p
-				break
+		// The victim is a node holding a primary when there is one, so that every
+		// round measures a failover (a restarted node holds none until the
+		// balancer moves some back).
+		victim, probe := 1+rng.IntN(4), -1
+		cfg := queryConfig(t, mc, "temp")
+		for _, i := range rng.Perm(len(cfg.Partitions)) {
+			if pc := cfg.Partitions[i]; pc.Primary.IsValid() {
+				if v := replicaIndex(c, pc.Primary.String()); v > 0 {
+					victim, probe = v, int(pc.Pid.PartitionIndex)
+					break
+				}
 			}
 		}
+		addr := c.Addr("replica", victim)
 		killedMeta := 0
 		if round == 3 || round == 7 {
 			killedMeta = c.Leader()
@@ -203,7 +209,7 @@ func TestChaos(t *testing.T) {
 		}
 		killed := time.Now()
 		c.Kill("replica", victim)
-		t.Logf("round %d: killed replica%d (%s)%s", round, victim, addr, map[bool]string{true: fmt.Sprintf(" and meta%d", killedMeta), false: ""}[killedMeta > 0])
+		t.Logf("round %d at %s: killed replica%d (%s)%s", round, killed.UTC().Format("15:04:05.000"), victim, addr, map[bool]string{true: fmt.Sprintf(" and meta%d", killedMeta), false: ""}[killedMeta > 0])
 		if probe >= 0 {
 			hk := tb.HashKeyForPartition(probe, "probe")
 			for time.Since(killed) < 60*time.Second {
@@ -212,6 +218,7 @@ func TestChaos(t *testing.T) {
 				cancel()
 				if err == nil {
 					failovers = append(failovers, time.Since(killed))
+					t.Logf("round %d: partition %d writable again after %v", round, probe, time.Since(killed))
 					break
 				}
 			}

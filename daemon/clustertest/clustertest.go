@@ -560,4 +560,21 @@ func (c *Cluster) dumpLogs() {
 		}
 		c.t.Logf("---- last lines of %s ----\n%s", filepath.Base(f), strings.Join(lines, "\n"))
 	}
+	// The test's directory is removed with it; PEGASUS_TEST_LOGS keeps the
+	// whole logs of failed tests for a look afterwards (CI artefacts).
+	if keep := os.Getenv("PEGASUS_TEST_LOGS"); keep != "" {
+		dst := filepath.Join(keep, strings.ReplaceAll(c.t.Name(), "/", "_"))
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			c.t.Logf("keeping logs: %v", err)
+			return
+		}
+		for _, f := range append(files, outs...) {
+			if b, err := os.ReadFile(f); err == nil {
+				if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o644); err != nil {
+					c.t.Logf("keeping logs: %v", err)
+				}
+			}
+		}
+		c.t.Logf("full logs kept in %s", dst)
+	}
 }

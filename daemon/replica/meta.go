@@ -358,6 +358,15 @@ func (s *Stub) onProposal(req *consensus.ConfigurationUpdateRequest) {
 	if req.Node.IsValid() {
 		node = req.Node.String()
 	}
+	// A proposal carries the meta's stored configuration, and may overtake the
+	// answer to this replica's own last change (the meta proposes the next step,
+	// e.g. adding a secondary to a just-promoted primary, as soon as it stored
+	// it). Adopt the newer configuration first, as that answer would; otherwise
+	// the proposal finds no primary and waits for the meta to send it again.
+	if p := s.get(g); p != nil && cfg.Has(s.self) && cfg.Ballot > p.ballot.Load() &&
+		req.Type != admin.ConfigType_CT_ASSIGN_PRIMARY && req.Type != admin.ConfigType_CT_UPGRADE_TO_SECONDARY {
+		p.post(configEv{cfg: cfg, info: req.Info})
+	}
 	switch req.Type {
 	case admin.ConfigType_CT_ASSIGN_PRIMARY, admin.ConfigType_CT_UPGRADE_TO_SECONDARY:
 		if cfg.Has(s.self) {
