@@ -4,40 +4,28 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/hex"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/pegasusgo/pegasus/rpc/golden"
 )
 
 // seedFrames adds every golden frame of the given kind ("req" or "resp") to the
-// fuzz corpus, when the vector directory is present.
+// fuzz corpus, when the vector directory is present (fuzzing needs no vectors).
 func seedFrames(f *testing.F, kind string) {
-	dir := vectorsDirForFuzz()
+	dir, err := golden.Locate()
+	if err != nil {
+		return
+	}
 	files, _ := filepath.Glob(filepath.Join(dir, "frames", kind+".*.hex"))
 	for _, name := range files {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			continue
-		}
-		var sb strings.Builder
-		for _, line := range strings.Split(string(data), "\n") {
-			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-				sb.WriteString(line)
+		if data, err := os.ReadFile(name); err == nil {
+			if b, err := golden.ParseHex(string(data)); err == nil {
+				f.Add(b)
 			}
 		}
-		if b, err := hex.DecodeString(sb.String()); err == nil {
-			f.Add(b)
-		}
 	}
-}
-
-func vectorsDirForFuzz() string {
-	if d := os.Getenv("PEGASUS_VECTORS_DIR"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "..", "shared", "vectors")
 }
 
 // FuzzRequestDecoder feeds arbitrary bytes to the server's request path: frame

@@ -36,26 +36,14 @@ import (
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/rpc/golden"
 )
 
 // wantFrameFiles is the number of frame files the vectors README announces; a
 // partial copy of the vectors must not pass silently.
 const wantFrameFiles = 219
 
-// vectorsDir locates the shared vectors: $PEGASUS_VECTORS_DIR, else ../shared/vectors
-// relative to the repository root (tests run in the package directory). A missing
-// directory fails the test: skipping would let a broken checkout look green.
-func vectorsDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("PEGASUS_VECTORS_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "vectors")
-	}
-	if fi, err := os.Stat(filepath.Join(dir, "frames")); err != nil || !fi.IsDir() {
-		t.Fatalf("golden vectors not found at %s (set PEGASUS_VECTORS_DIR): %v", dir, err)
-	}
-	return dir
-}
+func vectorsDir(t *testing.T) string { return golden.Dir(t) }
 
 // frameFiles lists the frame files whose names start with prefix, sorted.
 func frameFiles(t *testing.T, prefix string) (string, []string) {

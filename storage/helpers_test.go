@@ -3,7 +3,6 @@ package storage
 import (
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/rrdb"
+	"github.com/pegasusgo/pegasus/rpc/golden"
 	"github.com/pegasusgo/pegasus/storage/keys"
 )
 
@@ -174,15 +174,4 @@ func casOp(h, checkSort string, t rrdb.CasCheckType, operand, setSort, value str
 	}}
 }
 
-// vectorsDir locates the shared golden vectors like the keys package tests do.
-func vectorsDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("PEGASUS_VECTORS_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "vectors")
-	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		t.Fatalf("golden vectors directory %q not found (set PEGASUS_VECTORS_DIR): %v", dir, err)
-	}
-	return dir
-}
+func vectorsDir(t *testing.T) string { return golden.Dir(t) }

@@ -3,9 +3,7 @@ package meta
 import (
 	"bufio"
 	"context"
-	"encoding/hex"
 	"net"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,36 +14,12 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
 	"github.com/pegasusgo/pegasus/rpc"
+	"github.com/pegasusgo/pegasus/rpc/golden"
 )
 
-func vectorsDir(t *testing.T) string {
-	if d := os.Getenv("PEGASUS_VECTORS_DIR"); d != "" {
-		return d
-	}
-	d := filepath.Join("..", "..", "..", "shared", "vectors")
-	if _, err := os.Stat(d); err != nil {
-		t.Fatalf("golden vectors not found at %s (set PEGASUS_VECTORS_DIR): %v", d, err)
-	}
-	return d
-}
+func vectorsDir(t *testing.T) string { return golden.Dir(t) }
 
-func loadFrame(t *testing.T, path string) []byte {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sb strings.Builder
-	for _, line := range strings.Split(string(data), "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			sb.WriteString(line)
-		}
-	}
-	b, err := hex.DecodeString(sb.String())
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return b
-}
+func loadFrame(t *testing.T, path string) []byte { return golden.Frame(t, path) }
 
 // TestMetaAnswersRequestVectors sends every meta request frame of the golden vectors,
 // byte for byte as the official clients produced it, to a running meta server, and

@@ -11,22 +11,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pegasusgo/pegasus/rpc/golden"
 )
 
-// vectorsDir locates the shared golden vectors: PEGASUS_VECTORS_DIR when set, otherwise
-// /work/shared/vectors relative to this package directory. A missing directory fails the
-// test rather than skipping it, so a broken checkout cannot pass silently.
-func vectorsDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("PEGASUS_VECTORS_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "vectors")
-	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		t.Fatalf("golden vectors directory %q not found (set PEGASUS_VECTORS_DIR): %v", dir, err)
-	}
-	return dir
-}
+func vectorsDir(t *testing.T) string { return golden.Dir(t) }
 
 // readTSV returns the data rows of a vectors table: comment lines and the header row are
 // dropped, an empty column stays an empty string.
