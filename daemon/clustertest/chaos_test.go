@@ -95,7 +95,7 @@ func TestChaos(t *testing.T) {
 		AssignDelay: 5 * time.Second,
 	})
 	c.WaitHealthy(90 * time.Second)
-	tb := openTable(t, c, "temp")
+	tb := c.OpenTable("temp")
 	mc := metaClient(t, c)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("chaos seed %d", seed)

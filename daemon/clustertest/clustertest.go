@@ -23,6 +23,7 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/zktest"
 	"github.com/pegasusgo/pegasus/idl/gen/cmd"
 	"github.com/pegasusgo/pegasus/rpc"
+	"github.com/pegasusgo/pegasus/rpc/kv"
 )
 
 // Options describe the cluster.
@@ -577,4 +578,22 @@ func (c *Cluster) dumpLogs() {
 		}
 		c.t.Logf("full logs kept in %s", dst)
 	}
+}
+
+// OpenTable opens a table through a data client of the cluster (closed when the
+// test ends), with operations bounded by 30 s: long enough to ride out a failover.
+func (c *Cluster) OpenTable(name string) *kv.Table {
+	c.t.Helper()
+	cl, err := kv.NewClient(kv.Config{MetaServers: c.MetaAddrs(), OperationTimeout: 30 * time.Second})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { cl.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tb, err := cl.OpenTable(ctx, name)
+	if err != nil {
+		c.t.Fatalf("open table %s: %v", name, err)
+	}
+	return tb
 }

@@ -8,24 +8,7 @@ import (
 	"time"
 
 	"github.com/pegasusgo/pegasus/daemon/clustertest"
-	"github.com/pegasusgo/pegasus/rpc/kv"
 )
-
-func openTable(t *testing.T, c *clustertest.Cluster, name string) *kv.Table {
-	t.Helper()
-	cl, err := kv.NewClient(kv.Config{MetaServers: c.MetaAddrs(), OperationTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	tb, err := cl.OpenTable(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tb
-}
 
 // replicaIndex returns the instance index of a replica server address.
 func replicaIndex(c *clustertest.Cluster, addr string) int {
@@ -44,7 +27,7 @@ func TestPrimaryFailoverAndRejoin(t *testing.T) {
 	const grace = 5
 	c := clustertest.Start(t, clustertest.Options{Metas: 1, Replicas: 3, LeaseSeconds: 4, GraceSeconds: grace})
 	c.WaitHealthy(60 * time.Second)
-	tb := openTable(t, c, "temp")
+	tb := c.OpenTable("temp")
 	hk := []byte("failover-key")
 	pidx := tb.PartitionOf(hk)
 	victim := replicaIndex(c, tb.Primary(pidx))

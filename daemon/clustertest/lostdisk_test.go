@@ -21,7 +21,7 @@ import (
 func TestRestartWithoutItsReplicas(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Metas: 1, Replicas: 3, LeaseSeconds: 4, GraceSeconds: 8, AssignDelay: 2 * time.Second})
 	c.WaitHealthy(60 * time.Second)
-	tb := openTable(t, c, "temp")
+	tb := c.OpenTable("temp")
 	const keys = 64
 	for i := 0; i < keys; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

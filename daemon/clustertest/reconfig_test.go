@@ -110,7 +110,7 @@ func TestLearnFromCheckpoint(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Metas: 1, Replicas: 3, LeaseSeconds: 3, GraceSeconds: 4,
 		Tables: []clustertest.Table{{Name: "temp", Partitions: 4, Replicas: 3}}})
 	c.WaitHealthy(60 * time.Second)
-	tb := openTable(t, c, "temp")
+	tb := c.OpenTable("temp")
 	c.Kill("replica", 3)
 	write := func(from, to int64, workers int) error {
 		var next atomic.Int64
@@ -272,7 +272,7 @@ func TestDrainNode(t *testing.T) {
 	}
 	// The node can now be stopped without any partition noticing.
 	c.Stop("replica", 4)
-	tb := openTable(t, c, "temp")
+	tb := c.OpenTable("temp")
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := tb.Set(ctx, []byte("after-drain"), []byte("s"), []byte("v"), 0); err != nil {

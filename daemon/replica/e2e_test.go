@@ -13,24 +13,7 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/clustertest"
 	"github.com/pegasusgo/pegasus/idl/gen/cmd"
 	"github.com/pegasusgo/pegasus/rpc"
-	"github.com/pegasusgo/pegasus/rpc/kv"
 )
-
-func openTable(t *testing.T, c *clustertest.Cluster, name string) (*kv.Client, *kv.Table) {
-	t.Helper()
-	cl, err := kv.NewClient(kv.Config{MetaServers: c.MetaAddrs(), OperationTimeout: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	tb, err := cl.OpenTable(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cl, tb
-}
 
 type digestRow struct {
 	Decree int64  `json:"decree"`
@@ -102,7 +85,7 @@ func identicalReplicas(t *testing.T, c *clustertest.Cluster, wantReplicas int, t
 func TestReplicatedWrites(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Metas: 1, Replicas: 3})
 	c.WaitHealthy(60 * time.Second)
-	_, tb := openTable(t, c, "temp")
+	tb := c.OpenTable("temp")
 	const keys, workers = 20000, 32
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -149,7 +132,7 @@ func TestReplicatedWrites(t *testing.T) {
 func TestCrashAllReplicaServers(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Metas: 1, Replicas: 3, LeaseSeconds: 6, GraceSeconds: 8})
 	c.WaitHealthy(60 * time.Second)
-	_, tb := openTable(t, c, "temp")
+	tb := c.OpenTable("temp")
 
 	var mu sync.Mutex
 	acked := map[string]string{} // key -> last acknowledged value

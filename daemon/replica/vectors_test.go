@@ -40,7 +40,7 @@ func TestReplicaAnswersRequestVectors(t *testing.T) {
 		{Name: "stat", Partitions: 4, Replicas: 3}, {Name: "temp", Partitions: 8, Replicas: 3},
 	}})
 	c.WaitHealthy(60 * time.Second)
-	_, temp := openTable(t, c, "temp")
+	temp := c.OpenTable("temp")
 	if temp.AppID() != 2 {
 		t.Fatalf("temp is app %d, the vectors need 2", temp.AppID())
 	}
