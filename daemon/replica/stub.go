@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble"
 	"github.com/pegasusgo/pegasus/daemon/remotecmd"
 	"github.com/pegasusgo/pegasus/daemon/replica/mlog"
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
@@ -94,6 +95,7 @@ type Stub struct {
 	creating   map[base.Gpid]*disk // disk chosen for each replica being created
 	identity   identity            // the cluster the disks belong to
 	fatal      chan error          // a reason the server must stop
+	cache      *pebble.Cache       // the block cache shared by the replicas, when the stub made it
 
 	// confirmed is closed once a config sync showed that the meta servers serve
 	// the cluster of identity.
@@ -146,6 +148,17 @@ func Open(opts Options) (*Stub, error) {
 		return nil, err
 	}
 	s.identity = id
+	if s.opts.Storage.Cache == nil {
+		// One block cache for every replica of the server, as RocksDB's
+		// rocksdb_block_cache_capacity is: a private cache per replica would
+		// multiply the configured memory by the number of replicas.
+		size := s.opts.Storage.BlockCacheSize
+		if size <= 0 {
+			size = storage.DefaultOptions().BlockCacheSize
+		}
+		s.cache = pebble.NewCache(size)
+		s.opts.Storage.Cache = s.cache
+	}
 	if err := s.loadAll(); err != nil {
 		s.Close()
 		return nil, err
@@ -412,6 +425,11 @@ func (s *Stub) Close() error {
 	}
 	s.peersMu.Unlock()
 	s.meta.close()
+	if s.cache != nil {
+		// The stores hold their own references; this drops the server's.
+		s.cache.Unref()
+		s.cache = nil
+	}
 	return nil
 }
 
