@@ -16,8 +16,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/pegasusgo/pegasus/daemon/clustertest"
 	"github.com/pegasusgo/pegasus/daemon/collector"
@@ -240,14 +238,14 @@ func checkPromMinute(t *testing.T, col *collectorClient) {
 	t.Helper()
 	for try := 0; try < 3; try++ {
 		before := col.availability().Minute
-		fams := parseProm(t, col.get("/metrics"))
+		fams := collector.ParseProm(t, col.get("/metrics"))
 		if col.availability().Minute != before {
 			continue
 		}
 		labels := map[string]string{"cluster": "test", "table": "temp", "period": "minute"}
-		ratio, _ := promValue(fams, "pegasus_availability_ratio", labels)
-		probes, _ := promValue(fams, "pegasus_availability_period_probes", labels)
-		failures, _ := promValue(fams, "pegasus_availability_period_failures", labels)
+		ratio, _ := collector.PromValue(fams, "pegasus_availability_ratio", labels)
+		probes, _ := collector.PromValue(fams, "pegasus_availability_period_probes", labels)
+		failures, _ := collector.PromValue(fams, "pegasus_availability_period_failures", labels)
 		if math.Abs(ratio-before.Percent/100) > 1e-9 || probes != float64(before.Attempts) || failures != float64(before.Failures) {
 			t.Errorf("Prometheus minute: ratio %v probes %v failures %v; /availability %+v", ratio, probes, failures, before)
 		}
@@ -354,14 +352,14 @@ func testHotPartition(t *testing.T, c *clustertest.Cluster, col *collectorClient
 	if hot.Primary != tb.Primary(pidx) || hot.Rate < collector.DefaultHotMinRate || hot.Score < 3 {
 		t.Errorf("hot partition = %+v, primary %s", hot, tb.Primary(pidx))
 	}
-	fams := parseProm(t, col.get("/metrics"))
-	if v, ok := promValue(fams, "pegasus_partition_hot", map[string]string{"table": "hot", "partition": strconv.Itoa(pidx), "kind": "read"}); !ok || v != 1 {
+	fams := collector.ParseProm(t, col.get("/metrics"))
+	if v, ok := collector.PromValue(fams, "pegasus_partition_hot", map[string]string{"table": "hot", "partition": strconv.Itoa(pidx), "kind": "read"}); !ok || v != 1 {
 		t.Errorf("pegasus_partition_hot of the loaded partition = %v (present %v)", v, ok)
 	}
-	if v, _ := promValue(fams, "pegasus_table_hot_partitions", map[string]string{"table": "hot", "kind": "read"}); v < 1 {
+	if v, _ := collector.PromValue(fams, "pegasus_table_hot_partitions", map[string]string{"table": "hot", "kind": "read"}); v < 1 {
 		t.Errorf("pegasus_table_hot_partitions{hot,read} = %v", v)
 	}
-	if v, _ := promValue(fams, "pegasus_table_ops_per_second", map[string]string{"table": "hot", "op": "get"}); v < collector.DefaultHotMinRate {
+	if v, _ := collector.PromValue(fams, "pegasus_table_ops_per_second", map[string]string{"table": "hot", "op": "get"}); v < collector.DefaultHotMinRate {
 		t.Errorf("pegasus_table_ops_per_second{hot,get} = %v under load", v)
 	}
 	// Nothing else of the table is hot.
@@ -382,10 +380,10 @@ func testPrometheus(t *testing.T, col *collectorClient) {
 	var fams map[string]*dto.MetricFamily
 	// The probes write and read temp once a second per partition.
 	waitFor(t, 20*time.Second, "temp traffic in the Prometheus series", func() (bool, string) {
-		fams = parseProm(t, col.get("/metrics"))
-		put, _ := promValue(fams, "pegasus_table_ops_per_second", map[string]string{"table": "temp", "op": "put", "kind": "write"})
-		get, _ := promValue(fams, "pegasus_table_ops_per_second", map[string]string{"table": "temp", "op": "get", "kind": "read"})
-		_, lat := promValue(fams, "pegasus_table_latency_seconds", map[string]string{"table": "temp", "op": "put", "percentile": "p99"})
+		fams = collector.ParseProm(t, col.get("/metrics"))
+		put, _ := collector.PromValue(fams, "pegasus_table_ops_per_second", map[string]string{"table": "temp", "op": "put", "kind": "write"})
+		get, _ := collector.PromValue(fams, "pegasus_table_ops_per_second", map[string]string{"table": "temp", "op": "get", "kind": "read"})
+		_, lat := collector.PromValue(fams, "pegasus_table_latency_seconds", map[string]string{"table": "temp", "op": "put", "percentile": "p99"})
 		return put > 0 && get > 0 && lat, fmt.Sprintf("put %v get %v latency %v", put, get, lat)
 	})
 	for _, s := range []struct {
@@ -402,50 +400,14 @@ func testPrometheus(t *testing.T, col *collectorClient) {
 		{"pegasus_node_up", nil},
 		{"pegasus_node_ops_per_second", map[string]string{"op": "put", "kind": "write"}},
 	} {
-		if _, ok := promValue(fams, s.name, s.labels); !ok {
+		if _, ok := collector.PromValue(fams, s.name, s.labels); !ok {
 			t.Errorf("no series %s%v", s.name, s.labels)
 		}
 	}
-	if v, _ := promValue(fams, "pegasus_table_replicas", map[string]string{"table": "temp", "role": "primary"}); v != 8 {
+	if v, _ := collector.PromValue(fams, "pegasus_table_replicas", map[string]string{"table": "temp", "role": "primary"}); v != 8 {
 		t.Errorf("temp primaries = %v, want 8", v)
 	}
-	if v, _ := promValue(fams, "pegasus_availability_partition_up", map[string]string{"table": "temp", "partition": "0"}); v != 1 {
+	if v, _ := collector.PromValue(fams, "pegasus_availability_partition_up", map[string]string{"table": "temp", "partition": "0"}); v != 1 {
 		t.Errorf("partition_up{temp,0} = %v", v)
 	}
-}
-
-func parseProm(t *testing.T, text []byte) map[string]*dto.MetricFamily {
-	t.Helper()
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(text))
-	if err != nil {
-		t.Fatalf("Prometheus text does not parse: %v", err)
-	}
-	return fams
-}
-
-func promValue(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
-	fam := fams[name]
-	if fam == nil {
-		return 0, false
-	}
-next:
-	for _, m := range fam.Metric {
-		labels := map[string]string{}
-		for _, l := range m.Label {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if labels[k] != v {
-				continue next
-			}
-		}
-		switch {
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		}
-	}
-	return 0, false
 }
