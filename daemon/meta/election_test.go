@@ -3,7 +3,6 @@ package meta
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pegasusgo/pegasus/daemon/clustertest"
 	"github.com/pegasusgo/pegasus/daemon/zktest"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
@@ -45,23 +45,6 @@ func buildServer(t *testing.T) string {
 	return serverBinary
 }
 
-func freePorts(t *testing.T, n int) []int {
-	var lns []net.Listener
-	var ports []int
-	for i := 0; i < n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return ports
-}
-
 // metaCluster is three meta server processes.
 type metaCluster struct {
 	t      *testing.T
@@ -82,7 +65,7 @@ type proc struct {
 func startMetaCluster(t *testing.T, zk string) *metaCluster {
 	buildServer(t)
 	dir := t.TempDir()
-	ports := freePorts(t, 3)
+	ports := clustertest.FreePorts(t, 3)
 	c := &metaCluster{t: t, dir: dir}
 	var apps strings.Builder
 	for i, p := range ports {
