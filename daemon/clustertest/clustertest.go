@@ -9,17 +9,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/pegasusgo/pegasus/daemon/testnet"
 	"github.com/pegasusgo/pegasus/daemon/zktest"
 	"github.com/pegasusgo/pegasus/idl/gen/cmd"
 	"github.com/pegasusgo/pegasus/rpc"
@@ -75,6 +77,10 @@ type Cluster struct {
 type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
+	// stopped is set before the harness signals the process, so that an exit
+	// the test did not cause can be told apart.
+	stopped atomic.Bool
+	err     error // from Wait, read after done is closed
 }
 
 // Build compiles pegasus_server into dir and returns its path.
@@ -88,21 +94,13 @@ func Build(t testing.TB, dir string) string {
 	return bin
 }
 
-// FreePorts returns n loopback ports free right now.
+// FreePorts returns n loopback ports free right now, outside the kernel's
+// ephemeral range so that a killed instance can listen on its port again.
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
-	var lns []net.Listener
-	var ports []int
-	for i := 0; i < n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
+	ports, err := testnet.Ports(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }
@@ -260,7 +258,7 @@ func (c *Cluster) Start(role string, idx int) {
 	p := &proc{cmd: cmd, done: make(chan struct{})}
 	c.procs[name] = p
 	go func() {
-		cmd.Wait()
+		p.err = cmd.Wait()
 		out.Close()
 		close(p.done)
 	}()
@@ -283,6 +281,7 @@ func (c *Cluster) signal(name string, sig syscall.Signal) {
 	if p == nil {
 		return
 	}
+	p.stopped.Store(true)
 	p.cmd.Process.Signal(sig)
 	select {
 	case <-p.done:
@@ -290,6 +289,37 @@ func (c *Cluster) signal(name string, sig syscall.Signal) {
 		p.cmd.Process.Kill()
 		<-p.done
 	}
+}
+
+// unexpectedExits describes the instances that ended without the test stopping
+// them, with the end of their output: the usual reason a cluster never heals.
+func (c *Cluster) unexpectedExits() string {
+	c.mu.Lock()
+	names := make([]string, 0, len(c.procs))
+	for n, p := range c.procs {
+		select {
+		case <-p.done:
+			if !p.stopped.Load() {
+				names = append(names, n)
+			}
+		default:
+		}
+	}
+	c.mu.Unlock()
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		c.mu.Lock()
+		p := c.procs[n]
+		c.mu.Unlock()
+		out, _ := os.ReadFile(filepath.Join(c.dir, n+".out"))
+		lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+		if len(lines) > 5 {
+			lines = lines[len(lines)-5:]
+		}
+		fmt.Fprintf(&b, "\n%s exited on its own (%v); its output ends:\n%s", n, p.err, strings.Join(lines, "\n"))
+	}
+	return b.String()
 }
 
 // Running reports whether an instance runs.
@@ -320,6 +350,7 @@ func (c *Cluster) KillTogether(role string, idxs ...int) {
 	}
 	c.mu.Unlock()
 	for _, p := range ps {
+		p.stopped.Store(true)
 		p.cmd.Process.Signal(syscall.SIGKILL)
 	}
 	for _, p := range ps {
@@ -392,7 +423,7 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) {
 		last = why
 		time.Sleep(200 * time.Millisecond)
 	}
-	c.t.Fatalf("cluster not healthy within %v: %s", timeout, last)
+	c.t.Fatalf("cluster not healthy within %v: %s%s", timeout, last, c.unexpectedExits())
 }
 
 // WaitReadable waits until every partition of every table has a primary (some may
@@ -423,7 +454,7 @@ func (c *Cluster) waitSummary(timeout time.Duration, what string, ok func(map[st
 		last = fmt.Sprintf("%v %v", sum, err)
 		time.Sleep(200 * time.Millisecond)
 	}
-	c.t.Fatalf("cluster not %s within %v: %s", what, timeout, last)
+	c.t.Fatalf("cluster not %s within %v: %s%s", what, timeout, last, c.unexpectedExits())
 }
 
 func (c *Cluster) summary() (map[string]string, error) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pegasusgo/pegasus/daemon/clustertest"
 	"github.com/pegasusgo/pegasus/daemon/meta/metastore"
 	"github.com/pegasusgo/pegasus/daemon/zktest"
 	"github.com/pegasusgo/pegasus/rpc/kv"
@@ -24,12 +25,7 @@ var templateVars = []string{"cluster.name", "home.dir", "app.dir", "slog.dir", "
 // freePort returns a TCP port free right now.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return clustertest.FreePorts(t, 1)[0]
 }
 
 // localSetup is one single-machine configuration filled from the template.

@@ -29,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pegasusgo/pegasus/daemon/testnet"
 )
 
 // Environment variables that override where ZooKeeper is found.
@@ -282,12 +284,11 @@ func locate() (java, classpath string, err error) {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := testnet.Ports(1)
 	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
 }
 
 // ruok sends ZooKeeper's "are you ok" four-letter command.
