@@ -327,6 +327,9 @@ func (s *Stub) openOrCreate(g base.Gpid, info *layer2.AppInfo) (*partition, erro
 
 // reopen opens a replica directory left on a disk (closed earlier).
 func (s *Stub) reopen(g base.Gpid) (*partition, error) {
+	if err := s.waitClosed(g); err != nil {
+		return nil, fmt.Errorf("reopen replica %s: %w", g.String(), err)
+	}
 	for _, d := range s.disks {
 		dir := filepath.Join(d.dir, replicaDirName(g, "pegasus"))
 		st, err := readState(dir)

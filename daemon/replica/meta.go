@@ -197,6 +197,9 @@ func (m *metaLink) configSync(ctx context.Context) {
 		m.syncing = false
 		m.mu.Unlock()
 	}()
+	// Replicas whose configuration moves after this point (a proposal, a change
+	// this server asked for) are newer than the answer and keep their state.
+	seq := m.s.changeSeq.Load()
 	stored := m.s.storedReplicas()
 	req := &consensus.ConfigurationQueryByNodeRequest{
 		Node:           base.MustParseRPCAddress(m.s.self),
@@ -232,10 +235,13 @@ func (m *metaLink) configSync(ctx context.Context) {
 	}
 	// Replicas the meta server does not list are no longer members (a dropped
 	// table, or removed while this server was away): close them, keep their data.
+	// Not one that changed since the request left: the meta server may have made
+	// it a member since (an assign-primary proposal answered meanwhile), and
+	// closing it would leave the partition with a primary that does not serve.
 	for _, p := range m.s.all() {
-		if !listed[p.gpid] && containsGpid(stored, p.gpid) {
+		if !listed[p.gpid] && containsGpid(stored, p.gpid) && p.changed.Load() <= seq {
 			p.post(funcEv(func(p *partition) {
-				if p.core.Status() != pacifica.StatusLearner {
+				if p.core.Status() != pacifica.StatusLearner && p.changed.Load() <= seq {
 					p.closeSelf("not a member according to the meta server")
 				}
 			}))
@@ -278,6 +284,15 @@ func (m *metaLink) updateConfig(ctx context.Context, req *consensus.Configuratio
 func (s *Stub) applyMetaConfig(g base.Gpid, info *layer2.AppInfo, pc *layer2.PartitionConfiguration, typ admin.ConfigType) {
 	cfg := configOf(pc)
 	p := s.get(g)
+	if p == nil && cfg.Primary == s.self && typ == admin.ConfigType_CT_INVALID {
+		// Listed as primary of a replica this server closed (its data is still on
+		// a disk): serve it again rather than leave the partition without one.
+		reopened, err := s.reopen(g)
+		if err != nil {
+			s.log.Warn("reopening a replica listed as primary failed", "gpid", g.String(), "err", err)
+		}
+		p = reopened
+	}
 	if p == nil {
 		// Only the meta's install proposal creates a replica. A config sync
 		// listing this server at ballot 1 may also mean the replica existed and
@@ -353,6 +368,9 @@ func (s *Stub) onProposal(req *consensus.ConfigurationUpdateRequest) {
 		return
 	}
 	g := *req.Config.Pid
+	if p := s.get(g); p != nil {
+		p.touch()
+	}
 	cfg := configOf(req.Config)
 	node := ""
 	if req.Node.IsValid() {
@@ -426,6 +444,7 @@ func (s *Stub) requestChange(g base.Gpid, at pacifica.Config, typ pacifica.Chang
 	if p == nil {
 		return
 	}
+	p.touch()
 	takesPrimary := typ == pacifica.ChangeAssignPrimary || typ == pacifica.ChangeUpgradeToPrimary
 	p.post(changeEv{typ: typ, node: node, next: func(cur pacifica.Config) (pacifica.Config, bool) {
 		base := cur
@@ -448,6 +467,9 @@ func (s *Stub) garbageCollect(g base.Gpid) {
 	if p := s.get(g); p != nil {
 		return // still open: the next config sync closes it first
 	}
+	s.mu.Lock()
+	delete(s.closed, g)
+	s.mu.Unlock()
 	for _, d := range s.disks {
 		dir := filepath.Join(d.dir, replicaDirName(g, "pegasus"))
 		if _, err := os.Stat(dir); err == nil {

@@ -135,6 +135,7 @@ type partition struct {
 	ballot   atomic.Int64
 	prepared atomic.Int64 // highest decree prepared, for config sync reports
 	closing  atomic.Bool
+	changed  atomic.Uint64 // Stub.changeSeq at the last configuration activity
 	inbox    *mailbox
 	done     chan struct{}
 	stopOnce sync.Once

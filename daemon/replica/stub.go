@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -96,6 +98,18 @@ type Stub struct {
 	identity   identity            // the cluster the disks belong to
 	fatal      chan error          // a reason the server must stop
 	cache      *pebble.Cache       // the block cache shared by the replicas, when the stub made it
+	// closingDone has, for each replica being closed, a channel closed once its
+	// store and log are: opening the directory again must wait for it.
+	closingDone map[base.Gpid]chan struct{}
+	// closed remembers what each replica closed by this process held (upstream's
+	// closed replicas): config syncs go on reporting it, so that the meta server can
+	// still pick it as the primary of a partition that lost every other member.
+	closed map[base.Gpid]*metadata.ReplicaInfo
+
+	// changeSeq orders configuration activity against config syncs: each replica
+	// records the value at its last change, and a config sync answer computed
+	// before that change must not close it.
+	changeSeq atomic.Uint64
 
 	// confirmed is closed once a config sync showed that the meta servers serve
 	// the cluster of identity.
@@ -125,17 +139,19 @@ func Open(opts Options) (*Stub, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Stub{
-		opts:       opts,
-		self:       opts.Self,
-		log:        opts.Logger,
-		disks:      disks,
-		partitions: map[base.Gpid]*partition{},
-		creating:   map[base.Gpid]*disk{},
-		fatal:      make(chan error, 1),
-		confirmed:  make(chan struct{}),
-		peers:      map[string]*rpc.Client{},
-		ctx:        ctx,
-		cancel:     cancel,
+		opts:        opts,
+		self:        opts.Self,
+		log:         opts.Logger,
+		disks:       disks,
+		partitions:  map[base.Gpid]*partition{},
+		creating:    map[base.Gpid]*disk{},
+		closingDone: map[base.Gpid]chan struct{}{},
+		closed:      map[base.Gpid]*metadata.ReplicaInfo{},
+		fatal:       make(chan error, 1),
+		confirmed:   make(chan struct{}),
+		peers:       map[string]*rpc.Client{},
+		ctx:         ctx,
+		cancel:      cancel,
 	}
 	s.copyLimit = rate.NewLimiter(rate.Limit(opts.CopyRateMBps<<20), copyChunk)
 	s.metrics = newServerMetrics(s)
@@ -261,6 +277,7 @@ func (s *Stub) openPartition(g base.Gpid, d *disk, dir string, st persistedState
 		done:        make(chan struct{}),
 		stop:        make(chan struct{}),
 	}
+	p.touch()
 	p.store.Store(store)
 	p.setAppInfo(st.appInfo(g))
 	now := time.Now()
@@ -360,9 +377,13 @@ func (s *Stub) create(g base.Gpid, info *layer2.AppInfo) (*partition, error) {
 // closePartition stops a replica and closes its store and log. Its directory stays.
 func (s *Stub) closePartition(p *partition) {
 	p.stopExecutor()
+	info := p.replicaInfo()
+	info.Status = metadata.PartitionStatus_PS_INACTIVE
+	done := make(chan struct{})
 	s.mu.Lock()
 	if s.partitions[p.gpid] == p {
 		delete(s.partitions, p.gpid)
+		s.closingDone[p.gpid] = done
 	}
 	s.mu.Unlock()
 	if err := p.plog.Close(); err != nil {
@@ -372,6 +393,31 @@ func (s *Stub) closePartition(p *partition) {
 		p.log.Warn("closing store", "err", err)
 	}
 	s.metrics.dropEntity(p)
+	s.mu.Lock()
+	if s.closingDone[p.gpid] == done {
+		delete(s.closingDone, p.gpid)
+		s.closed[p.gpid] = info
+	}
+	s.mu.Unlock()
+	close(done)
+}
+
+// waitClosed waits until no replica of g is being closed, so that its directory
+// can be opened again (Pebble's lock is held until the close ends).
+func (s *Stub) waitClosed(g base.Gpid) error {
+	for {
+		s.mu.RLock()
+		done := s.closingDone[g]
+		s.mu.RUnlock()
+		if done == nil {
+			return nil
+		}
+		select {
+		case <-done:
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		}
+	}
 }
 
 func (s *Stub) get(g base.Gpid) *partition {
@@ -635,21 +681,40 @@ func (s *Stub) notifyRemoved(p *partition, node string, ballot int64) {
 // storedReplicas describes every local replica for a config sync.
 func (s *Stub) storedReplicas() []*metadata.ReplicaInfo {
 	var out []*metadata.ReplicaInfo
+	open := map[base.Gpid]bool{}
 	for _, p := range s.all() {
-		info := p.appInfo()
-		out = append(out, &metadata.ReplicaInfo{
-			Pid:                 base.NewGpid(p.gpid.Appid, p.gpid.PartitionIndex),
-			Ballot:              p.ballot.Load(),
-			Status:              metadata.PartitionStatus(p.status.Load()),
-			LastCommittedDecree: p.st().LastAppliedDecree(),
-			LastPreparedDecree:  max(p.prepared.Load(), p.st().LastAppliedDecree()),
-			LastDurableDecree:   p.st().LastDurableDecree(),
-			AppType:             info.AppType,
-			DiskTag:             p.disk.tag,
-		})
+		out = append(out, p.replicaInfo())
+		open[p.gpid] = true
 	}
+	s.mu.RLock()
+	for g, info := range s.closed {
+		if !open[g] {
+			c := *info
+			out = append(out, &c)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *metadata.ReplicaInfo) int { return cmp.Compare(a.Pid.Raw(), b.Pid.Raw()) })
 	return out
 }
+
+// replicaInfo is what a config sync reports of the replica.
+func (p *partition) replicaInfo() *metadata.ReplicaInfo {
+	info := p.appInfo()
+	return &metadata.ReplicaInfo{
+		Pid:                 base.NewGpid(p.gpid.Appid, p.gpid.PartitionIndex),
+		Ballot:              p.ballot.Load(),
+		Status:              metadata.PartitionStatus(p.status.Load()),
+		LastCommittedDecree: p.st().LastAppliedDecree(),
+		LastPreparedDecree:  max(p.prepared.Load(), p.st().LastAppliedDecree()),
+		LastDurableDecree:   p.st().LastDurableDecree(),
+		AppType:             info.AppType,
+		DiskTag:             p.disk.tag,
+	}
+}
+
+// touch records configuration activity on the replica (see Stub.changeSeq).
+func (p *partition) touch() { p.changed.Store(p.stub.changeSeq.Add(1)) }
 
 func containsGpid(list []*metadata.ReplicaInfo, g base.Gpid) bool {
 	return slices.ContainsFunc(list, func(r *metadata.ReplicaInfo) bool { return r != nil && r.Pid != nil && r.Pid.Equals(&g) })

@@ -1,0 +1,321 @@
+package replica
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
+	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/idl/gen/admin"
+	"github.com/pegasusgo/pegasus/idl/gen/consensus"
+	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/idl/gen/metadata"
+	"github.com/pegasusgo/pegasus/rpc"
+)
+
+// scriptedMeta is a meta server the test drives: it keeps one table's partition
+// configurations, accepts the replica's configuration changes at the next ballot,
+// and answers config syncs from its current state unless a test holds them.
+type scriptedMeta struct {
+	t    *testing.T
+	addr string
+	self string // the replica server under test
+
+	mu      sync.Mutex
+	configs map[base.Gpid]*layer2.PartitionConfiguration
+	// hold, when set, makes the next config sync compute its answer at once but
+	// wait for the channel to close before sending it (an answer in flight).
+	hold    chan struct{}
+	held    chan struct{} // closed once a held sync has computed its answer
+	paused  bool          // config syncs are refused (as by a meta server not ready)
+	reports []*consensus.ConfigurationQueryByNodeRequest
+	// cl sends proposals; it lives as long as the test, since a one-way call
+	// returns once queued and closing the client could drop it.
+	cl *rpc.Client
+}
+
+func tableInfo() *layer2.AppInfo {
+	return &layer2.AppInfo{Status: layer2.AppStatus_AS_AVAILABLE, AppType: "pegasus", AppName: "temp", AppID: 1,
+		PartitionCount: 1, IsStateful: true, MaxReplicaCount: 1, Envs: map[string]string{}}
+}
+
+func partitionConfig(g base.Gpid, ballot int64, primary string, lastDrops ...string) *layer2.PartitionConfiguration {
+	pc := &layer2.PartitionConfiguration{Pid: base.NewGpid(g.Appid, g.PartitionIndex), Ballot: ballot, MaxReplicaCount: 1,
+		Primary: &base.RPCAddress{}, Secondaries: []*base.RPCAddress{}, LastDrops: []*base.RPCAddress{}}
+	if primary != "" {
+		pc.Primary = base.MustParseRPCAddress(primary)
+	}
+	for _, d := range lastDrops {
+		pc.LastDrops = append(pc.LastDrops, base.MustParseRPCAddress(d))
+	}
+	return pc
+}
+
+// startScripted starts a scripted meta server and a replica server using it, with
+// quick config syncs; both stop when the test ends.
+func startScripted(t *testing.T) (*scriptedMeta, *Stub) {
+	t.Helper()
+	metaLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicaLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &scriptedMeta{t: t, addr: metaLn.Addr().String(), self: replicaLn.Addr().String(), configs: map[base.Gpid]*layer2.PartitionConfiguration{}}
+	mux := rpc.NewMux()
+	rpc.Handle(mux, codeBeacon, func(ctx context.Context, c *rpc.Call, req *consensus.BeaconMsg) (*consensus.BeaconAck, error) {
+		return &consensus.BeaconAck{Time: req.Time, ThisNode: base.MustParseRPCAddress(m.addr),
+			PrimaryNode: base.MustParseRPCAddress(m.addr), IsMaster: true, Allowed: true}, nil
+	})
+	rpc.Handle(mux, codeConfigSync, m.configSync)
+	rpc.Handle(mux, codeUpdateConfig, m.updateConfig)
+	meta := rpc.NewServer(mux, rpc.ServerOptions{})
+	go meta.Serve(metaLn)
+	t.Cleanup(func() { meta.Shutdown(context.Background()) })
+
+	stub, err := Open(Options{
+		Self:               m.self,
+		ClusterName:        "c",
+		MetaServers:        []string{m.addr},
+		DataDirs:           []DataDir{{Tag: "ssd1", Dir: t.TempDir()}},
+		BeaconInterval:     50 * time.Millisecond,
+		ConfigSyncInterval: 50 * time.Millisecond,
+		RPCTimeout:         2 * time.Second,
+		Replication:        pacifica.Options{Min2PC: 1},
+		Logger:             testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rmux := rpc.NewMux()
+	stub.Register(rmux)
+	srv := rpc.NewServer(rmux, rpc.ServerOptions{})
+	go srv.Serve(replicaLn)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { stub.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		srv.Shutdown(context.Background())
+		stub.Close()
+	})
+	m.cl = rpc.NewClient(m.self, rpc.ClientOptions{})
+	t.Cleanup(func() { m.cl.Close() })
+	waitFor(t, "the replica server to connect", func() bool { return stub.meta.Connected() })
+	// A first config sync tells the replica server which cluster it serves; only
+	// then does it take proposals.
+	waitFor(t, "a first config sync", func() bool { m.mu.Lock(); defer m.mu.Unlock(); return len(m.reports) > 0 })
+	return m, stub
+}
+
+func (m *scriptedMeta) configSync(ctx context.Context, c *rpc.Call, req *consensus.ConfigurationQueryByNodeRequest) (*consensus.ConfigurationQueryByNodeResponse, error) {
+	id := "cluster-id"
+	resp := &consensus.ConfigurationQueryByNodeResponse{Err: base.NewErrorCode(base.ErrOK), ClusterID: &id,
+		Partitions: []*consensus.ConfigurationUpdateRequest{}, GcReplicas: []*metadata.ReplicaInfo{}}
+	m.mu.Lock()
+	if m.paused {
+		m.mu.Unlock()
+		resp.Err = base.NewErrorCode(base.ErrServiceNotActive)
+		return resp, nil
+	}
+	m.reports = append(m.reports, req)
+	for _, pc := range m.configs {
+		if configOf(pc).Has(m.self) {
+			resp.Partitions = append(resp.Partitions, &consensus.ConfigurationUpdateRequest{Info: tableInfo(),
+				Config: cloneConfig(pc), Type: admin.ConfigType_CT_INVALID, Node: req.Node, HostNode: &base.RPCAddress{}})
+		}
+	}
+	hold, held := m.hold, m.held
+	m.hold, m.held = nil, nil
+	m.mu.Unlock()
+	if hold != nil {
+		close(held)
+		select {
+		case <-hold:
+		case <-ctx.Done():
+		}
+	}
+	return resp, nil
+}
+
+func (m *scriptedMeta) updateConfig(ctx context.Context, c *rpc.Call, req *consensus.ConfigurationUpdateRequest) (*consensus.ConfigurationUpdateResponse, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g := *req.Config.Pid
+	cur := m.configs[g]
+	if cur == nil || req.Config.Ballot != cur.Ballot+1 {
+		return &consensus.ConfigurationUpdateResponse{Err: base.NewErrorCode(base.ErrInvalidVersion), Config: cloneConfig(cur)}, nil
+	}
+	next := cloneConfig(req.Config)
+	m.configs[g] = next
+	return &consensus.ConfigurationUpdateResponse{Err: base.NewErrorCode(base.ErrOK), Config: cloneConfig(next)}, nil
+}
+
+func (m *scriptedMeta) set(pc *layer2.PartitionConfiguration) {
+	m.mu.Lock()
+	m.configs[*pc.Pid] = cloneConfig(pc)
+	m.mu.Unlock()
+}
+
+func (m *scriptedMeta) get(g base.Gpid) *layer2.PartitionConfiguration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return cloneConfig(m.configs[g])
+}
+
+// holdNextSync makes the next config sync answer wait; it returns a channel closed
+// once that answer is computed, and the function that lets it go.
+func (m *scriptedMeta) holdNextSync() (computed <-chan struct{}, release func()) {
+	hold, held := make(chan struct{}), make(chan struct{})
+	m.mu.Lock()
+	m.hold, m.held = hold, held
+	m.mu.Unlock()
+	return held, func() { close(hold) }
+}
+
+// lastReport returns what the latest config sync said of g (nil if nothing).
+func (m *scriptedMeta) lastReport(g base.Gpid) *metadata.ReplicaInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.reports) == 0 {
+		return nil
+	}
+	i := slices.IndexFunc(m.reports[len(m.reports)-1].StoredReplicas, func(r *metadata.ReplicaInfo) bool { return r.Pid.Equals(&g) })
+	if i < 0 {
+		return nil
+	}
+	return m.reports[len(m.reports)-1].StoredReplicas[i]
+}
+
+func (m *scriptedMeta) propose(typ admin.ConfigType, pc *layer2.PartitionConfiguration, node string) {
+	m.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := m.cl.Call(ctx, rpc.Request{Code: codeConfigProposal, Args: &consensus.ConfigurationUpdateRequest{
+		Info: tableInfo(), Config: cloneConfig(pc), Type: typ, Node: base.MustParseRPCAddress(node), HostNode: &base.RPCAddress{}}}, nil)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+// testLogger sends the replica server's log to the test's log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func cloneConfig(pc *layer2.PartitionConfiguration) *layer2.PartitionConfiguration {
+	if pc == nil {
+		return nil
+	}
+	c := *pc
+	c.Pid = base.NewGpid(pc.Pid.Appid, pc.Pid.PartitionIndex)
+	c.Secondaries = slices.Clone(pc.Secondaries)
+	c.LastDrops = slices.Clone(pc.LastDrops)
+	return &c
+}
+
+func servesAsPrimary(s *Stub, g base.Gpid, ballot int64) func() bool {
+	return func() bool {
+		p := s.get(g)
+		return p != nil && p.ballot.Load() == ballot && metadata.PartitionStatus(p.status.Load()) == metadata.PartitionStatus_PS_PRIMARY
+	}
+}
+
+// installPrimary creates the partition on the replica server as its only member.
+func installPrimary(t *testing.T, m *scriptedMeta, s *Stub, g base.Gpid) {
+	t.Helper()
+	// Config syncs wait, so that none sees the configuration before the
+	// proposal that creates the replica arrives.
+	m.mu.Lock()
+	m.paused = true
+	m.mu.Unlock()
+	pc := partitionConfig(g, 1, m.self)
+	m.set(pc)
+	m.propose(admin.ConfigType_CT_ASSIGN_PRIMARY, pc, m.self)
+	waitFor(t, "the partition to be served", servesAsPrimary(s, g, 1))
+	m.mu.Lock()
+	m.paused = false
+	m.mu.Unlock()
+}
+
+// A config sync answer is computed from the meta server's state when the request
+// arrives. If the meta server assigns the replica primary while that answer is on
+// its way, the answer (which does not list the replica) must not close it: the
+// partition would be left with a primary that serves nothing.
+func TestConfigSyncAnswerOlderThanAnAssignment(t *testing.T) {
+	m, s := startScripted(t)
+	g := base.Gpid{Appid: 1, PartitionIndex: 0}
+	installPrimary(t, m, s, g)
+
+	// The meta server takes the replica out (as for a primary it thought dead)
+	// and holds the answer of a config sync that does not list it.
+	removed := partitionConfig(g, 2, "", m.self)
+	m.set(removed)
+	computed, release := m.holdNextSync()
+	<-computed
+	// Meanwhile it assigns the replica primary again.
+	m.propose(admin.ConfigType_CT_ASSIGN_PRIMARY, removed, m.self)
+	waitFor(t, "the meta server to accept the assignment", func() bool {
+		pc := m.get(g)
+		return pc.Ballot == 3 && pc.Primary.String() == m.self
+	})
+	waitFor(t, "the replica to take the new ballot", servesAsPrimary(s, g, 3))
+	release()
+
+	// Later syncs list it again; in between, the old answer must have changed nothing.
+	reports := func() int { m.mu.Lock(); defer m.mu.Unlock(); return len(m.reports) }
+	after := reports()
+	waitFor(t, "two more config syncs", func() bool { return reports() >= after+2 })
+	if !servesAsPrimary(s, g, 3)() {
+		t.Fatalf("the replica stopped serving after a config sync answer older than its assignment (open: %v)", s.get(g) != nil)
+	}
+}
+
+// A replica closed because the meta server no longer listed it keeps being reported
+// (with what it holds) so the meta server can give it back the partition; listed as
+// primary again, the server opens it and serves.
+func TestClosedReplicaIsReportedAndReopened(t *testing.T) {
+	m, s := startScripted(t)
+	g := base.Gpid{Appid: 1, PartitionIndex: 0}
+	installPrimary(t, m, s, g)
+
+	m.set(partitionConfig(g, 2, "", m.self))
+	waitFor(t, "the replica to be closed", func() bool { return s.get(g) == nil })
+	waitFor(t, "a config sync reporting the closed replica", func() bool {
+		r := m.lastReport(g)
+		return r != nil && r.Status == metadata.PartitionStatus_PS_INACTIVE && r.Ballot == 1
+	})
+
+	m.set(partitionConfig(g, 3, m.self))
+	waitFor(t, "the replica to serve again", servesAsPrimary(s, g, 3))
+	if r := m.lastReport(g); r == nil {
+		t.Fatal("the reopened replica is not reported")
+	}
+}
