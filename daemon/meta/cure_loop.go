@@ -92,6 +92,8 @@ func (s *Server) cureAll(lt *leaderTerm) {
 			if st, ok := cure(pc, in); ok {
 				allHealthy = false
 				s.execute(lt, a.info, pc, st, now)
+			} else if !pc.Primary.IsValid() && len(pc.Secondaries) == 0 {
+				s.warnDead(lt, pc, in, now)
 			}
 		}
 	}
@@ -109,6 +111,31 @@ func (s *Server) cureAll(lt *leaderTerm) {
 			go s.cureAll(lt)
 		}
 	}
+}
+
+// deadWarnEvery spaces the log lines about a partition that lost every member.
+const deadWarnEvery = time.Minute
+
+// warnDead tells the operator, once a minute, why a partition that lost every
+// member is not being given a new primary: only the member that left last is sure
+// to hold every acknowledged write, so the guardian waits for it. Caller holds
+// lt.cureMu.
+func (s *Server) warnDead(lt *leaderTerm, pc *layer2.PartitionConfiguration, in cureInput, now time.Time) {
+	g := *pc.Pid
+	if last, ok := lt.deadWarned[g]; ok && now.Sub(last) < deadWarnEvery {
+		return
+	}
+	lt.deadWarned[g] = now
+	if len(pc.LastDrops) == 0 {
+		s.log.Warn("partition has no member and no record of its last one: it needs an operator", "gpid", g.String(), "ballot", pc.Ballot)
+		return
+	}
+	last := pc.LastDrops[len(pc.LastDrops)-1].String()
+	why := "it is not alive"
+	if in.alive(last) {
+		why = "it is alive but does not report the replica"
+	}
+	s.log.Warn("partition lost every member: waiting for the one that left last", "gpid", g.String(), "ballot", pc.Ballot, "last", last, "why", why)
 }
 
 // cureInput gathers what the guardian needs for one table. Caller must not hold

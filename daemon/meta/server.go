@@ -171,6 +171,9 @@ type leaderTerm struct {
 	start    time.Time // when this term began
 	// cureMu serialises the cure passes (timer and events).
 	cureMu sync.Mutex
+	// deadWarned is when each partition that lost every member was last
+	// reported in the log. Guarded by cureMu.
+	deadWarned map[base.Gpid]time.Time
 }
 
 // sentStep remembers a proposal so that it is not repeated before it had a chance.
@@ -253,6 +256,8 @@ func (s *Server) lead(ctx context.Context, term *metastore.Term) {
 		drops:    map[base.Gpid]map[string]time.Time{},
 		excluded: map[string]bool{},
 		start:    s.opts.Now(),
+
+		deadWarned: map[base.Gpid]time.Time{},
 	}
 	for _, n := range s.opts.ExcludedNodes {
 		lt.excluded[n] = true
