@@ -98,7 +98,10 @@ func TestLoadFixture(t *testing.T) {
 		t.Errorf("pegasus.server: %+v", s)
 	}
 	wantUnmapped := []string{"rocksdb_verbose_log", "rocksdb_max_background_flushes", "rocksdb_num_levels",
-		"rocksdb_max_bytes_for_level_multiplier", "rocksdb_filter_type", "perf_counter_sink", "prometheus_port"}
+		"rocksdb_filter_type", "perf_counter_sink", "prometheus_port"}
+	if s.MaxBytesForLevelMultiplier != 10 {
+		t.Errorf("level multiplier %d", s.MaxBytesForLevelMultiplier)
+	}
 	if !reflect.DeepEqual(s.Unmapped, wantUnmapped) {
 		t.Errorf("unmapped %v", s.Unmapped)
 	}
@@ -215,7 +218,9 @@ func TestDefaults(t *testing.T) {
 		{"server.l0", [3]int{cfg.Server.Level0FileNumCompactionTrigger, cfg.Server.Level0SlowdownWritesTrigger, cfg.Server.Level0StopWritesTrigger}, [3]int{4, 30, 60}},
 		{"server.level_base", cfg.Server.MaxBytesForLevelBase, int64(640 << 20)},
 		{"server.compression", cfg.Server.Compression, []string{"lz4"}},
-		{"server.block_cache", cfg.Server.BlockCacheCapacity, int64(10 << 30)},
+		{"server.block_cache", cfg.Server.BlockCacheCapacity, int64(64 << 20)},
+		{"server.compactions", cfg.Server.MaxBackgroundCompactions, 2},
+		{"server.multiplier", cfg.Server.MaxBytesForLevelMultiplier, 10},
 		{"server.bloom", cfg.Server.BloomFilterBitsPerKey, 10},
 		{"server.limiter", cfg.Server.LimiterMaxWriteMegabytesPerSec, 500},
 		{"server.slow_query", cfg.Server.SlowQueryThresholdNs, int64(100 * time.Millisecond)},
@@ -317,6 +322,8 @@ func TestBadValues(t *testing.T) {
 		{"log level", "[core]\nlogging_start_level = LOUD\n", "core", "logging_start_level", 2, "unknown value"},
 		{"cluster root", "[meta_server]\ncluster_root = pegasus/c1\n", "meta_server", "cluster_root", 2, "absolute ZooKeeper path"},
 		{"compression", "[pegasus.server]\nrocksdb_compression_type = lz5\n", "pegasus.server", "rocksdb_compression_type", 2, `"lz5": unknown compression`},
+		{"level multiplier", "[pegasus.server]\nrocksdb_max_bytes_for_level_multiplier = 1\n", "pegasus.server", "rocksdb_max_bytes_for_level_multiplier", 2, "between 2 and 1000"},
+		{"block cache", "[pegasus.server]\nrocksdb_block_cache_capacity = 0\n", "pegasus.server", "rocksdb_block_cache_capacity", 2, "must be greater than 0"},
 		{"explicit host", "[network]\nexplicit_host_address = pegasus-0.svc\n", "network", "explicit_host_address", 2, "hostname; only IP addresses are supported"},
 		{"zk hosts", "[zookeeper]\nhosts_list = zk1:2181,zk2\n", "zookeeper", "hosts_list", 2, `item 2 "zk2": want host:port`},
 		{"zk port", "[zookeeper]\nhosts_list = zk1:0\n", "zookeeper", "hosts_list", 2, `bad port "0"`},

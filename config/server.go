@@ -7,11 +7,13 @@ import (
 
 // PegasusServer is [pegasus.server]: storage-engine tuning and read guards.
 //
-// Upstream tunes RocksDB here. This implementation stores data in Pebble, so
-// only the knobs with a Pebble equivalent are typed. Every key is kept in
-// Settings; upstream keys without a typed field are listed in Unmapped so
-// that the storage layer can log, when it opens, exactly what it ignores.
-// Keys that upstream does not define either are config warnings instead.
+// Upstream tunes RocksDB here. This implementation stores data in Pebble; the
+// storage package maps these typed values (storage.OptionsFromConfig), so the
+// defaults here are the ones in effect and are the ones docs/configuration.md
+// lists. Every key is kept in Settings; upstream keys without a typed field are
+// listed in Unmapped so that the storage layer can log, when it opens, exactly
+// what it ignores. Keys that upstream does not define either are config
+// warnings instead.
 type PegasusServer struct {
 	Settings map[string]string // every key of the section, as written
 	Unmapped []string          // known upstream keys with no typed field, in file order
@@ -23,11 +25,14 @@ type PegasusServer struct {
 	Level0StopWritesTrigger        int      // rocksdb_level0_stop_writes_trigger, default 60
 	TargetFileSizeBase             int64    // rocksdb_target_file_size_base, default 64 MiB
 	MaxBytesForLevelBase           int64    // rocksdb_max_bytes_for_level_base, default 640 MiB
+	MaxBytesForLevelMultiplier     int      // rocksdb_max_bytes_for_level_multiplier, default 10, at least 2
 	Compression                    []string // rocksdb_compression_type; see CompressionFor
-	BlockCacheCapacity             int64    // rocksdb_block_cache_capacity, default 10 GiB
-	DisableBloomFilter             bool     // rocksdb_disable_bloom_filter
-	BloomFilterBitsPerKey          int      // rocksdb_bloom_filter_bits_per_key, default 10
-	MaxBackgroundCompactions       int      // rocksdb_max_background_compactions, default 12
+	// BlockCacheCapacity is rocksdb_block_cache_capacity, default 64 MiB: one cache
+	// shared by every replica of the server (the templates set their own size).
+	BlockCacheCapacity       int64
+	DisableBloomFilter       bool // rocksdb_disable_bloom_filter
+	BloomFilterBitsPerKey    int  // rocksdb_bloom_filter_bits_per_key, default 10
+	MaxBackgroundCompactions int  // rocksdb_max_background_compactions, default 2 (per replica)
 	// LimiterMaxWriteMegabytesPerSec caps background write bandwidth
 	// (rocksdb_limiter_max_write_megabytes_per_sec, default 500, 0 = none).
 	LimiterMaxWriteMegabytesPerSec int
@@ -93,7 +98,7 @@ func isUpstreamServerKey(k string) bool {
 	case "rocksdb_verbose_log", "rocksdb_abnormal_get_time_threshold_ns",
 		"rocksdb_abnormal_multi_get_time_threshold_ns", "rocksdb_abnormal_batch_get_size_threshold",
 		"rocksdb_abnormal_batch_get_count_threshold", "rocksdb_max_background_flushes", "rocksdb_num_levels",
-		"rocksdb_target_file_size_multiplier", "rocksdb_max_bytes_for_level_multiplier",
+		"rocksdb_target_file_size_multiplier",
 		"rocksdb_disable_table_block_cache", "rocksdb_block_cache_num_shard_bits", "rocksdb_block_cache_type",
 		"rocksdb_filter_type", "rocksdb_format_version", "rocksdb_periodic_compaction_seconds",
 		"rocksdb_limiter_enable_auto_tune", "rocksdb_enable_write_buffer_manager",
@@ -128,10 +133,11 @@ func decodePegasusServer(r *sectionReader) PegasusServer {
 		Level0StopWritesTrigger:        r.integer("rocksdb_level0_stop_writes_trigger", 60, positive),
 		TargetFileSizeBase:             r.int64("rocksdb_target_file_size_base", 64<<20, positive),
 		MaxBytesForLevelBase:           r.int64("rocksdb_max_bytes_for_level_base", 640<<20, positive),
-		BlockCacheCapacity:             r.int64("rocksdb_block_cache_capacity", 10<<30, nonNegative),
+		MaxBytesForLevelMultiplier:     r.integer("rocksdb_max_bytes_for_level_multiplier", 10, between(2, 1000)),
+		BlockCacheCapacity:             r.int64("rocksdb_block_cache_capacity", 64<<20, positive),
 		DisableBloomFilter:             r.boolean("rocksdb_disable_bloom_filter", false),
 		BloomFilterBitsPerKey:          r.integer("rocksdb_bloom_filter_bits_per_key", 10, positive),
-		MaxBackgroundCompactions:       r.integer("rocksdb_max_background_compactions", 12, positive),
+		MaxBackgroundCompactions:       r.integer("rocksdb_max_background_compactions", 2, positive),
 		LimiterMaxWriteMegabytesPerSec: r.integer("rocksdb_limiter_max_write_megabytes_per_sec", 500, nonNegative),
 
 		SlowQueryThresholdNs:                  r.int64("rocksdb_slow_query_threshold_ns", 100_000_000, positive),

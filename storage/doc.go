@@ -92,6 +92,7 @@
 //
 // # Configuration
 //
-// OptionsFromConfig maps the [pegasus.server] rocksdb_* keys that have Pebble
-// equivalents and returns the others so the caller can log them as ignored.
+// OptionsFromConfig maps the [pegasus.server] section, as the config package decoded
+// and checked it, onto Options, and returns the rocksdb_* keys without a Pebble
+// equivalent so the caller can log them as ignored.
 package storage

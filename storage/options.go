@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
+
+	"github.com/pegasusgo/pegasus/config"
 )
 
 // numLevels is Pebble's fixed LSM depth; per-level options are spelled out for all of
@@ -248,135 +249,71 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	panic("pebble: " + msg)
 }
 
-// configKey describes how one [pegasus.server] key maps onto Options.
-type configKey struct {
-	apply func(o *Options, v string) error
-}
-
-func intKey(set func(o *Options, n int64), minimum int64) configKey {
-	return configKey{apply: func(o *Options, v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("not an integer: %w", err)
-		}
-		if n < minimum {
-			return fmt.Errorf("%d is below the minimum %d", n, minimum)
-		}
-		set(o, n)
-		return nil
-	}}
-}
-
-// configKeys lists the [pegasus.server] keys that have a Pebble or store equivalent.
-// A function rather than a package variable keeps the package free of mutable state.
-func configKeys() map[string]configKey {
-	return map[string]configKey{
-		"rocksdb_write_buffer_size":                  intKey(func(o *Options, n int64) { o.MemTableSize = uint64(n) }, 1),
-		"rocksdb_max_write_buffer_number":            intKey(func(o *Options, n int64) { o.MemTableCount = int(n) }, 1),
-		"rocksdb_level0_file_num_compaction_trigger": intKey(func(o *Options, n int64) { o.L0CompactionThreshold = int(n) }, 1),
-		"rocksdb_level0_stop_writes_trigger":         intKey(func(o *Options, n int64) { o.L0StopWritesThreshold = int(n) }, 1),
-		"rocksdb_target_file_size_base":              intKey(func(o *Options, n int64) { o.TargetFileSize = n }, 1),
-		"rocksdb_max_bytes_for_level_base":           intKey(func(o *Options, n int64) { o.LBaseMaxBytes = n }, 1),
-		"rocksdb_max_bytes_for_level_multiplier":     intKey(func(o *Options, n int64) { o.LevelMultiplier = int(n) }, 2),
-		"rocksdb_block_cache_capacity":               intKey(func(o *Options, n int64) { o.BlockCacheSize = n }, 1),
-		"rocksdb_bloom_filter_bits_per_key":          intKey(func(o *Options, n int64) { o.BloomBitsPerKey = int(n) }, 0),
-		"rocksdb_max_background_compactions":         intKey(func(o *Options, n int64) { o.MaxConcurrentCompactions = int(n) }, 1),
-		"rocksdb_multi_get_max_iteration_count":      intKey(func(o *Options, n int64) { o.MultiGetMaxKVCount = int(n) }, 1),
-		"rocksdb_multi_get_max_iteration_size":       intKey(func(o *Options, n int64) { o.MultiGetMaxKVSize = int(n) }, 1),
-		"rocksdb_max_iteration_count":                intKey(func(o *Options, n int64) { o.ScanMaxBatchSize = int(n) }, 1),
-		"rocksdb_iteration_threshold_time_ms": intKey(func(o *Options, n int64) {
-			o.IterationTimeLimit = time.Duration(n) * time.Millisecond
-		}, 0),
-		"rocksdb_disable_bloom_filter": {apply: func(o *Options, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("not a boolean: %w", err)
-			}
-			if b {
-				o.BloomBitsPerKey = 0
-			}
-			return nil
-		}},
-		"rocksdb_compression_type": {apply: func(o *Options, v string) error {
-			c, err := parseCompression(v)
-			if err != nil {
-				return err
-			}
-			o.Compression = c
-			return nil
-		}},
+// mappedKeys are the [pegasus.server] keys OptionsFromConfig applies.
+func mappedKeys() map[string]bool {
+	return map[string]bool{
+		"rocksdb_write_buffer_size": true, "rocksdb_max_write_buffer_number": true,
+		"rocksdb_level0_file_num_compaction_trigger": true, "rocksdb_level0_stop_writes_trigger": true,
+		"rocksdb_target_file_size_base": true, "rocksdb_max_bytes_for_level_base": true,
+		"rocksdb_max_bytes_for_level_multiplier": true, "rocksdb_compression_type": true,
+		"rocksdb_block_cache_capacity": true, "rocksdb_bloom_filter_bits_per_key": true,
+		"rocksdb_disable_bloom_filter": true, "rocksdb_max_background_compactions": true,
+		"rocksdb_multi_get_max_iteration_count": true, "rocksdb_multi_get_max_iteration_size": true,
+		"rocksdb_max_iteration_count": true, "rocksdb_iteration_threshold_time_ms": true,
 	}
 }
 
-// OptionsFromConfig builds Options from the key/value pairs of the [pegasus.server]
-// section, starting from DefaultOptions. Keys that start with "rocksdb_" but have no
-// Pebble equivalent (slowdown trigger, background flushes, filter type, rate limiter,
-// slow-query thresholds, ...) are returned, sorted, so that the caller can log them as
-// ignored. Keys without the prefix belong to other components and are neither used nor
-// returned. A malformed value of a mapped key is an error.
-//
-// rocksdb_disable_bloom_filter is applied after rocksdb_bloom_filter_bits_per_key, so it
-// wins whatever the map order.
-func OptionsFromConfig(cfg map[string]string) (Options, []string, error) {
+// OptionsFromConfig translates the decoded [pegasus.server] section, whose values
+// the config package has already checked and defaulted (its defaults are the
+// ones in effect). It also returns, sorted, the rocksdb_* keys set in the file
+// that have no Pebble equivalent (slowdown trigger, background flushes, filter
+// type, rate limiter, slow-query thresholds, ...), for the caller to log as
+// ignored. Keys without the prefix belong to other components.
+func OptionsFromConfig(c config.PegasusServer) (Options, []string) {
 	o := DefaultOptions()
-	known := configKeys()
+	o.MemTableSize = uint64(c.WriteBufferSize)
+	o.MemTableCount = c.MaxWriteBufferNumber
+	o.L0CompactionThreshold = c.Level0FileNumCompactionTrigger
+	o.L0StopWritesThreshold = c.Level0StopWritesTrigger
+	o.TargetFileSize = c.TargetFileSizeBase
+	o.LBaseMaxBytes = c.MaxBytesForLevelBase
+	o.LevelMultiplier = c.MaxBytesForLevelMultiplier
+	o.BlockCacheSize = c.BlockCacheCapacity
+	o.BloomBitsPerKey = c.BloomFilterBitsPerKey
+	if c.DisableBloomFilter {
+		o.BloomBitsPerKey = 0
+	}
+	o.MaxConcurrentCompactions = c.MaxBackgroundCompactions
+	o.MultiGetMaxKVCount = c.MultiGetMaxIterationCount
+	o.MultiGetMaxKVSize = int(c.MultiGetMaxIterationSize)
+	o.ScanMaxBatchSize = c.MaxIterationCount
+	o.IterationTimeLimit = time.Duration(c.IterationThresholdTimeMs) * time.Millisecond
+	if len(c.Compression) > 0 {
+		o.Compression = make([]pebble.Compression, 0, min(len(c.Compression), numLevels))
+		for level := 0; level < len(c.Compression) && level < numLevels; level++ {
+			o.Compression = append(o.Compression, pebbleCompression(c.CompressionFor(level)))
+		}
+	}
+	mapped := mappedKeys()
 	var ignored []string
-	names := make([]string, 0, len(cfg))
-	for k := range cfg {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	// The disable switch must run after the bits-per-key key; sorting puts
-	// "rocksdb_bloom..." before "rocksdb_disable...", which is what we want.
-	for _, name := range names {
-		v := strings.TrimSpace(cfg[name])
-		k, ok := known[name]
-		if !ok {
-			if strings.HasPrefix(name, "rocksdb_") {
-				ignored = append(ignored, name)
-			}
-			continue
-		}
-		if err := k.apply(&o, v); err != nil {
-			return Options{}, nil, fmt.Errorf("storage: [pegasus.server] %s = %q: %w", name, v, err)
+	for k := range c.Settings {
+		if strings.HasPrefix(k, "rocksdb_") && !mapped[k] {
+			ignored = append(ignored, k)
 		}
 	}
-	return o, ignored, nil
+	sort.Strings(ignored)
+	return o, ignored
 }
 
-// parseCompression understands RocksDB's compression names and the Pegasus
-// "per_level:a,b,c" form. Pebble only has snappy and zstd, so the fast codecs (lz4,
-// lz4hc) become snappy and the slow, high-ratio ones (zlib, bzip2) become zstd.
-func parseCompression(v string) ([]pebble.Compression, error) {
-	one := func(s string) (pebble.Compression, error) {
-		switch strings.ToLower(strings.TrimSpace(s)) {
-		case "none", "no", "kno":
-			return pebble.NoCompression, nil
-		case "snappy", "ksnappy", "lz4", "lz4hc", "klz4", "klz4hc":
-			return pebble.SnappyCompression, nil
-		case "zstd", "kzstd", "zlib", "kzlib", "bzip2", "kbzip2":
-			return pebble.ZstdCompression, nil
-		}
-		return 0, fmt.Errorf("unknown compression %q", s)
+// pebbleCompression maps the configured compression names. Pebble has no LZ4, so
+// lz4 becomes Snappy, the other fast codec.
+func pebbleCompression(name string) pebble.Compression {
+	switch name {
+	case config.CompressionNone:
+		return pebble.NoCompression
+	case config.CompressionZSTD:
+		return pebble.ZstdCompression
+	default: // snappy, lz4
+		return pebble.SnappyCompression
 	}
-	if rest, ok := strings.CutPrefix(v, "per_level:"); ok {
-		parts := strings.Split(rest, ",")
-		out := make([]pebble.Compression, 0, len(parts))
-		for _, p := range parts {
-			c, err := one(p)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
-		}
-		if len(out) > numLevels {
-			out = out[:numLevels]
-		}
-		return out, nil
-	}
-	c, err := one(v)
-	if err != nil {
-		return nil, err
-	}
-	return []pebble.Compression{c}, nil
 }

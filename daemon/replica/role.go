@@ -44,10 +44,7 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, []string, err
 	if len(dirs) == 0 {
 		dirs = []DataDir{{Tag: config.DefaultDataDirTag, Dir: filepath.Join(env.DataDir, "reps")}}
 	}
-	sopts, ignored, err := storage.OptionsFromConfig(cfg.Server.Settings)
-	if err != nil {
-		return Options{}, nil, err
-	}
+	sopts, ignored := storage.OptionsFromConfig(cfg.Server)
 	name := rep.ClusterName
 	if name == "" {
 		name = filepath.Base(cfg.MetaServer.ClusterRoot)
