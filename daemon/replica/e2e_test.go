@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pegasusgo/pegasus/daemon/clustertest"
+	"github.com/pegasusgo/pegasus/daemon/metrics"
 	"github.com/pegasusgo/pegasus/idl/gen/cmd"
 	"github.com/pegasusgo/pegasus/rpc"
 )
@@ -127,6 +129,48 @@ func TestReplicatedWrites(t *testing.T) {
 	if n != 8 {
 		t.Fatalf("compared %d partitions, want 8", n)
 	}
+
+	// The key estimate (count_data without -c) reaches every record once the
+	// checkpoints (every 10 s here) have flushed them: three replicas of each.
+	var sum float64
+	deadline := time.Now().Add(45 * time.Second)
+	for time.Now().Before(deadline) {
+		sum = 0
+		for _, addr := range c.ReplicaAddrs() {
+			sum += metricSum(t, addr, "rdb_estimated_keys")
+		}
+		if sum >= 3*keys {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	// Besides the records, each sstable holds the replica's decree record.
+	if sum < 3*keys || sum > 3*keys+300 {
+		t.Fatalf("rdb_estimated_keys over the replicas = %v, want about %d", sum, 3*keys)
+	}
+}
+
+// metricSum adds up one metric over the replica entities of a server's /metrics.
+func metricSum(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics?with_metric_fields=name,value&types=replica&metrics=" + name)
+	if err != nil {
+		t.Fatalf("metrics of %s: %v", addr, err)
+	}
+	defer resp.Body.Close()
+	var snap metrics.Snapshot
+	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
+		t.Fatalf("metrics of %s: %v", addr, err)
+	}
+	var sum float64
+	for _, e := range snap.Entities {
+		for _, m := range e.Metrics {
+			if m.Name == name && m.Value != nil {
+				sum += *m.Value
+			}
+		}
+	}
+	return sum
 }
 
 func TestCrashAllReplicaServers(t *testing.T) {

@@ -95,6 +95,7 @@ func (m *serverMetrics) refresh() {
 		e.Gauge("rdb_memtable_mem_usage_bytes").Set(float64(st.MemtableBytes))
 		e.Gauge("rdb_block_cache_hit_count").Set(float64(st.BlockCacheHits))
 		e.Gauge("rdb_block_cache_total_count").Set(float64(st.BlockCacheHits + st.BlockCacheMisses))
+		e.Gauge("rdb_estimated_keys").Set(float64(st.EstimatedKeys))
 		e.Gauge("private_log_size_mb").Set(float64(p.plog.Size()) / (1 << 20))
 		e.Gauge("last_committed_decree").Set(float64(p.st().LastAppliedDecree()))
 		e.Gauge("ballot").Set(float64(p.ballot.Load()))
