@@ -34,6 +34,7 @@ type scriptedMeta struct {
 	hold    chan struct{}
 	held    chan struct{} // closed once a held sync has computed its answer
 	paused  bool          // config syncs are refused (as by a meta server not ready)
+	refused int           // config syncs refused while paused
 	reports []*consensus.ConfigurationQueryByNodeRequest
 	// cl sends proposals; it lives as long as the test, since a one-way call
 	// returns once queued and closing the client could drop it.
@@ -123,6 +124,7 @@ func (m *scriptedMeta) configSync(ctx context.Context, c *rpc.Call, req *consens
 		Partitions: []*consensus.ConfigurationUpdateRequest{}, GcReplicas: []*metadata.ReplicaInfo{}}
 	m.mu.Lock()
 	if m.paused {
+		m.refused++
 		m.mu.Unlock()
 		resp.Err = base.NewErrorCode(base.ErrServiceNotActive)
 		return resp, nil
@@ -317,5 +319,48 @@ func TestClosedReplicaIsReportedAndReopened(t *testing.T) {
 	waitFor(t, "the replica to serve again", servesAsPrimary(s, g, 3))
 	if r := m.lastReport(g); r == nil {
 		t.Fatal("the reopened replica is not reported")
+	}
+}
+
+// A new table's configuration lists its members before the proposals that create
+// their replicas arrive. A config sync answered in between must not make the
+// server give the primary role away: the partition would end with no member.
+func TestSyncBeforeInstallKeepsThePrimary(t *testing.T) {
+	m, s := startScripted(t)
+	g := base.Gpid{Appid: 1, PartitionIndex: 0}
+	pc := partitionConfig(g, 1, m.self)
+	m.set(pc)
+	computed, release := m.holdNextSync()
+	<-computed
+	// No later sync is answered until the install proposal has been handled.
+	m.mu.Lock()
+	m.paused = true
+	m.mu.Unlock()
+	release()
+	waitFor(t, "the held answer to be handled", func() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.refused > 0 })
+
+	m.propose(admin.ConfigType_CT_ASSIGN_PRIMARY, pc, m.self)
+	waitFor(t, "the partition to be served", servesAsPrimary(s, g, 1))
+	time.Sleep(300 * time.Millisecond) // time for a wrong hand-over to reach the meta server
+	if got := m.get(g); got.Ballot != 1 || got.Primary.String() != m.self {
+		t.Fatalf("the meta server's configuration became %v: the server gave away a primary it was being given", got)
+	}
+}
+
+// A server listed as primary of a replica it does not hold (its disk was replaced)
+// hands the role back once a second config sync still lists it, so that the
+// partition does not wait for a primary that cannot serve.
+func TestMissingPrimaryIsHandedBack(t *testing.T) {
+	m, _ := startScripted(t)
+	g := base.Gpid{Appid: 1, PartitionIndex: 0}
+	m.set(partitionConfig(g, 5, m.self))
+	reports := func() int { m.mu.Lock(); defer m.mu.Unlock(); return len(m.reports) }
+	before := reports()
+	waitFor(t, "the server to hand the primary back", func() bool {
+		pc := m.get(g)
+		return pc.Ballot == 6 && !pc.Primary.IsValid()
+	})
+	if n := reports() - before; n < 2 {
+		t.Fatalf("handed back after %d config syncs, want at least 2", n)
 	}
 }

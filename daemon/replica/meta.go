@@ -224,6 +224,7 @@ func (m *metaLink) configSync(ctx context.Context) {
 		}
 	}
 	m.s.confirmCluster()
+	m.s.syncRound.Add(1)
 	listed := map[base.Gpid]bool{}
 	for _, u := range resp.Partitions {
 		if u == nil || u.Config == nil || u.Config.Pid == nil || u.Info == nil {
@@ -302,7 +303,7 @@ func (s *Stub) applyMetaConfig(g base.Gpid, info *layer2.AppInfo, pc *layer2.Par
 			if cfg.Has(s.self) {
 				s.log.Warn("the meta server lists a replica this server does not hold", "gpid", g.String(), "ballot", cfg.Ballot)
 			}
-			if cfg.Primary == s.self && typ == admin.ConfigType_CT_INVALID {
+			if cfg.Primary == s.self && typ == admin.ConfigType_CT_INVALID && s.unheldAgain(g, cfg.Ballot) {
 				s.disownPrimary(info, pc)
 			}
 			return
@@ -314,6 +315,30 @@ func (s *Stub) applyMetaConfig(g base.Gpid, info *layer2.AppInfo, pc *layer2.Par
 		}
 	}
 	p.post(configEv{cfg: cfg, info: info})
+}
+
+// unheldMark is where a config sync first listed this server as primary of a
+// replica it does not hold.
+type unheldMark struct {
+	ballot int64
+	round  uint64
+}
+
+// unheldAgain reports whether an earlier config sync already listed this server as
+// primary of g at this ballot without it holding the replica. A new table's
+// configuration lists its members before the proposals that create the replicas
+// arrive, and a config sync answered in between must not give the role away; a
+// replica that is still missing one sync later really is gone.
+func (s *Stub) unheldAgain(g base.Gpid, ballot int64) bool {
+	round := s.syncRound.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.unheld[g]
+	if !ok || m.ballot != ballot {
+		s.unheld[g] = unheldMark{ballot: ballot, round: round}
+		return false
+	}
+	return m.round < round
 }
 
 // disownPrimary asks the meta server to take this server out as a partition's

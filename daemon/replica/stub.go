@@ -106,6 +106,12 @@ type Stub struct {
 	// still pick it as the primary of a partition that lost every other member.
 	closed map[base.Gpid]*metadata.ReplicaInfo
 
+	// unheld remembers, per partition, the ballot at which a config sync first
+	// listed this server as primary of a replica it does not hold, and the sync
+	// round it was in (syncRound counts answered config syncs). Guarded by mu.
+	unheld    map[base.Gpid]unheldMark
+	syncRound atomic.Uint64
+
 	// changeSeq orders configuration activity against config syncs: each replica
 	// records the value at its last change, and a config sync answer computed
 	// before that change must not close it.
@@ -147,6 +153,7 @@ func Open(opts Options) (*Stub, error) {
 		creating:    map[base.Gpid]*disk{},
 		closingDone: map[base.Gpid]chan struct{}{},
 		closed:      map[base.Gpid]*metadata.ReplicaInfo{},
+		unheld:      map[base.Gpid]unheldMark{},
 		fatal:       make(chan error, 1),
 		confirmed:   make(chan struct{}),
 		peers:       map[string]*rpc.Client{},
