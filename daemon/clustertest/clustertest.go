@@ -83,11 +83,19 @@ type proc struct {
 	err     error // from Wait, read after done is closed
 }
 
+// EnvRaceServers, set to 1, builds the servers a cluster test starts with the race
+// detector; a data race any of them reports then fails the test.
+const EnvRaceServers = "PEGASUS_TEST_RACE_SERVERS"
+
 // Build compiles pegasus_server into dir and returns its path.
 func Build(t testing.TB, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "pegasus_server")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/pegasusgo/pegasus/cmd/pegasus_server")
+	args := []string{"build", "-o", bin}
+	if os.Getenv(EnvRaceServers) == "1" {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "github.com/pegasusgo/pegasus/cmd/pegasus_server")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build pegasus_server: %v\n%s", err, out)
 	}
@@ -138,6 +146,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	c.writeConfig()
 	t.Cleanup(func() {
 		c.KillAll()
+		c.checkRaces()
 		if t.Failed() {
 			c.dumpLogs()
 		}
@@ -574,6 +583,22 @@ func (c *Cluster) Healthy() (bool, string) {
 // Context returns a context bounded by d, cancelled when the test ends.
 func (c *Cluster) Context(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
+}
+
+// checkRaces fails the test when an instance built with the race detector
+// reported a data race (it prints the report on stderr, in its .out file).
+func (c *Cluster) checkRaces() {
+	outs, _ := filepath.Glob(filepath.Join(c.dir, "*.out"))
+	for _, f := range outs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if i := strings.Index(string(b), "WARNING: DATA RACE"); i >= 0 {
+			end := min(len(b), i+4000)
+			c.t.Errorf("%s reported a data race:\n%s", filepath.Base(f), b[i:end])
+		}
+	}
 }
 
 // dumpLogs prints the end of every instance's log into the test output, so that a
