@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,7 +128,11 @@ func TestChaos(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{
 		Metas: 3, Replicas: 4, LeaseSeconds: chaosGrace - 1, GraceSeconds: chaosGrace,
 		AssignDelay: 5 * time.Second,
+		// PEGASUS_CHAOS_ZK=1 keeps the metadata in a real ZooKeeper (the production
+		// path) instead of the embedded store.
+		UseZK: os.Getenv("PEGASUS_CHAOS_ZK") == "1",
 	})
+	logf("metadata in ZooKeeper: %v", os.Getenv("PEGASUS_CHAOS_ZK") == "1")
 	c.WaitHealthy(90 * time.Second)
 	tb := c.OpenTable("temp")
 	mc := metaClient(t, c)
