@@ -95,6 +95,9 @@ func (s *Server) cureAll(lt *leaderTerm) {
 			} else if !pc.Primary.IsValid() && len(pc.Secondaries) == 0 {
 				s.warnDead(lt, pc, in, now)
 			}
+			if pc.Primary.IsValid() {
+				delete(lt.deadWarned, g)
+			}
 		}
 	}
 	if level >= admin.MetaFunctionLevel_fl_lively && allHealthy && len(alive) >= s.opts.MinLiveNodes {

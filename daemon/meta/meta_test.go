@@ -84,7 +84,7 @@ func startMeta(t *testing.T, dir string, tweak func(*Options)) *testMeta {
 		store.Close()
 	}()
 	t.Cleanup(m.stop)
-	waitFor(t, 5*time.Second, "meta leader", srv.IsLeader)
+	waitFor(t, 20*time.Second, "meta leader", srv.IsLeader)
 	return m
 }
 
@@ -254,7 +254,7 @@ func TestTableLifecycle(t *testing.T) {
 	m := startMeta(t, dir, nil)
 	startNodes(t, m.addr, 3)
 	a := newAdmin(t, m.addr)
-	waitFor(t, 5*time.Second, "3 alive nodes", func() bool {
+	waitFor(t, 20*time.Second, "3 alive nodes", func() bool {
 		alive := 0
 		for _, s := range a.nodes() {
 			if s == admin.NodeStatus_NS_ALIVE {
@@ -265,7 +265,7 @@ func TestTableLifecycle(t *testing.T) {
 	})
 
 	// The default table exists and gets placed once the nodes are alive.
-	waitFor(t, 5*time.Second, "temp placed", func() bool {
+	waitFor(t, 20*time.Second, "temp placed", func() bool {
 		r := a.query("temp")
 		if !r.Err.OK() {
 			return false
@@ -506,7 +506,7 @@ func TestNodeLiveness(t *testing.T) {
 	m := startMeta(t, t.TempDir(), func(o *Options) { o.FDGrace = grace })
 	a := newAdmin(t, m.addr)
 	n := newFakeNode(t, m.addr, "127.0.0.1:35900", 100*time.Millisecond)
-	waitFor(t, 2*time.Second, "node alive", func() bool { return a.nodes()[n.addr] == admin.NodeStatus_NS_ALIVE })
+	waitFor(t, 10*time.Second, "node alive", func() bool { return a.nodes()[n.addr] == admin.NodeStatus_NS_ALIVE })
 	time.Sleep(300 * time.Millisecond)
 	n.stop()
 	leaseStart := n.lastAcked()
@@ -530,7 +530,7 @@ func TestNodeLiveness(t *testing.T) {
 	}
 	// It comes back with its next beacon.
 	n2 := newFakeNode(t, m.addr, n.addr, 100*time.Millisecond)
-	waitFor(t, 2*time.Second, "node alive again", func() bool { return a.nodes()[n2.addr] == admin.NodeStatus_NS_ALIVE })
+	waitFor(t, 10*time.Second, "node alive again", func() bool { return a.nodes()[n2.addr] == admin.NodeStatus_NS_ALIVE })
 }
 
 func TestFollowerForwards(t *testing.T) {
@@ -563,7 +563,7 @@ func TestFollowerForwards(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go follower.Run(ctx)
-	waitFor(t, 3*time.Second, "follower knows the leader", func() bool { return follower.LeaderAddr() == leader.addr })
+	waitFor(t, 10*time.Second, "follower knows the leader", func() bool { return follower.LeaderAddr() == leader.addr })
 	if follower.IsLeader() {
 		t.Fatal("two leaders")
 	}

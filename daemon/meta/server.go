@@ -605,8 +605,13 @@ func (s *Server) proposeInstall(lt *leaderTerm, info *layer2.AppInfo, pc *layer2
 	}
 }
 
-// sendProposal sends RPC_CONFIG_PROPOSAL (one-way) to target. Lost proposals are
-// harmless: the config sync of the replica server carries the same information.
+// sendProposal sends RPC_CONFIG_PROPOSAL (one-way) to target. A lost repair step
+// is proposed again by the guardian's next pass after resendAfter. A lost install
+// of a new partition is not resent: a member that reports nothing may also be one
+// that lost its data, and creating it empty would lose writes. The replica server
+// keeps installs that arrive before its first config sync, and a member that never
+// got one is replaced (a primary hands the role back, a secondary is dropped by
+// its primary's group check and re-added by learning).
 func (s *Server) sendProposal(lt *leaderTerm, info *layer2.AppInfo, pc *layer2.PartitionConfiguration, typ admin.ConfigType, target, node string) {
 	req := &consensus.ConfigurationUpdateRequest{
 		Info:     cloneInfo(info),

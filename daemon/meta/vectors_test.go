@@ -37,7 +37,7 @@ func TestMetaAnswersRequestVectors(t *testing.T) {
 	// The replica servers of the vectors' scenario (the balancer proposal names them).
 	startNodesAt(t, m.addr, 34801, 3)
 	a := newAdmin(t, m.addr)
-	waitFor(t, 5*time.Second, "three alive nodes", func() bool { return len(a.nodes()) == 3 })
+	waitFor(t, 20*time.Second, "three alive nodes", func() bool { return len(a.nodes()) == 3 })
 
 	// Group by revision so that each client's create/drop/recall sequence runs in
 	// order: create orders, drop it, recall it as app 3.

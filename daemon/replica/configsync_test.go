@@ -35,6 +35,10 @@ type scriptedMeta struct {
 	held    chan struct{} // closed once a held sync has computed its answer
 	paused  bool          // config syncs are refused (as by a meta server not ready)
 	refused int           // config syncs refused while paused
+	// updGate, when set, holds the next configuration change until it is closed;
+	// updSeen is closed when that change arrives (a change being persisted).
+	updGate chan struct{}
+	updSeen chan struct{}
 	reports []*consensus.ConfigurationQueryByNodeRequest
 	// cl sends proposals; it lives as long as the test, since a one-way call
 	// returns once queued and closing the client could drop it.
@@ -59,8 +63,9 @@ func partitionConfig(g base.Gpid, ballot int64, primary string, lastDrops ...str
 }
 
 // startScripted starts a scripted meta server and a replica server using it, with
-// quick config syncs; both stop when the test ends.
-func startScripted(t *testing.T) (*scriptedMeta, *Stub) {
+// quick config syncs; both stop when the test ends. before, if given, runs before
+// the replica server starts.
+func startScripted(t *testing.T, before ...func(*scriptedMeta)) (*scriptedMeta, *Stub) {
 	t.Helper()
 	metaLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -81,6 +86,9 @@ func startScripted(t *testing.T) (*scriptedMeta, *Stub) {
 	meta := rpc.NewServer(mux, rpc.ServerOptions{})
 	go meta.Serve(metaLn)
 	t.Cleanup(func() { meta.Shutdown(context.Background()) })
+	for _, f := range before {
+		f(m)
+	}
 
 	stub, err := Open(Options{
 		Self:               m.self,
@@ -90,6 +98,7 @@ func startScripted(t *testing.T) (*scriptedMeta, *Stub) {
 		BeaconInterval:     50 * time.Millisecond,
 		ConfigSyncInterval: 50 * time.Millisecond,
 		RPCTimeout:         2 * time.Second,
+		UnheldGrace:        300 * time.Millisecond,
 		Replication:        pacifica.Options{Min2PC: 1},
 		Logger:             testLogger(t),
 	})
@@ -150,6 +159,17 @@ func (m *scriptedMeta) configSync(ctx context.Context, c *rpc.Call, req *consens
 }
 
 func (m *scriptedMeta) updateConfig(ctx context.Context, c *rpc.Call, req *consensus.ConfigurationUpdateRequest) (*consensus.ConfigurationUpdateResponse, error) {
+	m.mu.Lock()
+	gate, seen := m.updGate, m.updSeen
+	m.updGate, m.updSeen = nil, nil
+	m.mu.Unlock()
+	if gate != nil {
+		close(seen)
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g := *req.Config.Pid
@@ -353,6 +373,7 @@ func TestSyncBeforeInstallKeepsThePrimary(t *testing.T) {
 func TestMissingPrimaryIsHandedBack(t *testing.T) {
 	m, _ := startScripted(t)
 	g := base.Gpid{Appid: 1, PartitionIndex: 0}
+	start := time.Now()
 	m.set(partitionConfig(g, 5, m.self))
 	reports := func() int { m.mu.Lock(); defer m.mu.Unlock(); return len(m.reports) }
 	before := reports()
@@ -363,4 +384,58 @@ func TestMissingPrimaryIsHandedBack(t *testing.T) {
 	if n := reports() - before; n < 2 {
 		t.Fatalf("handed back after %d config syncs, want at least 2", n)
 	}
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Fatalf("handed back after %v, before the grace of 300ms", waited)
+	}
+}
+
+// A config sync answered while the replica's own change (here taking the primary
+// role on the meta's proposal) is still being stored at the meta server predates
+// that change: it must not close the replica.
+func TestConfigSyncDuringAPendingChange(t *testing.T) {
+	m, s := startScripted(t)
+	g := base.Gpid{Appid: 1, PartitionIndex: 0}
+	installPrimary(t, m, s, g)
+	gate, seen := make(chan struct{}), make(chan struct{})
+	m.mu.Lock()
+	m.paused = true
+	m.updGate, m.updSeen = gate, seen
+	m.mu.Unlock()
+	removed := partitionConfig(g, 2, "", m.self)
+	m.set(removed)
+	m.propose(admin.ConfigType_CT_ASSIGN_PRIMARY, removed, m.self)
+	<-seen // the change is at the meta server, not stored yet
+	reports := func() int { m.mu.Lock(); defer m.mu.Unlock(); return len(m.reports) }
+	before := reports()
+	m.mu.Lock()
+	m.paused = false
+	m.mu.Unlock()
+	// Answers not listing the replica, computed after the proposal; the third
+	// request leaves only once the second answer was handled.
+	waitFor(t, "three config syncs", func() bool { return reports() >= before+3 })
+	open := s.get(g) != nil
+	close(gate)
+	if !open {
+		t.Fatal("a config sync answered while the replica's change was at the meta server closed it")
+	}
+	waitFor(t, "the replica to serve at the new ballot", servesAsPrimary(s, g, 3))
+}
+
+// An install proposal that arrives before the first config sync has confirmed the
+// cluster is kept and applied once it has: the meta server does not resend it.
+func TestInstallBeforeTheFirstConfigSync(t *testing.T) {
+	var computed <-chan struct{}
+	var release func()
+	m, s := startScripted(t, func(m *scriptedMeta) { computed, release = m.holdNextSync() })
+	<-computed // the first sync is answered only later
+	g := base.Gpid{Appid: 1, PartitionIndex: 0}
+	pc := partitionConfig(g, 1, m.self)
+	m.set(pc)
+	m.propose(admin.ConfigType_CT_ASSIGN_PRIMARY, pc, m.self)
+	waitFor(t, "the proposal to be kept", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.early) == 1 })
+	if s.get(g) != nil {
+		t.Fatal("a proposal was applied before the cluster was confirmed")
+	}
+	release()
+	waitFor(t, "the kept install to be applied", servesAsPrimary(s, g, 1))
 }

@@ -327,31 +327,22 @@ func (s *Stub) openOrCreate(g base.Gpid, info *layer2.AppInfo) (*partition, erro
 
 // reopen opens a replica directory left on a disk (closed earlier).
 func (s *Stub) reopen(g base.Gpid) (*partition, error) {
-	if err := s.waitClosed(g); err != nil {
-		return nil, fmt.Errorf("reopen replica %s: %w", g.String(), err)
+	release, existing, err := s.claim(g)
+	if err != nil || existing != nil {
+		return existing, err
 	}
+	defer release()
 	for _, d := range s.disks {
 		dir := filepath.Join(d.dir, replicaDirName(g, "pegasus"))
 		st, err := readState(dir)
 		if err != nil {
 			continue
 		}
-		s.mu.Lock()
-		if p := s.partitions[g]; p != nil {
-			s.mu.Unlock()
-			return p, nil
-		}
-		s.mu.Unlock()
 		p, err := s.openPartition(g, d, dir, st)
 		if err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
-		if old := s.partitions[g]; old != nil {
-			s.mu.Unlock()
-			go s.closePartition(p)
-			return old, nil
-		}
 		s.partitions[g] = p
 		s.mu.Unlock()
 		s.log.Info("reopened replica", "gpid", g.String(), "disk", d.tag)

@@ -239,14 +239,23 @@ func (m *metaLink) configSync(ctx context.Context) {
 	// Not one that changed since the request left: the meta server may have made
 	// it a member since (an assign-primary proposal answered meanwhile), and
 	// closing it would leave the partition with a primary that does not serve.
+	// A change still at the meta server, or a ballot moved past what the request
+	// reported, also means the answer may predate the replica's membership.
+	reported := map[base.Gpid]int64{}
+	for _, r := range stored {
+		reported[*r.Pid] = r.Ballot
+	}
 	for _, p := range m.s.all() {
-		if !listed[p.gpid] && containsGpid(stored, p.gpid) && p.changed.Load() <= seq {
-			p.post(funcEv(func(p *partition) {
-				if p.core.Status() != pacifica.StatusLearner && p.changed.Load() <= seq {
-					p.closeSelf("not a member according to the meta server")
-				}
-			}))
+		ballot, ok := reported[p.gpid]
+		if listed[p.gpid] || !ok || p.changed.Load() > seq {
+			continue
 		}
+		p.post(funcEv(func(p *partition) {
+			if p.core.Status() != pacifica.StatusLearner && p.changed.Load() <= seq &&
+				p.core.PendingChange() == nil && p.core.Ballot() <= ballot {
+				p.retire("not a member according to the meta server")
+			}
+		}))
 	}
 	for _, r := range resp.GcReplicas {
 		if r != nil && r.Pid != nil {
@@ -285,9 +294,10 @@ func (m *metaLink) updateConfig(ctx context.Context, req *consensus.Configuratio
 func (s *Stub) applyMetaConfig(g base.Gpid, info *layer2.AppInfo, pc *layer2.PartitionConfiguration, typ admin.ConfigType) {
 	cfg := configOf(pc)
 	p := s.get(g)
-	if p == nil && cfg.Primary == s.self && typ == admin.ConfigType_CT_INVALID {
-		// Listed as primary of a replica this server closed (its data is still on
-		// a disk): serve it again rather than leave the partition without one.
+	if p == nil && cfg.Primary == s.self && typ == admin.ConfigType_CT_INVALID && s.wasRetired(g) {
+		// Listed as primary of a replica this server closed as no longer a member
+		// (its data is still on a disk): serve it again rather than leave the
+		// partition without one. A replica closed after a failure is handed back.
 		reopened, err := s.reopen(g)
 		if err != nil {
 			s.log.Warn("reopening a replica listed as primary failed", "gpid", g.String(), "err", err)
@@ -322,23 +332,25 @@ func (s *Stub) applyMetaConfig(g base.Gpid, info *layer2.AppInfo, pc *layer2.Par
 type unheldMark struct {
 	ballot int64
 	round  uint64
+	since  time.Time
 }
 
-// unheldAgain reports whether an earlier config sync already listed this server as
-// primary of g at this ballot without it holding the replica. A new table's
-// configuration lists its members before the proposals that create the replicas
-// arrive, and a config sync answered in between must not give the role away; a
-// replica that is still missing one sync later really is gone.
+// unheldAgain reports whether config syncs have listed this server as primary of g
+// at this ballot, without it holding the replica, in an earlier round and for at
+// least UnheldGrace. A new table's configuration lists its members before the
+// proposals that create the replicas arrive (the meta server resends them until
+// the members report the replica), and a config sync answered in between must not
+// give the role away; a replica still missing after that really is gone.
 func (s *Stub) unheldAgain(g base.Gpid, ballot int64) bool {
-	round := s.syncRound.Load()
+	round, now := s.syncRound.Load(), time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, ok := s.unheld[g]
 	if !ok || m.ballot != ballot {
-		s.unheld[g] = unheldMark{ballot: ballot, round: round}
+		s.unheld[g] = unheldMark{ballot: ballot, round: round, since: now}
 		return false
 	}
-	return m.round < round
+	return m.round < round && now.Sub(m.since) >= s.opts.UnheldGrace
 }
 
 // disownPrimary asks the meta server to take this server out as a partition's
@@ -389,7 +401,8 @@ func (s *Stub) onProposal(req *consensus.ConfigurationUpdateRequest) {
 	if !s.waitClusterConfirmed() {
 		// Until a config sync tells whose meta servers these are, a proposal
 		// may come from another cluster's and would put the data on these
-		// disks into that cluster. The config sync carries it again.
+		// disks into that cluster: it waits for that sync.
+		s.keepEarly(req)
 		return
 	}
 	g := *req.Config.Pid

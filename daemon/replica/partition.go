@@ -135,6 +135,8 @@ type partition struct {
 	ballot   atomic.Int64
 	prepared atomic.Int64 // highest decree prepared, for config sync reports
 	closing  atomic.Bool
+	running  atomic.Bool   // the executor was started (a replay failure closes before)
+	retired  atomic.Bool   // closed as no longer a member: reported and reopenable
 	changed  atomic.Uint64 // Stub.changeSeq at the last configuration activity
 	inbox    *mailbox
 	done     chan struct{}
@@ -242,6 +244,7 @@ func (p *partition) onConfig(e configEv, now time.Time) {
 }
 
 func (p *partition) onChangeReply(e changeReplyEv, now time.Time) {
+	p.touch() // the change is known now; a config sync answer from before it is stale
 	pending := p.core.PendingChange()
 	switch {
 	case e.err == base.ErrOK && e.cfg != nil:
@@ -418,8 +421,18 @@ func (p *partition) setAppInfo(info *layer2.AppInfo) {
 func (p *partition) closeSelf(why string) {
 	if p.closing.CompareAndSwap(false, true) {
 		p.log.Info("closing replica", "reason", why)
+		if !p.running.Load() {
+			return // still opening: the opener sees closing and cleans up
+		}
 		go p.stub.closePartition(p)
 	}
+}
+
+// retire closes a replica that is no longer a member; unlike a replica closed after
+// a failure, it is still reported to the meta server and may be opened again.
+func (p *partition) retire(why string) {
+	p.retired.Store(true)
+	p.closeSelf(why)
 }
 
 // shutdown runs on the executor when it stops: unblock everyone still waiting.

@@ -3,7 +3,6 @@ package replica
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -42,6 +41,10 @@ type Options struct {
 	CheckpointInterval time.Duration // 100 s: flush the stores and trim the plogs
 	TickInterval       time.Duration // 50 ms: the replication state machines' clock
 	RPCTimeout         time.Duration // meta and peer calls, 3 s
+	// UnheldGrace is how long this server must have been listed as primary of a
+	// replica it does not hold before it hands the role back (5 s): time for the
+	// install proposal of a new partition to arrive and be applied.
+	UnheldGrace time.Duration
 
 	MaxAllowedWriteSize int64         // 1 MiB; 0 = unlimited
 	CopyRateMBps        int           // checkpoint bytes served to learners per second (100 MB)
@@ -69,6 +72,7 @@ func (o *Options) setDefaults() {
 	def(&o.CheckpointInterval, 100*time.Second)
 	def(&o.TickInterval, 50*time.Millisecond)
 	def(&o.RPCTimeout, 3*time.Second)
+	def(&o.UnheldGrace, 5*time.Second)
 	def(&o.GarbageRetention, 24*time.Hour)
 	def(&o.ErrorRetention, 7*24*time.Hour)
 	if o.CopyRateMBps <= 0 {
@@ -98,12 +102,14 @@ type Stub struct {
 	identity   identity            // the cluster the disks belong to
 	fatal      chan error          // a reason the server must stop
 	cache      *pebble.Cache       // the block cache shared by the replicas, when the stub made it
-	// closingDone has, for each replica being closed, a channel closed once its
-	// store and log are: opening the directory again must wait for it.
-	closingDone map[base.Gpid]chan struct{}
-	// closed remembers what each replica closed by this process held (upstream's
-	// closed replicas): config syncs go on reporting it, so that the meta server can
-	// still pick it as the primary of a partition that lost every other member.
+	// claims has, for each replica being opened, created or closed, a channel
+	// closed when that ends: one such operation at a time per replica, since
+	// Pebble's lock lets only one open its directory.
+	claims map[base.Gpid]chan struct{}
+	// closed remembers what each replica closed as no longer a member held
+	// (upstream's closed replicas): config syncs go on reporting it, so that the
+	// meta server can still pick it as the primary of a partition that lost every
+	// other member. Replicas closed after a local failure are not in it.
 	closed map[base.Gpid]*metadata.ReplicaInfo
 
 	// unheld remembers, per partition, the ballot at which a config sync first
@@ -118,8 +124,9 @@ type Stub struct {
 	changeSeq atomic.Uint64
 
 	// confirmed is closed once a config sync showed that the meta servers serve
-	// the cluster of identity.
+	// the cluster of identity; early holds the proposals that came before (mu).
 	confirmed   chan struct{}
+	early       []*consensus.ConfigurationUpdateRequest
 	confirmOnce sync.Once
 
 	peersMu sync.Mutex
@@ -145,20 +152,20 @@ func Open(opts Options) (*Stub, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Stub{
-		opts:        opts,
-		self:        opts.Self,
-		log:         opts.Logger,
-		disks:       disks,
-		partitions:  map[base.Gpid]*partition{},
-		creating:    map[base.Gpid]*disk{},
-		closingDone: map[base.Gpid]chan struct{}{},
-		closed:      map[base.Gpid]*metadata.ReplicaInfo{},
-		unheld:      map[base.Gpid]unheldMark{},
-		fatal:       make(chan error, 1),
-		confirmed:   make(chan struct{}),
-		peers:       map[string]*rpc.Client{},
-		ctx:         ctx,
-		cancel:      cancel,
+		opts:       opts,
+		self:       opts.Self,
+		log:        opts.Logger,
+		disks:      disks,
+		partitions: map[base.Gpid]*partition{},
+		creating:   map[base.Gpid]*disk{},
+		claims:     map[base.Gpid]chan struct{}{},
+		closed:     map[base.Gpid]*metadata.ReplicaInfo{},
+		unheld:     map[base.Gpid]unheldMark{},
+		fatal:      make(chan error, 1),
+		confirmed:  make(chan struct{}),
+		peers:      map[string]*rpc.Client{},
+		ctx:        ctx,
+		cancel:     cancel,
 	}
 	s.copyLimit = rate.NewLimiter(rate.Limit(opts.CopyRateMBps<<20), copyChunk)
 	s.metrics = newServerMetrics(s)
@@ -299,6 +306,7 @@ func (s *Stub) openPartition(g base.Gpid, d *disk, dir string, st persistedState
 		log.Info("replica replayed its log", "mutations", len(logged), "committed", p.core.Committed(), "prepared", p.core.MaxPrepared(), "ballot", p.core.Ballot())
 	}
 	p.publish()
+	p.running.Store(true)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -322,15 +330,12 @@ func (s *Stub) replicationOptions(maxReplicas int32) pacifica.Options {
 // create makes an empty replica: for a partition's first configuration (ballot 1:
 // every member starts empty, so no learning is needed), or for a learner.
 func (s *Stub) create(g base.Gpid, info *layer2.AppInfo) (*partition, error) {
+	release, existing, err := s.claim(g)
+	if err != nil || existing != nil {
+		return existing, err
+	}
+	defer release()
 	s.mu.Lock()
-	if p := s.partitions[g]; p != nil {
-		s.mu.Unlock()
-		return p, nil
-	}
-	if s.creating[g] != nil {
-		s.mu.Unlock()
-		return nil, errors.New("being created")
-	}
 	// Replicas still being created count too: a new table's partitions arrive
 	// together and would otherwise all pick the same, emptiest disk.
 	appCount, allCount := map[*disk]int{}, map[*disk]int{}
@@ -389,8 +394,10 @@ func (s *Stub) closePartition(p *partition) {
 	done := make(chan struct{})
 	s.mu.Lock()
 	if s.partitions[p.gpid] == p {
+		// No claim can be held while the replica is listed; this one makes an
+		// open of the directory wait for the close.
 		delete(s.partitions, p.gpid)
-		s.closingDone[p.gpid] = done
+		s.claims[p.gpid] = done
 	}
 	s.mu.Unlock()
 	if err := p.plog.Close(); err != nil {
@@ -401,30 +408,57 @@ func (s *Stub) closePartition(p *partition) {
 	}
 	s.metrics.dropEntity(p)
 	s.mu.Lock()
-	if s.closingDone[p.gpid] == done {
-		delete(s.closingDone, p.gpid)
-		s.closed[p.gpid] = info
+	if s.claims[p.gpid] == done {
+		delete(s.claims, p.gpid)
+		if p.retired.Load() {
+			s.closed[p.gpid] = info
+		} else {
+			delete(s.closed, p.gpid)
+		}
 	}
 	s.mu.Unlock()
 	close(done)
 }
 
-// waitClosed waits until no replica of g is being closed, so that its directory
-// can be opened again (Pebble's lock is held until the close ends).
-func (s *Stub) waitClosed(g base.Gpid) error {
+// claim waits until no other open, create or close of g is in progress. It
+// returns the replica when it is open by then; otherwise g is claimed until
+// release is called (after the replica is listed, or the attempt failed).
+func (s *Stub) claim(g base.Gpid) (release func(), existing *partition, err error) {
 	for {
-		s.mu.RLock()
-		done := s.closingDone[g]
-		s.mu.RUnlock()
-		if done == nil {
-			return nil
+		s.mu.Lock()
+		if p := s.partitions[g]; p != nil {
+			s.mu.Unlock()
+			return nil, p, nil
 		}
+		ch := s.claims[g]
+		if ch == nil {
+			ch = make(chan struct{})
+			s.claims[g] = ch
+			s.mu.Unlock()
+			return func() {
+				s.mu.Lock()
+				if s.claims[g] == ch {
+					delete(s.claims, g)
+				}
+				s.mu.Unlock()
+				close(ch)
+			}, nil, nil
+		}
+		s.mu.Unlock()
 		select {
-		case <-done:
+		case <-ch:
 		case <-s.ctx.Done():
-			return s.ctx.Err()
+			return nil, nil, fmt.Errorf("replica %s: %w", g.String(), s.ctx.Err())
 		}
 	}
+}
+
+// wasRetired reports whether g was closed here as no longer a member.
+func (s *Stub) wasRetired(g base.Gpid) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.closed[g]
+	return ok
 }
 
 func (s *Stub) get(g base.Gpid) *partition {
