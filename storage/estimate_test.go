@@ -34,3 +34,28 @@ func TestEstimatedKeys(t *testing.T) {
 		t.Fatalf("after removing 400 of 1000: estimate %d", n)
 	}
 }
+
+// Between flushes the estimate is reused rather than recomputed at every call.
+func TestEstimatedKeysReused(t *testing.T) {
+	ts := openTestStore(t)
+	ts.apply(putOp("a", "s", "v", 0))
+	if err := ts.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	first := ts.Stats().EstimatedKeys
+	// Written behind the store's back (no flush through it): not seen until the
+	// estimate expires or the store flushes.
+	ts.apply(putOp("b", "s", "v", 0))
+	if err := ts.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := ts.Stats().EstimatedKeys; n != first {
+		t.Fatalf("estimate recomputed within its lifetime: %d then %d", first, n)
+	}
+	if err := ts.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := ts.Stats().EstimatedKeys; n <= first {
+		t.Fatalf("estimate not refreshed by a flush: %d then %d", first, n)
+	}
+}

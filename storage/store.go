@@ -94,7 +94,16 @@ type Store struct {
 	janitorDone chan struct{}
 	closeOnce   sync.Once
 	closeErr    error
+
+	// The key estimate reads every sstable's properties and monitoring asks for
+	// it at each scrape: it is reused for estimateTTL, or until the next flush.
+	estMu  sync.Mutex
+	estAt  time.Time
+	estVal int64
 }
+
+// estimateTTL is how long a key estimate is reused (compactions change it a little).
+const estimateTTL = 10 * time.Second
 
 // Open opens (creating it if needed) the store in dir. A store opened from a checkpoint
 // directory reports the checkpoint's decree as both its last applied and last durable
@@ -315,6 +324,9 @@ func (s *Store) flush(ctx context.Context) error {
 	}
 	select {
 	case <-done:
+		s.estMu.Lock()
+		s.estAt = time.Time{} // the flushed records count from now on
+		s.estMu.Unlock()
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("storage: flush: %w", ctx.Err())
@@ -392,6 +404,17 @@ func (s *Store) Stats() Stats {
 // estimateKeys sums the sstables' entry and deletion counts (read from their
 // properties, which Pebble caches with the open tables).
 func (s *Store) estimateKeys() int64 {
+	s.estMu.Lock()
+	defer s.estMu.Unlock()
+	now := time.Now()
+	if !s.estAt.IsZero() && now.Sub(s.estAt) < estimateTTL {
+		return s.estVal
+	}
+	s.estVal, s.estAt = s.countKeys(), now
+	return s.estVal
+}
+
+func (s *Store) countKeys() int64 {
 	levels, err := s.db.SSTables(pebble.WithProperties())
 	if err != nil {
 		s.opts.Logger.Warn("reading sstable properties for the key estimate failed", "err", err)

@@ -40,8 +40,9 @@ func Ports(n int) ([]int, error) {
 			continue
 		}
 		seen[p] = true
-		// Free for a listener, and free on the wildcard address too, since a
-		// server may bind either.
+		// Free for a listener on the loopback address the tests use. Ports are
+		// drawn at random, so two callers of one test rarely collide; a
+		// collision shows as a failed listen, not as a wrong result.
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err != nil {
 			lastErr = err
