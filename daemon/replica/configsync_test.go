@@ -97,7 +97,7 @@ func startScripted(t *testing.T, before ...func(*scriptedMeta)) (*scriptedMeta, 
 		DataDirs:           []DataDir{{Tag: "ssd1", Dir: t.TempDir()}},
 		BeaconInterval:     50 * time.Millisecond,
 		ConfigSyncInterval: 50 * time.Millisecond,
-		RPCTimeout:         2 * time.Second,
+		RPCTimeout:         5 * time.Second,
 		UnheldGrace:        300 * time.Millisecond,
 		Replication:        pacifica.Options{Min2PC: 1},
 		Logger:             testLogger(t),
@@ -123,7 +123,7 @@ func startScripted(t *testing.T, before ...func(*scriptedMeta)) (*scriptedMeta, 
 	waitFor(t, "the replica server to connect", func() bool { return stub.meta.Connected() })
 	// A first config sync tells the replica server which cluster it serves; only
 	// then does it take proposals.
-	waitFor(t, "a first config sync", func() bool { m.mu.Lock(); defer m.mu.Unlock(); return len(m.reports) > 0 })
+	waitFor(t, "a first config sync", func() bool { m.mu.Lock(); defer m.mu.Unlock(); return len(m.reports) > 0 || m.refused > 0 })
 	return m, stub
 }
 
@@ -243,7 +243,7 @@ func (w tWriter) Write(b []byte) (int, error) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -424,10 +424,9 @@ func TestConfigSyncDuringAPendingChange(t *testing.T) {
 // An install proposal that arrives before the first config sync has confirmed the
 // cluster is kept and applied once it has: the meta server does not resend it.
 func TestInstallBeforeTheFirstConfigSync(t *testing.T) {
-	var computed <-chan struct{}
-	var release func()
-	m, s := startScripted(t, func(m *scriptedMeta) { computed, release = m.holdNextSync() })
-	<-computed // the first sync is answered only later
+	// The meta server refuses config syncs at first (as one not ready yet), so
+	// the cluster stays unconfirmed however long the proposal waits.
+	m, s := startScripted(t, func(m *scriptedMeta) { m.paused = true })
 	g := base.Gpid{Appid: 1, PartitionIndex: 0}
 	pc := partitionConfig(g, 1, m.self)
 	m.set(pc)
@@ -436,6 +435,8 @@ func TestInstallBeforeTheFirstConfigSync(t *testing.T) {
 	if s.get(g) != nil {
 		t.Fatal("a proposal was applied before the cluster was confirmed")
 	}
-	release()
+	m.mu.Lock()
+	m.paused = false
+	m.mu.Unlock()
 	waitFor(t, "the kept install to be applied", servesAsPrimary(s, g, 1))
 }
