@@ -338,9 +338,9 @@ type unheldMark struct {
 // unheldAgain reports whether config syncs have listed this server as primary of g
 // at this ballot, without it holding the replica, in an earlier round and for at
 // least UnheldGrace. A new table's configuration lists its members before the
-// proposals that create the replicas arrive (the meta server resends them until
-// the members report the replica), and a config sync answered in between must not
-// give the role away; a replica still missing after that really is gone.
+// proposals that create the replicas arrive, and a config sync answered in between
+// must not give the role away; a replica still missing after that really is gone
+// (the meta server does not resend installs, see its sendProposal).
 func (s *Stub) unheldAgain(g base.Gpid, ballot int64) bool {
 	round, now := s.syncRound.Load(), time.Now()
 	s.mu.Lock()
