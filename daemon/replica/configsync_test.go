@@ -40,6 +40,9 @@ type scriptedMeta struct {
 	updGate chan struct{}
 	updSeen chan struct{}
 	reports []*consensus.ConfigurationQueryByNodeRequest
+	// beaconGate, when set before the replica server starts, holds the answers to
+	// its beacons until closed; startScripted then does not wait for it.
+	beaconGate chan struct{}
 	// cl sends proposals; it lives as long as the test, since a one-way call
 	// returns once queued and closing the client could drop it.
 	cl *rpc.Client
@@ -78,6 +81,12 @@ func startScripted(t *testing.T, before ...func(*scriptedMeta)) (*scriptedMeta, 
 	m := &scriptedMeta{t: t, addr: metaLn.Addr().String(), self: replicaLn.Addr().String(), configs: map[base.Gpid]*layer2.PartitionConfiguration{}}
 	mux := rpc.NewMux()
 	rpc.Handle(mux, codeBeacon, func(ctx context.Context, c *rpc.Call, req *consensus.BeaconMsg) (*consensus.BeaconAck, error) {
+		if m.beaconGate != nil {
+			select {
+			case <-m.beaconGate:
+			case <-ctx.Done():
+			}
+		}
 		return &consensus.BeaconAck{Time: req.Time, ThisNode: base.MustParseRPCAddress(m.addr),
 			PrimaryNode: base.MustParseRPCAddress(m.addr), IsMaster: true, Allowed: true}, nil
 	})
@@ -120,6 +129,9 @@ func startScripted(t *testing.T, before ...func(*scriptedMeta)) (*scriptedMeta, 
 	})
 	m.cl = rpc.NewClient(m.self, rpc.ClientOptions{})
 	t.Cleanup(func() { m.cl.Close() })
+	if m.beaconGate != nil {
+		return m, stub
+	}
 	waitFor(t, "the replica server to connect", func() bool { return stub.meta.Connected() })
 	// A first config sync tells the replica server which cluster it serves; only
 	// then does it take proposals.
@@ -439,4 +451,22 @@ func TestInstallBeforeTheFirstConfigSync(t *testing.T) {
 	m.paused = false
 	m.mu.Unlock()
 	waitFor(t, "the kept install to be applied", servesAsPrimary(s, g, 1))
+}
+
+// The meta server counts a replica server alive on its beacon and may send the new
+// table's installs before the acknowledgement reaches the server: they must wait
+// for it rather than be dropped.
+func TestInstallBeforeTheBeaconAck(t *testing.T) {
+	gate := make(chan struct{})
+	m, s := startScripted(t, func(m *scriptedMeta) { m.beaconGate = gate })
+	g := base.Gpid{Appid: 1, PartitionIndex: 0}
+	pc := partitionConfig(g, 1, m.self)
+	m.set(pc)
+	m.propose(admin.ConfigType_CT_ASSIGN_PRIMARY, pc, m.self)
+	time.Sleep(200 * time.Millisecond) // the proposal arrives while not connected
+	if s.meta.Connected() {
+		t.Fatal("setup: connected before the beacon was answered")
+	}
+	close(gate)
+	waitFor(t, "the install to be applied", servesAsPrimary(s, g, 1))
 }

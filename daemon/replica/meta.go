@@ -389,12 +389,26 @@ func (s *Stub) disownPrimary(info *layer2.AppInfo, pc *layer2.PartitionConfigura
 	}()
 }
 
+// waitConnected waits a little for the lease. The meta server counts this server
+// alive once it has its beacon, and may send proposals (a new table's installs)
+// before the acknowledgement of that beacon has reached this server.
+func (s *Stub) waitConnected() bool {
+	deadline := time.Now().Add(s.opts.RPCTimeout)
+	for !s.meta.Connected() {
+		if time.Now().After(deadline) || s.ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 // onProposal handles RPC_CONFIG_PROPOSAL from the meta leader.
 func (s *Stub) onProposal(req *consensus.ConfigurationUpdateRequest) {
 	if req.Config == nil || req.Config.Pid == nil || req.Info == nil {
 		return
 	}
-	if !s.meta.Connected() {
+	if !s.waitConnected() {
 		// Without a lease this server must not take on a role.
 		return
 	}
