@@ -756,7 +756,3 @@ func (p *partition) replicaInfo() *metadata.ReplicaInfo {
 
 // touch records configuration activity on the replica (see Stub.changeSeq).
 func (p *partition) touch() { p.changed.Store(p.stub.changeSeq.Add(1)) }
-
-func containsGpid(list []*metadata.ReplicaInfo, g base.Gpid) bool {
-	return slices.ContainsFunc(list, func(r *metadata.ReplicaInfo) bool { return r != nil && r.Pid != nil && r.Pid.Equals(&g) })
-}
