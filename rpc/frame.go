@@ -50,7 +50,15 @@ type RequestFrame struct {
 // ReadRequest reads one THFT request frame. maxFrame bounds the body (and request
 // meta) size; 0 means DefaultMaxFrame. Errors wrapping ErrMalformed or
 // ErrFrameTooLarge mean the stream is unusable; io.EOF means a clean end between frames.
+// Memory for the body grows with the bytes that actually arrive, never with the
+// length the header declares.
 func ReadRequest(r *bufio.Reader, maxFrame int) (*RequestFrame, error) {
+	return readRequest(r, maxFrame, nil)
+}
+
+// readRequest is ReadRequest charging every body buffer to reserve (nil: no budget)
+// while the frame is incomplete.
+func readRequest(r *bufio.Reader, maxFrame int, reserve reserveFunc) (*RequestFrame, error) {
 	if maxFrame <= 0 {
 		maxFrame = DefaultMaxFrame
 	}
@@ -70,7 +78,7 @@ func ReadRequest(r *bufio.Reader, maxFrame int) (*RequestFrame, error) {
 	case 0:
 		var h [headerV0Len - 8]byte
 		if _, err := io.ReadFull(r, h[:]); err != nil {
-			return nil, fmt.Errorf("%w: truncated v0 header: %v", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: truncated v0 header: %w", ErrMalformed, err)
 		}
 		if hl := binary.BigEndian.Uint32(h[0:4]); hl != headerV0Len {
 			return nil, fmt.Errorf("%w: v0 header length %d, want %d", ErrMalformed, hl, headerV0Len)
@@ -84,7 +92,7 @@ func ReadRequest(r *bufio.Reader, maxFrame int) (*RequestFrame, error) {
 		f.Header.ClientTimeoutMS = int32(binary.BigEndian.Uint32(h[24:28]))
 		f.Header.ThreadHash = int32(binary.BigEndian.Uint32(h[28:32]))
 		f.Header.PartitionHash = binary.BigEndian.Uint64(h[32:40])
-		body, err := readBody(r, int(bodyLen))
+		body, err := readBody(r, int(bodyLen), reserve)
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +100,7 @@ func ReadRequest(r *bufio.Reader, maxFrame int) (*RequestFrame, error) {
 	case 1:
 		var h [8]byte
 		if _, err := io.ReadFull(r, h[:]); err != nil {
-			return nil, fmt.Errorf("%w: truncated v1 header: %v", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: truncated v1 header: %w", ErrMalformed, err)
 		}
 		metaLen := binary.BigEndian.Uint32(h[0:4])
 		bodyLen := binary.BigEndian.Uint32(h[4:8])
@@ -102,7 +110,7 @@ func ReadRequest(r *bufio.Reader, maxFrame int) (*RequestFrame, error) {
 		if uint64(bodyLen)+uint64(metaLen) > uint64(maxFrame) {
 			return nil, fmt.Errorf("%w: body of %d bytes exceeds the limit of %d", ErrFrameTooLarge, bodyLen, maxFrame)
 		}
-		metaBytes, err := readBody(r, int(metaLen))
+		metaBytes, err := readBody(r, int(metaLen), reserve)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +124,7 @@ func ReadRequest(r *bufio.Reader, maxFrame int) (*RequestFrame, error) {
 		f.Header.PartitionHash = uint64(meta.ClientPartitionHash)
 		f.Header.IsBackupRequest = meta.IsBackupRequest
 		f.Header.ThreadHash = meta.AppID*7919 + meta.PartitionIndex
-		body, err := readBody(r, int(bodyLen))
+		body, err := readBody(r, int(bodyLen), reserve)
 		if err != nil {
 			return nil, err
 		}
@@ -127,12 +135,71 @@ func ReadRequest(r *bufio.Reader, maxFrame int) (*RequestFrame, error) {
 	return f, nil
 }
 
-func readBody(r *bufio.Reader, n int) ([]byte, error) {
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, fmt.Errorf("%w: truncated body (%d bytes declared): %v", ErrMalformed, n, err)
+// firstChunk is the most a frame body gets before its bytes arrive: a header
+// declaring a large body costs nothing until the peer actually sends it.
+const firstChunk = 64 << 10
+
+// reserveFunc charges n bytes (negative: returns them) to a budget shared by the
+// frames being read. It fails when the bytes cannot be had in time.
+type reserveFunc func(n int64) error
+
+// readBody reads an n-byte body. The buffer starts at what is already buffered or
+// firstChunk and doubles as the bytes come in, so what it holds is at most about
+// twice what the peer sent. Buffers are charged to reserve while the read is in
+// progress and returned to it when the read ends (the complete body then belongs
+// to the caller).
+func readBody(r *bufio.Reader, n int, reserve reserveFunc) ([]byte, error) {
+	if n == 0 {
+		return []byte{}, nil
 	}
-	return b, nil
+	size := n
+	if b := r.Buffered(); n > b && n > firstChunk {
+		size = max(b, firstChunk)
+	}
+	var held int64
+	charge := func(delta int) error {
+		if reserve == nil {
+			return nil
+		}
+		if err := reserve(int64(delta)); err != nil {
+			return err
+		}
+		held += int64(delta)
+		return nil
+	}
+	defer func() {
+		if reserve != nil && held > 0 {
+			_ = reserve(-held)
+		}
+	}()
+	if err := charge(size); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, size)
+	got := 0
+	for {
+		m, err := io.ReadFull(r, buf[got:])
+		got += m
+		if err != nil {
+			return nil, fmt.Errorf("%w: truncated body (%d of %d bytes declared): %w", ErrMalformed, got, n, err)
+		}
+		if got == n {
+			return buf, nil
+		}
+		// Grow only once more bytes are actually there.
+		if _, err := r.Peek(1); err != nil {
+			return nil, fmt.Errorf("%w: truncated body (%d of %d bytes declared): %w", ErrMalformed, got, n, err)
+		}
+		next := min(n, 2*len(buf))
+		if err := charge(next); err != nil {
+			return nil, err
+		}
+		grown := make([]byte, next)
+		copy(grown, buf)
+		old := len(buf)
+		buf = grown
+		_ = charge(-old)
+	}
 }
 
 // AppendRequestV0 appends a version 0 request frame carrying body to dst.
@@ -195,7 +262,7 @@ func ReadResponse(r *bufio.Reader, maxFrame int) ([]byte, error) {
 	if uint64(total-4) > uint64(maxFrame) {
 		return nil, fmt.Errorf("%w: response of %d bytes exceeds the limit of %d", ErrFrameTooLarge, total, maxFrame)
 	}
-	return readBody(r, int(total-4))
+	return readBody(r, int(total-4), nil)
 }
 
 // MessageBegin is the envelope of a thrift message.

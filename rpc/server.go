@@ -9,11 +9,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/internal/ratelog"
 )
 
 // ServerOptions configure a Server. Zero values pick the defaults.
@@ -24,12 +29,50 @@ type ServerOptions struct {
 	// MaxInflightPerConn bounds the requests of one connection being handled at
 	// once (default 4096); past it the server stops reading that connection.
 	MaxInflightPerConn int
+	// MaxConnections caps the connections open at once, THFT and HTTP together
+	// (default DefaultMaxConnections; negative: no cap). Past it new connections
+	// are closed as soon as they are accepted.
+	MaxConnections int
+	// MaxConnectionsPerIP caps the connections from one remote IP address
+	// (default DefaultMaxConnectionsPerIP; negative: no cap).
+	MaxConnectionsPerIP int
+	// PendingFrameBytes is the server-wide budget of memory held by request frames
+	// still arriving (default DefaultPendingFrameBytes, at least MaxFrameSize).
+	// When it is spent, readers wait for it (no longer reading their sockets, so
+	// TCP pushes back on the senders) until their frame deadline.
+	PendingFrameBytes int64
+	// FrameTimeout is how long a request frame may take to arrive once its first
+	// byte has (default DefaultFrameTimeout). A slower one closes its connection.
+	FrameTimeout time.Duration
+	// FirstRequestTimeout is how long a new connection may take to deliver its
+	// first complete request (default DefaultFirstRequestTimeout). Connections
+	// that have made a request may then stay idle as long as they like: the
+	// official clients keep theirs for hours.
+	FirstRequestTimeout time.Duration
 	// HTTP serves connections that start with an HTTP/1.1 request line. Nil answers
 	// 404 to everything.
 	HTTP http.Handler
 	// Logger receives connection-level events; nil discards them.
 	Logger *slog.Logger
 }
+
+// Defaults of the protective limits; docs/operations.md ("Limits and protections")
+// explains each.
+const (
+	DefaultMaxConnections      = 10000
+	DefaultMaxConnectionsPerIP = 1000
+	DefaultPendingFrameBytes   = 256 << 20
+	DefaultFrameTimeout        = 30 * time.Second
+	DefaultFirstRequestTimeout = 10 * time.Second
+	// httpIdleTimeout closes HTTP keep-alive connections nobody uses.
+	httpIdleTimeout = 2 * time.Minute
+	// logEvery bounds how often one kind of refusal is logged.
+	logEvery = 10 * time.Second
+)
+
+// ErrOverloaded marks a request frame that could not be read because the server's
+// budget for frames in progress stayed spent until the frame's deadline.
+var ErrOverloaded = errors.New("server overloaded")
 
 // Server serves the THFT framing and HTTP/1.1 on the same listener, choosing per
 // connection by its first four bytes as the reference server does.
@@ -40,13 +83,58 @@ type Server struct {
 	httpSrv  *http.Server
 	httpConn *connQueue
 	encoders sync.Pool
+	pending  *semaphore.Weighted
+	stats    serverCounters
+
+	// Refusals happen at the rate peers make them: each kind is logged at most once
+	// per logEvery.
+	acceptLog, capLog, frameLog *ratelog.Limiter
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*serverConn]struct{}
+	perIP     map[netip.Addr]int
+	open      int // connections holding a slot, HTTP ones included
 	closing   bool
+	closed    chan struct{}
 	httpOnce  sync.Once
 	connWG    sync.WaitGroup
+}
+
+// serverCounters count what the limits did, for Stats.
+type serverCounters struct {
+	refusedTotal, refusedPerIP     atomic.Int64
+	frameTimeouts, firstTimeouts   atomic.Int64
+	overloaded, badFrames, accepts atomic.Int64
+}
+
+// ServerStats is a snapshot of the server's connection accounting.
+type ServerStats struct {
+	Connections         int   // open now, THFT and HTTP
+	Accepted            int64 // since start
+	RefusedTotalCap     int64 // closed at accept: MaxConnections reached
+	RefusedPerIPCap     int64 // closed at accept: MaxConnectionsPerIP reached
+	FrameTimeouts       int64 // closed: a request frame did not complete in FrameTimeout
+	FirstRequestTimeout int64 // closed: no complete first request in FirstRequestTimeout
+	Overloaded          int64 // closed: the pending-frame budget stayed spent
+	BadFrames           int64 // closed: malformed or oversized frame
+}
+
+// Stats returns the connection accounting.
+func (s *Server) Stats() ServerStats {
+	s.mu.Lock()
+	open := s.open
+	s.mu.Unlock()
+	return ServerStats{
+		Connections:         open,
+		Accepted:            s.stats.accepts.Load(),
+		RefusedTotalCap:     s.stats.refusedTotal.Load(),
+		RefusedPerIPCap:     s.stats.refusedPerIP.Load(),
+		FrameTimeouts:       s.stats.frameTimeouts.Load(),
+		FirstRequestTimeout: s.stats.firstTimeouts.Load(),
+		Overloaded:          s.stats.overloaded.Load(),
+		BadFrames:           s.stats.badFrames.Load(),
+	}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -59,6 +147,23 @@ func NewServer(mux *Mux, opts ServerOptions) *Server {
 	}
 	if opts.MaxInflightPerConn <= 0 {
 		opts.MaxInflightPerConn = 4096
+	}
+	if opts.MaxConnections == 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.MaxConnectionsPerIP == 0 {
+		opts.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
+	if opts.PendingFrameBytes <= 0 {
+		opts.PendingFrameBytes = DefaultPendingFrameBytes
+	}
+	// One frame of the largest size must always be able to arrive.
+	opts.PendingFrameBytes = max(opts.PendingFrameBytes, int64(opts.MaxFrameSize))
+	if opts.FrameTimeout <= 0 {
+		opts.FrameTimeout = DefaultFrameTimeout
+	}
+	if opts.FirstRequestTimeout <= 0 {
+		opts.FirstRequestTimeout = DefaultFirstRequestTimeout
 	}
 	log := opts.Logger
 	if log == nil {
@@ -74,11 +179,18 @@ func NewServer(mux *Mux, opts ServerOptions) *Server {
 		log:       log,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*serverConn]struct{}),
+		perIP:     make(map[netip.Addr]int),
+		closed:    make(chan struct{}),
 		httpConn:  newConnQueue(),
+		pending:   semaphore.NewWeighted(opts.PendingFrameBytes),
+		acceptLog: ratelog.New(logEvery),
+		capLog:    ratelog.New(logEvery),
+		frameLog:  ratelog.New(logEvery),
 	}
 	s.httpSrv = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       httpIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	s.encoders.New = func() any { return newWriter(256) }
@@ -110,27 +222,48 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.isClosing() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Transient (e.g. out of file descriptors): back off instead of spinning.
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed, retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
 			}
-			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
+			// Out of file descriptors, or a connection reset before it was accepted:
+			// the listener still works, so back off and go on. Ending here would let
+			// any peer that can exhaust descriptors stop the role.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.acceptLog.Warn(s.log, "accept failed, retrying", "addr", ln.Addr(), "err", err, "delay", delay)
+			select {
+			case <-time.After(delay):
+			case <-s.closed:
+				return ErrServerClosed
+			}
+			continue
 		}
 		delay = 0
+		s.stats.accepts.Add(1)
+		c := &serverConn{s: s, nc: nc, ip: remoteIP(nc)}
+		c.readCtx, c.stopReader = context.WithCancel(context.Background())
+		if ok, why := s.track(c); !ok {
+			nc.Close()
+			if why == "" {
+				return ErrServerClosed
+			}
+			continue
+		}
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
-		c := &serverConn{s: s, nc: nc}
-		if !s.track(c) {
-			nc.Close()
-			return ErrServerClosed
-		}
 		go c.serve()
 	}
+}
+
+// remoteIP is the peer's address, IPv4-mapped addresses unmapped so that one
+// client is counted once whichever way it connected.
+func remoteIP(nc net.Conn) netip.Addr {
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		if ap := ta.AddrPort(); ap.IsValid() {
+			return ap.Addr().Unmap()
+		}
+	}
+	return netip.Addr{}
 }
 
 func (s *Server) isClosing() bool {
@@ -139,15 +272,42 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
-func (s *Server) track(c *serverConn) bool {
+// track admits a new connection against the caps and takes its slot. It reports
+// false with an empty reason when the server is closing.
+func (s *Server) track(c *serverConn) (bool, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return false, ""
 	}
+	if max := s.opts.MaxConnections; max > 0 && s.open >= max {
+		s.stats.refusedTotal.Add(1)
+		s.capLog.Warn(s.log, "connection refused: too many connections", "remote", c.nc.RemoteAddr(), "open", s.open, "max_connections", max)
+		return false, "total"
+	}
+	if max := s.opts.MaxConnectionsPerIP; max > 0 && s.perIP[c.ip] >= max {
+		s.stats.refusedPerIP.Add(1)
+		s.capLog.Warn(s.log, "connection refused: too many connections from one address", "remote", c.nc.RemoteAddr(), "open_from_ip", s.perIP[c.ip], "conn_threshold_per_ip", max)
+		return false, "per-ip"
+	}
+	s.open++
+	s.perIP[c.ip]++
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
-	return true
+	return true, ""
+}
+
+// releaseSlot gives back the connection's place under the caps. An HTTP
+// connection keeps its slot after untrack, until the HTTP server closes it.
+func (s *Server) releaseSlot(ip netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open--
+	if n := s.perIP[ip] - 1; n > 0 {
+		s.perIP[ip] = n
+	} else {
+		delete(s.perIP, ip)
+	}
 }
 
 func (s *Server) untrack(c *serverConn) {
@@ -194,6 +354,9 @@ func (s *Server) Close() error {
 func (s *Server) beginClose() []*serverConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.closing {
+		close(s.closed)
+	}
 	s.closing = true
 	for ln := range s.listeners {
 		ln.Close()
@@ -221,19 +384,46 @@ func (s *Server) putEncoder(e *encoder) {
 
 // serverConn is one accepted connection.
 type serverConn struct {
-	s  *Server
-	nc net.Conn
+	s        *Server
+	nc       net.Conn
+	ip       netip.Addr
+	slotOnce sync.Once
+
+	// deadline is the read deadline of the frame being read; only the reader
+	// goroutine touches it.
+	deadline time.Time
+	// readCtx ends when the reader must stop (shutdown, abort): a reader waiting
+	// for the pending-frame budget gives up then.
+	readCtx    context.Context
+	stopReader context.CancelFunc
 
 	mu       sync.Mutex
 	stopping bool // shutdown asked the reader to stop
 }
 
+func (c *serverConn) releaseSlot() { c.slotOnce.Do(func() { c.s.releaseSlot(c.ip) }) }
+
 func (c *serverConn) stopReading() {
 	c.mu.Lock()
 	c.stopping = true
 	c.mu.Unlock()
+	c.stopReader()
 	// Unblock the reader without closing: in-flight replies must still go out.
 	_ = c.nc.SetReadDeadline(time.Now())
+}
+
+// setReadDeadline sets the read deadline (zero: none) unless shutdown has asked
+// the reader to stop, whose immediate deadline must not be overwritten. It
+// reports false in that case.
+func (c *serverConn) setReadDeadline(t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping {
+		return false
+	}
+	c.deadline = t
+	_ = c.nc.SetReadDeadline(t)
+	return true
 }
 
 func (c *serverConn) isStopping() bool {
@@ -242,32 +432,78 @@ func (c *serverConn) isStopping() bool {
 	return c.stopping
 }
 
-func (c *serverConn) abort() { c.nc.Close() }
+func (c *serverConn) abort() {
+	c.stopReader()
+	c.nc.Close()
+}
+
+// reserve charges the pending-frame budget for the frame being read, waiting for
+// it no longer than the frame's deadline.
+func (c *serverConn) reserve(n int64) error {
+	p := c.s.pending
+	if n <= 0 {
+		p.Release(-n)
+		return nil
+	}
+	if p.TryAcquire(n) {
+		return nil
+	}
+	ctx, cancel := context.WithDeadline(c.readCtx, c.deadline)
+	defer cancel()
+	if err := p.Acquire(ctx, n); err != nil {
+		return fmt.Errorf("%w: no room for %d more bytes of request frames (pending_frame_bytes %d) before the frame deadline", ErrOverloaded, n, c.s.opts.PendingFrameBytes)
+	}
+	return nil
+}
 
 func (c *serverConn) serve() {
 	defer c.s.untrack(c)
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	defer c.stopReader()
+	// Whoever connects must say something, and soon: an idle socket that never
+	// sends a request costs a descriptor and memory for nothing.
+	if !c.setReadDeadline(time.Now().Add(c.s.opts.FirstRequestTimeout)) {
+		c.nc.Close()
+		c.releaseSlot()
+		return
+	}
+	br := bufio.NewReaderSize(c.nc, 16<<10)
 	magic, err := br.Peek(4)
 	if err != nil {
+		if isTimeout(err) && !c.isStopping() {
+			c.s.stats.firstTimeouts.Add(1)
+			c.s.frameLog.Warn(c.s.log, "closing connection: nothing received", "remote", c.nc.RemoteAddr(), "timeout", c.s.opts.FirstRequestTimeout)
+		}
 		c.nc.Close()
+		c.releaseSlot()
 		return
 	}
 	switch {
 	case string(magic) == magicTHFT:
 		c.serveTHFT(br)
+		c.releaseSlot()
 	case isHTTPMethod(magic):
-		// The HTTP server owns the connection from here; untrack it so Shutdown
-		// leaves it to http.Server.Shutdown.
-		if !c.s.httpConn.push(&peekedConn{Conn: c.nc, r: br}) {
+		// The HTTP server owns the connection from here (it sets its own deadlines);
+		// untrack it so Shutdown leaves it to http.Server.Shutdown, but keep its
+		// slot under the caps until it is closed.
+		_ = c.nc.SetReadDeadline(time.Time{})
+		if !c.s.httpConn.push(&peekedConn{Conn: c.nc, r: br, onClose: c.releaseSlot}) {
 			c.nc.Close()
+			c.releaseSlot()
 		}
 	case string(magic) == "RDSN":
-		c.s.log.Warn("closing connection: RDSN framing is not supported, use a THFT client", "remote", c.nc.RemoteAddr())
+		c.s.frameLog.Warn(c.s.log, "closing connection: RDSN framing is not supported, use a THFT client", "remote", c.nc.RemoteAddr())
 		c.nc.Close()
+		c.releaseSlot()
 	default:
-		c.s.log.Warn("closing connection: unknown protocol", "remote", c.nc.RemoteAddr(), "first_bytes", fmt.Sprintf("%q", magic))
+		c.s.frameLog.Warn(c.s.log, "closing connection: unknown protocol", "remote", c.nc.RemoteAddr(), "first_bytes", fmt.Sprintf("%q", magic))
 		c.nc.Close()
+		c.releaseSlot()
 	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func isHTTPMethod(b []byte) bool {
@@ -304,28 +540,37 @@ func (c *serverConn) serveTHFT(br *bufio.Reader) {
 func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, out chan<- *encoder, slots chan struct{}, handlers *sync.WaitGroup) bool {
 	s := c.s
 	remote := c.nc.RemoteAddr()
+	reserve := c.reserve
+	first := true // the accept-time deadline covers the first request
 	for {
-		f, err := ReadRequest(br, s.opts.MaxFrameSize)
-		if err != nil {
-			switch {
-			case c.isStopping():
-				return true
-			case errors.Is(err, ErrMalformed), errors.Is(err, ErrFrameTooLarge):
-				s.log.Warn("closing connection: bad request frame", "remote", remote, "err", err)
-				c.nc.Close()
-			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-			default:
-				s.log.Debug("connection read failed", "remote", remote, "err", err)
+		if !first {
+			if br.Buffered() == 0 {
+				// Between requests a connection may idle as long as it likes.
+				if !c.setReadDeadline(time.Time{}) {
+					return true
+				}
+				if _, err := br.Peek(1); err != nil {
+					return c.readFailed(err, false)
+				}
 			}
-			return false
+			// A frame has started: all of it must arrive within FrameTimeout.
+			if !c.setReadDeadline(time.Now().Add(s.opts.FrameTimeout)) {
+				return true
+			}
+		}
+		f, err := readRequest(br, s.opts.MaxFrameSize, reserve)
+		if err != nil {
+			return c.readFailed(err, first)
 		}
 		msg, args, err := ParseCall(f.Body)
 		if err != nil {
 			// Without a sequence id there is no way to answer: the stream is unusable.
-			s.log.Warn("closing connection: bad request message", "remote", remote, "err", err)
+			s.stats.badFrames.Add(1)
+			s.frameLog.Warn(s.log, "closing connection: bad request message", "remote", remote, "err", err)
 			c.nc.Close()
 			return false
 		}
+		first = false
 		h, ok := s.mux.lookup(msg.Name)
 		if !ok {
 			s.log.Debug("no handler", "rpc", msg.Name, "remote", remote)
@@ -348,6 +593,36 @@ func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, out chan<- 
 			c.run(ctx, h, call, out)
 		}()
 	}
+}
+
+// readFailed handles a failed frame read and reports whether the loop stopped
+// because of a graceful shutdown.
+func (c *serverConn) readFailed(err error, first bool) bool {
+	s := c.s
+	remote := c.nc.RemoteAddr()
+	switch {
+	case c.isStopping():
+		return true
+	case errors.Is(err, ErrOverloaded):
+		s.stats.overloaded.Add(1)
+		s.frameLog.Warn(s.log, "closing connection: request frames pending server-wide exceed the budget", "remote", remote, "err", err)
+	case isTimeout(err) && first:
+		s.stats.firstTimeouts.Add(1)
+		s.frameLog.Warn(s.log, "closing connection: no complete request in time", "remote", remote, "timeout", s.opts.FirstRequestTimeout)
+	case isTimeout(err):
+		s.stats.frameTimeouts.Add(1)
+		s.frameLog.Warn(s.log, "closing connection: request frame not complete in time", "remote", remote, "timeout", s.opts.FrameTimeout)
+	case errors.Is(err, ErrMalformed), errors.Is(err, ErrFrameTooLarge):
+		s.stats.badFrames.Add(1)
+		s.frameLog.Warn(s.log, "closing connection: bad request frame", "remote", remote, "err", err)
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		return false
+	default:
+		s.log.Debug("connection read failed", "remote", remote, "err", err)
+		return false
+	}
+	c.nc.Close()
+	return false
 }
 
 func (c *serverConn) run(ctx context.Context, h handler, call *Call, out chan<- *encoder) {
@@ -434,10 +709,17 @@ const writeTimeout = 30 * time.Second
 // peekedConn replays the bytes sniffed from a connection before handing it on.
 type peekedConn struct {
 	net.Conn
-	r *bufio.Reader
+	r       *bufio.Reader
+	onClose func()
 }
 
 func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+func (p *peekedConn) Close() error {
+	err := p.Conn.Close()
+	p.onClose()
+	return err
+}
 
 // connQueue is a net.Listener fed with connections that turned out to be HTTP.
 type connQueue struct {

@@ -242,11 +242,6 @@ func TestOneWayNeverAnswered(t *testing.T) {
 	}
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
 func TestHeaderV1(t *testing.T) {
 	mux := echoMux(nil)
 	var got Header
