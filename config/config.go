@@ -21,6 +21,7 @@ type Config struct {
 
 	Core        Core          // [core]
 	Network     Network       // [network]
+	HTTP        HTTP          // [http]
 	MetaServer  MetaServer    // [meta_server]
 	Replication Replication   // [replication]
 	ZooKeeper   ZooKeeper     // [zookeeper]
@@ -237,6 +238,7 @@ func (d *decoder) decode() *Config {
 
 	cfg.Core = decodeCore(d.reader("core"))
 	cfg.Network = decodeNetwork(d.reader("network"))
+	cfg.HTTP = decodeHTTP(d.reader("http"))
 	cfg.MetaServer = decodeMetaServer(d.reader("meta_server"))
 	cfg.Replication = decodeReplication(d.reader("replication"), cfg.Core)
 	cfg.ZooKeeper = decodeZooKeeper(d.reader("zookeeper"))
@@ -280,7 +282,7 @@ func upstreamRuntimePrefix(name string) string {
 
 func isUpstreamRuntimeSection(name string) bool {
 	switch name {
-	case "nfs", "security", "http", "pegasus.perf_counter":
+	case "nfs", "security", "pegasus.perf_counter":
 		return true
 	}
 	return false

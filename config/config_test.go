@@ -324,6 +324,8 @@ func TestBadValues(t *testing.T) {
 		{"compression", "[pegasus.server]\nrocksdb_compression_type = lz5\n", "pegasus.server", "rocksdb_compression_type", 2, `"lz5": unknown compression`},
 		{"level multiplier", "[pegasus.server]\nrocksdb_max_bytes_for_level_multiplier = 1\n", "pegasus.server", "rocksdb_max_bytes_for_level_multiplier", 2, "between 2 and 1000"},
 		{"block cache", "[pegasus.server]\nrocksdb_block_cache_capacity = 0\n", "pegasus.server", "rocksdb_block_cache_capacity", 2, "must be greater than 0"},
+		{"frame budget", "[network]\nmax_frame_size_mb = 64\npending_frame_mb = 32\n", "network", "pending_frame_mb", 3, "at least max_frame_size_mb (64)"},
+		{"frame size", "[network]\nmax_frame_size_mb = 0\n", "network", "max_frame_size_mb", 2, "between 1 and 1024"},
 		{"explicit host", "[network]\nexplicit_host_address = pegasus-0.svc\n", "network", "explicit_host_address", 2, "hostname; only IP addresses are supported"},
 		{"zk hosts", "[zookeeper]\nhosts_list = zk1:2181,zk2\n", "zookeeper", "hosts_list", 2, `item 2 "zk2": want host:port`},
 		{"zk port", "[zookeeper]\nhosts_list = zk1:0\n", "zookeeper", "hosts_list", 2, `bad port "0"`},

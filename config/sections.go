@@ -69,20 +69,44 @@ type Network struct {
 	ExplicitHostAddress string
 	// IOServiceWorkerCount (io_service_worker_count, default 4).
 	IOServiceWorkerCount int
-	// ConnThresholdPerIP (conn_threshold_per_ip, default 0 = no limit) caps
-	// the connections one client IP may open to a server.
+	// ConnThresholdPerIP (conn_threshold_per_ip, default 1000; 0 = no limit)
+	// caps the connections one remote IP may hold open to a server. Upstream's
+	// default is 0; a default cap keeps one client from using up the server.
 	ConnThresholdPerIP int
+	// MaxConnections (max_connections, default 10000; 0 = no limit) caps the
+	// connections a server holds open, THFT and HTTP together.
+	MaxConnections int
+	// MaxFrameSizeMB (max_frame_size_mb, default 64) bounds one request frame.
+	MaxFrameSizeMB int
+	// PendingFrameMB (pending_frame_mb, default 256) is the memory a server lends
+	// to request frames still arriving, over all connections.
+	PendingFrameMB int
+	// FrameTimeoutSeconds (frame_timeout_seconds, default 30): a request frame
+	// must arrive whole this long after its first byte.
+	FrameTimeoutSeconds int
+	// FirstRequestTimeoutSeconds (first_request_timeout_seconds, default 10): a
+	// new connection must deliver a complete request within this.
+	FirstRequestTimeoutSeconds int
 	// EnableUDP (enable_udp, default true).
 	EnableUDP bool
 }
 
 func decodeNetwork(r *sectionReader) Network {
 	n := Network{
-		PrimaryInterface:     r.str("primary_interface", ""),
-		ExplicitHostAddress:  r.str("explicit_host_address", ""),
-		IOServiceWorkerCount: r.integer("io_service_worker_count", 4, positive),
-		ConnThresholdPerIP:   r.integer("conn_threshold_per_ip", 0, nonNegative),
-		EnableUDP:            r.boolean("enable_udp", true),
+		PrimaryInterface:           r.str("primary_interface", ""),
+		ExplicitHostAddress:        r.str("explicit_host_address", ""),
+		IOServiceWorkerCount:       r.integer("io_service_worker_count", 4, positive),
+		ConnThresholdPerIP:         r.integer("conn_threshold_per_ip", 1000, nonNegative),
+		MaxConnections:             r.integer("max_connections", 10000, nonNegative),
+		MaxFrameSizeMB:             r.integer("max_frame_size_mb", 64, between(1, 1024)),
+		PendingFrameMB:             r.integer("pending_frame_mb", 256, between(1, 1<<20)),
+		FrameTimeoutSeconds:        r.integer("frame_timeout_seconds", 30, positive),
+		FirstRequestTimeoutSeconds: r.integer("first_request_timeout_seconds", 10, positive),
+		EnableUDP:                  r.boolean("enable_udp", true),
+	}
+	if n.PendingFrameMB < n.MaxFrameSizeMB {
+		r.failKey("pending_frame_mb", n.PendingFrameMB, fmt.Errorf("must be at least max_frame_size_mb (%d): one frame of the largest size must fit", n.MaxFrameSizeMB))
+		n.PendingFrameMB = n.MaxFrameSizeMB
 	}
 	if n.ExplicitHostAddress != "" {
 		if _, err := parseIPv4(n.ExplicitHostAddress); err != nil {
@@ -92,6 +116,25 @@ func decodeNetwork(r *sectionReader) Network {
 	}
 	r.finish()
 	return n
+}
+
+// HTTP is [http]: the HTTP service every server offers on its RPC port.
+type HTTP struct {
+	// EnableHTTPServer (enable_http_server, default true): false answers every
+	// HTTP request 404, /metrics included.
+	EnableHTTPServer bool
+	// EnablePprof (enable_pprof, default false) serves Go's profiler at /pprof/.
+	// Off by default: it is unauthenticated and a profile costs the server CPU.
+	EnablePprof bool
+}
+
+func decodeHTTP(r *sectionReader) HTTP {
+	h := HTTP{
+		EnableHTTPServer: r.boolean("enable_http_server", true),
+		EnablePprof:      r.boolean("enable_pprof", false),
+	}
+	r.finish()
+	return h
 }
 
 // FunctionLevel is the meta server's meta_function_level_on_start: how much

@@ -155,7 +155,7 @@ func Run(ctx context.Context, env role.Env, ready func()) error {
 	}()
 	ready()
 	env.Logger.Info("meta server started", "addr", env.Addr(), "cluster_root", opts.ClusterRoot)
-	err = role.Serve(ctx, ln, mux, srv.HTTPHandler(), opts.Logger)
+	err = role.Serve(ctx, ln, env.Config, mux, srv.HTTPHandler(), opts.Logger)
 	cancel()
 	<-done
 	return err

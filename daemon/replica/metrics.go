@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +26,7 @@ type serverMetrics struct {
 	reg *metrics.Registry
 
 	readFailed, writeFailed, writeBusy, beaconFailed *metrics.Counter
+	writeDiskRejected                                *metrics.Counter // refused: the primary's disk is not NORMAL
 }
 
 func newServerMetrics(s *Stub) *serverMetrics {
@@ -41,6 +41,8 @@ func newServerMetrics(s *Stub) *serverMetrics {
 		writeFailed:  srv.Counter("write_failed_requests"),
 		writeBusy:    srv.Counter("write_busy_requests"),
 		beaconFailed: srv.Counter("beacon_failed_count"),
+
+		writeDiskRejected: srv.Counter("write_disk_rejected_requests"),
 	}
 	count := func(st pacifica.Status) func() float64 {
 		return func() float64 {
@@ -102,10 +104,13 @@ func (m *serverMetrics) refresh() {
 		e.Gauge("status").Set(float64(p.status.Load()))
 	}
 	for _, d := range m.s.disks {
-		capMB, availMB := d.space()
+		// As of the disk watcher's last check, so that the space and the status agree.
+		capMB, availMB, st := d.snapshot()
 		e := m.reg.Entity("disk", d.tag, map[string]string{"tag": d.tag, "data_dir": d.dir})
 		e.Gauge("disk_capacity_total_mb").Set(float64(capMB))
 		e.Gauge("disk_capacity_avail_mb").Set(float64(availMB))
+		// 0 NORMAL, 1 SPACE_INSUFFICIENT, 2 IO_ERROR (upstream's disk_status).
+		e.Gauge("disk_status").Set(float64(st))
 	}
 }
 
@@ -129,10 +134,6 @@ func (s *Stub) HTTPHandler() http.Handler {
 		s.metrics.refresh()
 		s.metrics.reg.ServeHTTP(w, r)
 	})
-	mux.HandleFunc("/pprof/", pprof.Index)
-	mux.HandleFunc("/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/pprof/heap", pprof.Handler("heap").ServeHTTP)
-	mux.HandleFunc("/pprof/goroutine", pprof.Handler("goroutine").ServeHTTP)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("service not found for %q", r.URL.Path), http.StatusNotFound)
 	})

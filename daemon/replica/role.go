@@ -76,6 +76,9 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, []string, err
 		Storage:   sopts,
 		Logger:    env.Logger.With("role", "replica"),
 		StartTime: env.Start,
+
+		DiskMinAvailableSpaceRatio:      rep.DiskMinAvailableSpaceRatio,
+		RejectWriteWhenDiskInsufficient: rep.RejectWriteWhenDiskInsufficient,
 	}, ignored, nil
 }
 
@@ -137,7 +140,7 @@ func Run(ctx context.Context, env role.Env, ready func()) error {
 	}()
 	ready()
 	env.Logger.Info("replica server started", "addr", env.Addr(), "disks", len(opts.DataDirs))
-	err = role.Serve(runCtx, ln, mux, stub.HTTPHandler(), opts.Logger)
+	err = role.Serve(runCtx, ln, env.Config, mux, stub.HTTPHandler(), opts.Logger)
 	cancel()
 	<-done
 	select {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"strconv"
 	"time"
@@ -48,10 +49,59 @@ func Listen(env Env) (net.Listener, error) {
 	return ln, nil
 }
 
+// ServerOptions maps the [network] and [http] limits of cfg to the RPC server's.
+func ServerOptions(cfg *config.Config, h http.Handler, log *slog.Logger) rpc.ServerOptions {
+	n := cfg.Network
+	noCapIfZero := func(v int) int {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	if !cfg.HTTP.EnableHTTPServer {
+		h = nil
+	} else if cfg.HTTP.EnablePprof {
+		h = withPprof(h)
+	}
+	return rpc.ServerOptions{
+		MaxFrameSize:        n.MaxFrameSizeMB << 20,
+		MaxConnections:      noCapIfZero(n.MaxConnections),
+		MaxConnectionsPerIP: noCapIfZero(n.ConnThresholdPerIP),
+		PendingFrameBytes:   int64(n.PendingFrameMB) << 20,
+		FrameTimeout:        time.Duration(n.FrameTimeoutSeconds) * time.Second,
+		FirstRequestTimeout: time.Duration(n.FirstRequestTimeoutSeconds) * time.Second,
+		HTTP:                h,
+		Logger:              log,
+	}
+}
+
+// maxProfileSeconds bounds a CPU profile: one long profile would hold the
+// profiler (and the CPU it costs) for everyone.
+const maxProfileSeconds = 60
+
+// withPprof adds Go's profiler under /pprof/ to h.
+func withPprof(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/pprof/", pprof.Index)
+	mux.HandleFunc("/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
+		if sec, err := strconv.Atoi(r.URL.Query().Get("seconds")); err == nil && sec > maxProfileSeconds {
+			http.Error(w, fmt.Sprintf("seconds=%d: at most %d", sec, maxProfileSeconds), http.StatusBadRequest)
+			return
+		}
+		pprof.Profile(w, r)
+	})
+	mux.Handle("/pprof/heap", pprof.Handler("heap"))
+	mux.Handle("/pprof/goroutine", pprof.Handler("goroutine"))
+	mux.Handle("/", h)
+	return mux
+}
+
 // Serve serves mux and h on ln until ctx ends, then shuts the server down
-// gracefully (bounded by a few seconds).
-func Serve(ctx context.Context, ln net.Listener, mux *rpc.Mux, h http.Handler, log *slog.Logger) error {
-	srv := rpc.NewServer(mux, rpc.ServerOptions{HTTP: h, Logger: log})
+// gracefully (bounded by a few seconds). The server's limits come from cfg.
+func Serve(ctx context.Context, ln net.Listener, cfg *config.Config, mux *rpc.Mux, h http.Handler, log *slog.Logger) error {
+	srv := rpc.NewServer(mux, ServerOptions(cfg, h, log))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
