@@ -380,6 +380,22 @@ func (c *Cluster) KillAll() {
 	}
 }
 
+// Pid returns the process id of a running instance, 0 when it is not running.
+func (c *Cluster) Pid(role string, idx int) int {
+	c.mu.Lock()
+	p := c.procs[fmt.Sprintf("%s%d", role, idx)]
+	c.mu.Unlock()
+	if p == nil {
+		return 0
+	}
+	select {
+	case <-p.done:
+		return 0
+	default:
+		return p.cmd.Process.Pid
+	}
+}
+
 // Output returns what an instance printed (stdout and stderr).
 func (c *Cluster) Output(role string, idx int) string {
 	b, _ := os.ReadFile(filepath.Join(c.dir, fmt.Sprintf("%s%d.out", role, idx)))
