@@ -94,6 +94,14 @@ type Options struct {
 	// PurgeGracePeriod keeps expired records this much longer than their expiry before
 	// the sweep deletes them; see the package documentation for why.
 	PurgeGracePeriod time.Duration
+
+	// CloseFlushTimeout bounds how long Close waits for its final flush (WAL off)
+	// before closing anyway (10 s). A flush cannot finish on a full disk; what it
+	// would have made durable is still in the replica's mutation log.
+	CloseFlushTimeout time.Duration
+	// OnDiskFull, when set, is called when a write of the engine fails because the
+	// disk is full (ENOSPC). It runs in the engine's goroutines and must not block.
+	OnDiskFull func()
 }
 
 // DefaultOptions returns the Pegasus defaults of [pegasus.server], translated to Pebble.
@@ -119,6 +127,7 @@ func DefaultOptions() Options {
 		IterationTimeLimit:       30 * time.Second,
 		PurgeInterval:            time.Hour,
 		PurgeGracePeriod:         10 * time.Minute,
+		CloseFlushTimeout:        10 * time.Second,
 	}
 }
 
@@ -187,6 +196,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PurgeGracePeriod < 0 {
 		o.PurgeGracePeriod = 0
+	}
+	if o.CloseFlushTimeout <= 0 {
+		o.CloseFlushTimeout = d.CloseFlushTimeout
 	}
 	o.ClusterID &= 127
 	return o

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
+	"golang.org/x/time/rate"
 
 	"github.com/pegasusgo/pegasus/storage/keys"
 )
@@ -100,7 +102,21 @@ type Store struct {
 	estMu  sync.Mutex
 	estAt  time.Time
 	estVal int64
+
+	// flushMu guards lastFlush, the completion channel of the last flush started:
+	// a flush waits for the previous one (see flush).
+	flushMu   sync.Mutex
+	lastFlush <-chan struct{}
+
+	// Pebble reports a failing flush or compaction on every retry; bgErrLog lets
+	// one report through every bgErrLogInterval and bgErrSuppressed counts the
+	// others.
+	bgErrLog        *rate.Limiter
+	bgErrSuppressed atomic.Int64
 }
+
+// bgErrLogInterval is the least time between two logged background errors of a store.
+const bgErrLogInterval = 5 * time.Second
 
 // estimateTTL is how long a key estimate is reused (compactions change it a little).
 const estimateTTL = 10 * time.Second
@@ -117,6 +133,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		crcTable:  crc64.MakeTable(pegasusCRC64Poly),
 		decreeKey: []byte(metaDecreeKey),
 		writeOpts: pebble.NoSync,
+		bgErrLog:  rate.NewLimiter(rate.Every(bgErrLogInterval), 1),
 	}
 	if !opts.DisableWAL {
 		// With a WAL the store promises that an applied decree is durable.
@@ -127,6 +144,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	po, cache := opts.pebbleOptions(s.eventListener())
 	po.TablePropertyCollectors = []func() pebble.TablePropertyCollector{newExpireCollector}
+	po.FS = newDiskFullBackoff(opts.OnDiskFull).wrap(vfs.Default)
 	db, err := pebble.Open(dir, po)
 	if cache != nil {
 		// The DB holds its own reference; ours is only needed until Open returns.
@@ -225,7 +243,8 @@ func encodeDecree(dst []byte, decree, timestampUS int64) {
 
 func (s *Store) eventListener() *pebble.EventListener {
 	return &pebble.EventListener{
-		BackgroundError: func(err error) { s.log.Error("pebble background error", "err", err) },
+		// Called with Pebble's DB mutex held: it must stay quick.
+		BackgroundError: s.backgroundError,
 		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
 			s.log.Warn("pebble write stall", "reason", info.Reason)
 		},
@@ -233,6 +252,20 @@ func (s *Store) eventListener() *pebble.EventListener {
 			s.log.Warn("pebble slow disk", "path", info.Path, "duration", info.Duration)
 		},
 	}
+}
+
+// backgroundError logs a failed flush or compaction. Pebble retries them at once,
+// so on a lasting failure (a full disk) the same error comes back many times a
+// second: at most one line per bgErrLogInterval is logged, with the count of the
+// ones left out since the previous line.
+func (s *Store) backgroundError(err error) {
+	if !s.bgErrLog.Allow() {
+		s.bgErrSuppressed.Add(1)
+		return
+	}
+	// Error() and not the error itself: the handler would print the stack trace
+	// Pebble's errors carry (%+v), a few KB a line.
+	s.log.Error("pebble background error", "err", err.Error(), "suppressed", s.bgErrSuppressed.Swap(0))
 }
 
 // acquire enters an operation; it fails once Close has started.
@@ -250,6 +283,13 @@ func (s *Store) release() { s.closeMu.RUnlock() }
 // Close stops the background work, discards open scanners, flushes the memtables (with
 // the WAL off they would otherwise be lost) and closes the database. It waits for
 // running calls to finish. Calling it again returns the first result.
+//
+// The final flush is given Options.CloseFlushTimeout: one that cannot finish (a full
+// disk) is abandoned and the database closed anyway, which loses nothing the replica
+// needs: its state on disk stays the last flushed one, which names its decree, and
+// the replica's mutation log keeps every mutation after that decree (it is trimmed
+// only up to LastDurableDecree) and replays them on the next open. Close then
+// returns an error saying so.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopJanitor()
@@ -260,9 +300,22 @@ func (s *Store) Close() error {
 		s.scanners.closeAll()
 		var flushErr error
 		if s.opts.DisableWAL {
-			if err := s.db.Flush(); err != nil {
-				flushErr = fmt.Errorf("storage: flush on close: %w", err)
+			var stalled bool
+			stalled, flushErr = s.flushForClose()
+			if stalled {
+				// Pebble stopped writes (every memtable full while flushes fail) and
+				// holds its commit pipeline, which DB.Close takes first: it would
+				// wait as long. The database is left to the process's exit.
+				s.log.Error("the engine is stalled: closing without closing the database", "err", flushErr)
+				s.closeErr = flushErr
+				return
 			}
+			if flushErr != nil {
+				s.log.Warn("the final flush did not finish: closing anyway; the mutations since the last flush are in the replica's log", "err", flushErr)
+			}
+		}
+		if n := s.bgErrSuppressed.Swap(0); n > 0 {
+			s.log.Error("pebble background errors not logged", "count", n)
 		}
 		if err := s.db.Close(); err != nil {
 			s.closeErr = errors.Join(flushErr, fmt.Errorf("storage: close pebble: %w", err))
@@ -271,6 +324,39 @@ func (s *Store) Close() error {
 		s.closeErr = flushErr
 	})
 	return s.closeErr
+}
+
+// flushForClose flushes everything applied, waiting at most CloseFlushTimeout.
+// Starting the flush can itself block, when Pebble stalls writes, so it runs in a
+// goroutine of its own; stalled reports that it had not returned by then (the
+// goroutine ends when the stall does).
+func (s *Store) flushForClose() (stalled bool, err error) {
+	timer := time.NewTimer(s.opts.CloseFlushTimeout)
+	defer timer.Stop()
+	type started struct {
+		done <-chan struct{}
+		err  error
+	}
+	startc := make(chan started, 1)
+	go func() {
+		done, err := s.db.AsyncFlush()
+		startc <- started{done, err}
+	}()
+	var st started
+	select {
+	case st = <-startc:
+	case <-timer.C:
+		return true, fmt.Errorf("storage: flush on close: not started within %v", s.opts.CloseFlushTimeout)
+	}
+	if st.err != nil {
+		return false, fmt.Errorf("storage: flush on close: %w", st.err)
+	}
+	select {
+	case <-st.done:
+		return false, nil
+	case <-timer.C:
+		return false, fmt.Errorf("storage: flush on close: not done within %v", s.opts.CloseFlushTimeout)
+	}
 }
 
 // Dir returns the directory of the store.
@@ -317,11 +403,28 @@ func (s *Store) Flush(ctx context.Context) error {
 	return s.flush(ctx)
 }
 
+// flush starts a flush once the previous one is done, and waits for it. While
+// flushes fail (a full disk) each new one would queue one more memtable for a flush
+// that does not come, until Pebble stalls every write; waiting keeps the queue at
+// one forced flush.
 func (s *Store) flush(ctx context.Context) error {
+	s.flushMu.Lock()
+	prev := s.lastFlush
+	s.flushMu.Unlock()
+	if prev != nil {
+		select {
+		case <-prev:
+		case <-ctx.Done():
+			return fmt.Errorf("storage: flush: the previous flush is not done: %w", ctx.Err())
+		}
+	}
 	done, err := s.db.AsyncFlush()
 	if err != nil {
 		return fmt.Errorf("storage: flush: %w", err)
 	}
+	s.flushMu.Lock()
+	s.lastFlush = done
+	s.flushMu.Unlock()
 	select {
 	case <-done:
 		s.estMu.Lock()

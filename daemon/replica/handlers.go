@@ -263,6 +263,9 @@ func (s *Stub) write(ctx context.Context, c *rpc.Call, op string, o storage.Op) 
 		s.metrics.writeFailed.Inc()
 		return writeResult{}, nil, rpc.NewError(base.ErrInvalidData)
 	}
+	if err := s.diskRefusal(p); err != nil {
+		return writeResult{}, nil, err
+	}
 	r, err := p.write(ctx, c.Msg.Name, raw, o)
 	if err != nil {
 		s.metrics.writeFailed.Inc()
@@ -366,7 +369,7 @@ func (s *Stub) queryDiskInfo(ctx context.Context, c *rpc.Call, req *radmin.Query
 		}
 	}
 	for _, d := range s.disks {
-		capMB, availMB := d.space()
+		capMB, availMB, _ := d.snapshot()
 		di := &radmin.DiskInfo{
 			Tag:                      d.tag,
 			FullDir:                  d.dir,

@@ -550,6 +550,7 @@ func (p *partition) installCheckpoint(src string, decree int64) error {
 	}
 	sopts := p.stub.opts.Storage
 	sopts.Logger = p.log
+	sopts.OnDiskFull = p.disk.noteFull
 	store, err := storage.Open(dataDir, sopts)
 	if err != nil {
 		return fmt.Errorf("open learned store: %w", err)

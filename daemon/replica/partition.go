@@ -205,6 +205,7 @@ func (p *partition) handle(ev any) {
 	case loggedEv:
 		if e.err != nil {
 			p.log.Error("plog append failed: replica goes to the error state", "err", e.err)
+			p.disk.noteWriteError(e.err, p.log)
 			p.process(p.core.Fail(), now)
 			p.closeSelf("plog write failed")
 			return
@@ -278,6 +279,7 @@ func (p *partition) process(rd pacifica.Ready, now time.Time) {
 	if rd.Persist {
 		if err := p.persist(); err != nil {
 			p.log.Error("persisting the ballot failed: replica goes to the error state", "err", err)
+			p.disk.noteWriteError(err, p.log)
 			p.finish(p.core.Fail())
 			p.closeSelf("persist failed")
 			return
@@ -316,6 +318,7 @@ func (p *partition) finish(rd pacifica.Ready) {
 	for _, c := range rd.Commits {
 		if err := p.apply(c); err != nil {
 			p.log.Error("applying a committed mutation failed: replica goes to the error state", "decree", c.Mutation.Decree, "err", err)
+			p.disk.noteWriteError(err, p.log)
 			more := p.core.Fail()
 			for _, w := range c.Writes {
 				w.Tag.(*pendingWrite).done <- writeResult{err: base.ErrLocalAppFailure}

@@ -55,6 +55,16 @@ type Options struct {
 	Replication         pacifica.Options
 	Storage             storage.Options
 
+	// DiskMinAvailableSpaceRatio (%): a data disk whose available ratio is below it
+	// is SPACE_INSUFFICIENT; 0 = never. RejectWriteWhenDiskInsufficient makes the
+	// primaries on a disk that is not NORMAL refuse client writes. The config's
+	// defaults are 10 and true.
+	DiskMinAvailableSpaceRatio      int
+	RejectWriteWhenDiskInsufficient bool
+	// DiskCheckInterval is how often the disks' free space is read (2 s): often
+	// enough to stop writes before a disk fills up, and a statfs call is cheap.
+	DiskCheckInterval time.Duration
+
 	Logger    *slog.Logger
 	StartTime time.Time
 }
@@ -75,6 +85,7 @@ func (o *Options) setDefaults() {
 	def(&o.UnheldGrace, 5*time.Second)
 	def(&o.GarbageRetention, 24*time.Hour)
 	def(&o.ErrorRetention, 7*24*time.Hour)
+	def(&o.DiskCheckInterval, 2*time.Second)
 	if o.CopyRateMBps <= 0 {
 		o.CopyRateMBps = 100
 	}
@@ -134,6 +145,8 @@ type Stub struct {
 
 	copyLimit *rate.Limiter // bytes/s served to learners
 
+	diskKick chan struct{} // a write found a disk full: check the disks now
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -146,7 +159,8 @@ func Open(opts Options) (*Stub, error) {
 	if _, err := base.ParseRPCAddress(opts.Self); err != nil {
 		return nil, fmt.Errorf("replica server address: %w", err)
 	}
-	disks, err := openDisks(opts.DataDirs)
+	kick := make(chan struct{}, 1)
+	disks, err := openDisks(opts.DataDirs, kick)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +178,7 @@ func Open(opts Options) (*Stub, error) {
 		fatal:      make(chan error, 1),
 		confirmed:  make(chan struct{}),
 		peers:      map[string]*rpc.Client{},
+		diskKick:   kick,
 		ctx:        ctx,
 		cancel:     cancel,
 	}
@@ -172,9 +187,17 @@ func Open(opts Options) (*Stub, error) {
 	s.meta = newMetaLink(s)
 	s.cmds = remotecmd.New("replica", opts.StartTime)
 	s.registerCommands()
+	// The disks' status is known before any replica serves.
+	s.checkDisks(time.Now())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.watchDisks(ctx)
+	}()
 	id, err := readIdentity(disks)
 	if err != nil {
 		cancel()
+		s.wg.Wait()
 		return nil, err
 	}
 	s.identity = id
@@ -254,6 +277,7 @@ func (s *Stub) openPartition(g base.Gpid, d *disk, dir string, st persistedState
 	log := s.log.With("gpid", g.String())
 	sopts := s.opts.Storage
 	sopts.Logger = log
+	sopts.OnDiskFull = d.noteFull
 	store, err := storage.Open(filepath.Join(dir, "data"), sopts)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -498,12 +522,21 @@ func (s *Stub) Run(ctx context.Context) error {
 	return err
 }
 
-// Close stops every replica and releases the server's resources.
+// Close stops every replica and releases the server's resources. The replicas are
+// closed in parallel: closing a store waits up to its CloseFlushTimeout for a final
+// flush that a full disk does not let finish, and one after the other would multiply
+// that by the number of replicas.
 func (s *Stub) Close() error {
 	s.cancel()
+	var closing sync.WaitGroup
 	for _, p := range s.all() {
-		s.closePartition(p)
+		closing.Add(1)
+		go func() {
+			defer closing.Done()
+			s.closePartition(p)
+		}()
 	}
+	closing.Wait()
 	s.wg.Wait()
 	s.peersMu.Lock()
 	for a, c := range s.peers {
@@ -519,6 +552,9 @@ func (s *Stub) Close() error {
 	}
 	return nil
 }
+
+// checkpointFlushTimeout bounds the wait for one replica's flush in checkpointLoop.
+const checkpointFlushTimeout = 20 * time.Second
 
 // checkpointLoop flushes the stores and trims the plogs up to what is durable.
 func (s *Stub) checkpointLoop(ctx context.Context) {
@@ -536,7 +572,13 @@ func (s *Stub) checkpointLoop(ctx context.Context) {
 				continue
 			}
 			p.dropOldLearnCheckpoint()
-			if err := p.st().Flush(ctx); err != nil {
+			// Bounded: a flush that cannot finish (a full disk) must not hold up the
+			// other replicas' flushes and the disk cleaning for long. One that takes
+			// longer goes on in the background; the log is trimmed at the next pass.
+			fctx, cancel := context.WithTimeout(ctx, min(s.opts.CheckpointInterval, checkpointFlushTimeout))
+			err := p.st().Flush(fctx)
+			cancel()
+			if err != nil {
 				p.log.Warn("flush failed", "err", err)
 				continue
 			}
