@@ -165,6 +165,7 @@ func TestDefaults(t *testing.T) {
 		{"core.data_dir", cfg.Core.DataDir, "data"},
 		{"core log dir", cfg.Core.EffectiveLogDir(), "data/log"},
 		{"core level", cfg.Core.LogLevel(), slog.LevelInfo},
+		{"core shutdown timeout", cfg.Core.ShutdownTimeout(), 30 * time.Second},
 		{"network.primary_interface", cfg.Network.PrimaryInterface, ""},
 		{"network.enable_udp", cfg.Network.EnableUDP, true},
 		{"meta.server_list", len(cfg.MetaServer.ServerList), 0},

@@ -20,6 +20,15 @@ type Core struct {
 	// LoggingStartLevel (logging_start_level) is an upstream level name such
 	// as LOG_LEVEL_INFO; see LogLevel.
 	LoggingStartLevel string
+	// ShutdownTimeoutSeconds (shutdown_timeout_seconds, default 30) bounds a
+	// graceful stop: a process whose roles have not stopped this long after
+	// SIGTERM or SIGINT logs it and exits with status 1.
+	ShutdownTimeoutSeconds int
+}
+
+// ShutdownTimeout is ShutdownTimeoutSeconds as a duration.
+func (c Core) ShutdownTimeout() time.Duration {
+	return time.Duration(c.ShutdownTimeoutSeconds) * time.Second
 }
 
 // EffectiveLogDir is where the process writes its logs. The deployment guide
@@ -50,6 +59,8 @@ func decodeCore(r *sectionReader) Core {
 		DataDir:           filepath.Clean(r.str("data_dir", "./data")),
 		LogDir:            r.str("log_dir", ""),
 		LoggingStartLevel: r.enum("logging_start_level", "LOG_LEVEL_INFO", "LOG_LEVEL_DEBUG", "LOG_LEVEL_INFO", "LOG_LEVEL_WARNING", "LOG_LEVEL_ERROR", "LOG_LEVEL_FATAL"),
+
+		ShutdownTimeoutSeconds: r.integer("shutdown_timeout_seconds", 30, positive),
 	}
 	if c.LogDir != "" {
 		c.LogDir = filepath.Clean(c.LogDir)

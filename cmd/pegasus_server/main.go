@@ -6,6 +6,10 @@
 // port from the [apps.<role>] section of config.ini. The process logs to
 // <[core] log_dir>, by default <[core] data_dir>/log; when it cannot start it exits
 // non-zero with a one-line reason on stderr naming that directory.
+//
+// SIGTERM or SIGINT stops the roles gracefully. If they have not stopped within
+// [core] shutdown_timeout_seconds (30 s), the process logs it and exits with status
+// 1; a second signal ends it at once.
 package main
 
 import (
@@ -174,6 +178,15 @@ func run(argv []string) int {
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Closed when run returns, before the log is closed (defers run in reverse).
+	stopped := make(chan struct{})
+	defer close(stopped)
+	timeout := cfg.Core.ShutdownTimeout()
+	go shutdownWatchdog(ctx, timeout, stopped, stop, func() {
+		log.Error("the roles did not stop within the shutdown timeout: exiting", "timeout", timeout, "key", "[core] shutdown_timeout_seconds")
+		fmt.Fprintf(os.Stderr, "pegasus_server: the roles did not stop within %v of the stop request: exiting (see the log in %s)\n", timeout, logDir)
+		os.Exit(1)
+	})
 	start := time.Now()
 	type result struct {
 		name string
@@ -235,6 +248,28 @@ func run(argv []string) int {
 	}
 	log.Info("stopped")
 	return code
+}
+
+// shutdownWatchdog bounds a stop. Once ctx ends (a stop signal, or a role failed)
+// the roles have timeout to stop, which closing stopped reports; past it onTimeout
+// runs, and exits the process: a role blocked for good (a store that cannot be
+// closed on a full disk, say) must not keep the process, and its port and data
+// directories, forever. restoreSignals gives the stop signals their default action
+// back, so that a second one ends the process at once.
+func shutdownWatchdog(ctx context.Context, timeout time.Duration, stopped <-chan struct{}, restoreSignals, onTimeout func()) {
+	select {
+	case <-stopped:
+		return
+	case <-ctx.Done():
+	}
+	restoreSignals()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-stopped:
+	case <-t.C:
+		onTimeout()
+	}
 }
 
 type instance struct {
