@@ -28,6 +28,9 @@ type ClientOptions struct {
 	// Dial replaces net.Dialer for tests.
 	Dial   func(ctx context.Context, addr string) (net.Conn, error)
 	Logger *slog.Logger
+	// Auth, when set, authenticates every new connection as a cluster member
+	// before any call is made on it.
+	Auth *ClientAuth
 }
 
 func (o *ClientOptions) setDefaults() {
@@ -254,7 +257,7 @@ func (c *Client) conn(ctx context.Context) (*clientConn, error) {
 			c.backoff = min(max(2*c.backoff, c.opts.MinBackoff), c.opts.MaxBackoff)
 			c.nextDial = time.Now().Add(c.backoff)
 			c.mu.Unlock()
-			return nil, fmt.Errorf("connect %s: %w: %v", c.addr, ErrUnavailable, err)
+			return nil, fmt.Errorf("connect %s: %w: %w", c.addr, ErrUnavailable, err)
 		}
 		if c.closed {
 			c.mu.Unlock()
@@ -277,6 +280,12 @@ func (c *Client) dial(ctx context.Context) (*clientConn, error) {
 	}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
+	}
+	if a := c.opts.Auth; a != nil {
+		if err := a.handshake(dctx, nc, c.opts.MaxFrameSize); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("authenticate to %s: %w", c.addr, err)
+		}
 	}
 	cc := &clientConn{
 		c:       c,

@@ -18,7 +18,12 @@ type Call struct {
 	Remote net.Addr
 	args   thrift.TProtocol
 	raw    []byte // the args struct as it arrived
+	peer   Peer
 }
+
+// Peer is what the server knows of the caller: the cluster member it proved to
+// be, if any, and whether it may administer the cluster.
+func (c *Call) Peer() Peer { return c.peer }
 
 // RawArgs returns the encoded args struct of the request, as received. A replica
 // server logs and forwards client writes in this form without re-encoding them;

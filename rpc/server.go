@@ -17,7 +17,10 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/apache/thrift/lib/go/thrift"
+
 	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/idl/gen/security"
 	"github.com/pegasusgo/pegasus/internal/ratelog"
 )
 
@@ -54,6 +57,9 @@ type ServerOptions struct {
 	HTTP http.Handler
 	// Logger receives connection-level events; nil discards them.
 	Logger *slog.Logger
+	// Access decides who may call what. Nil serves everything to everyone (tests,
+	// and the shell's fakes); servers always set it.
+	Access *Access
 }
 
 // Defaults of the protective limits; docs/operations.md ("Limits and protections")
@@ -88,7 +94,7 @@ type Server struct {
 
 	// Refusals happen at the rate peers make them: each kind is logged at most once
 	// per logEvery.
-	acceptLog, capLog, frameLog *ratelog.Limiter
+	acceptLog, capLog, frameLog, authLog *ratelog.Limiter
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -106,6 +112,7 @@ type serverCounters struct {
 	refusedTotal, refusedPerIP     atomic.Int64
 	frameTimeouts, firstTimeouts   atomic.Int64
 	overloaded, badFrames, accepts atomic.Int64
+	authFailed, denied             atomic.Int64
 }
 
 // ServerStats is a snapshot of the server's connection accounting.
@@ -118,6 +125,8 @@ type ServerStats struct {
 	FirstRequestTimeout int64 // closed: no complete first request in FirstRequestTimeout
 	Overloaded          int64 // closed: the pending-frame budget stayed spent
 	BadFrames           int64 // closed: malformed or oversized frame
+	AuthFailed          int64 // failed cluster authentication handshakes
+	Denied              int64 // calls refused: cluster RPC unauthenticated, or admin RPC from a non-administrator
 }
 
 // Stats returns the connection accounting.
@@ -134,6 +143,8 @@ func (s *Server) Stats() ServerStats {
 		FirstRequestTimeout: s.stats.firstTimeouts.Load(),
 		Overloaded:          s.stats.overloaded.Load(),
 		BadFrames:           s.stats.badFrames.Load(),
+		AuthFailed:          s.stats.authFailed.Load(),
+		Denied:              s.stats.denied.Load(),
 	}
 }
 
@@ -186,6 +197,7 @@ func NewServer(mux *Mux, opts ServerOptions) *Server {
 		acceptLog: ratelog.New(logEvery),
 		capLog:    ratelog.New(logEvery),
 		frameLog:  ratelog.New(logEvery),
+		authLog:   ratelog.New(logEvery),
 	}
 	s.httpSrv = &http.Server{
 		Handler:           h,
@@ -542,6 +554,10 @@ func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, out chan<- 
 	remote := c.nc.RemoteAddr()
 	reserve := c.reserve
 	first := true // the accept-time deadline covers the first request
+	auth := connAuth{peer: Peer{Addr: c.ip}}
+	if a := s.opts.Access; a != nil {
+		auth.peer.Admin = a.isAdminAddr(c.ip)
+	}
 	for {
 		if !first {
 			if br.Buffered() == 0 {
@@ -571,6 +587,16 @@ func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, out chan<- 
 			return false
 		}
 		first = false
+		if a := s.opts.Access; a != nil {
+			if msg.Name == CodeNegotiation {
+				c.negotiate(ctx, out, a, &auth, msg, args)
+				continue
+			}
+			if code := c.deny(a, &auth, msg.Name); code != "" {
+				c.reply(ctx, out, code, msg, nil)
+				continue
+			}
+		}
 		h, ok := s.mux.lookup(msg.Name)
 		if !ok {
 			s.log.Debug("no handler", "rpc", msg.Name, "remote", remote)
@@ -583,7 +609,7 @@ func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, out chan<- 
 			return false
 		}
 		handlers.Add(1)
-		call := &Call{Header: f.Header, Msg: msg, Remote: remote, args: args}
+		call := &Call{Header: f.Header, Msg: msg, Remote: remote, args: args, peer: auth.peer}
 		if fp, ok := args.(*frameProtocol); ok {
 			call.raw = f.Body[fp.r.pos:]
 		}
@@ -593,6 +619,40 @@ func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, out chan<- 
 			c.run(ctx, h, call, out)
 		}()
 	}
+}
+
+// negotiate runs one step of the authentication handshake. It runs on the reader
+// goroutine, so the requests that follow see its outcome.
+func (c *serverConn) negotiate(ctx context.Context, out chan<- *encoder, a *Access, st *connAuth, msg MessageBegin, args thrift.TProtocol) {
+	req := security.NewNegotiationRequest()
+	if err := DecodeArgs(ctx, args, req); err != nil {
+		c.reply(ctx, out, base.ErrInvalidData, msg, nil)
+		return
+	}
+	resp, err := a.negotiate(st, req)
+	if err != nil {
+		c.s.stats.authFailed.Add(1)
+		c.s.authLog.Warn(c.s.log, "cluster authentication refused", "remote", c.nc.RemoteAddr(), "err", err)
+	} else if st.peer.Node != "" && resp.Status == security.NegotiationStatus_SASL_SUCC {
+		c.s.log.Debug("cluster member authenticated", "remote", c.nc.RemoteAddr(), "node", st.peer.Node)
+	}
+	c.reply(ctx, out, base.ErrOK, msg, resp)
+}
+
+// deny returns the error a call must be refused with ("" to serve it): cluster
+// RPCs need an authenticated member, administrative ones an administrator.
+func (c *serverConn) deny(a *Access, st *connAuth, code string) string {
+	switch {
+	case a.Keys != nil && st.peer.Node == "" && a.internal(code):
+		c.s.stats.denied.Add(1)
+		c.s.authLog.Warn(c.s.log, "cluster RPC refused: the connection has not authenticated as a cluster member", "remote", c.nc.RemoteAddr(), "rpc", code)
+		return base.ErrUnauthenticated
+	case !st.peer.Admin && adminCodes[code]:
+		c.s.stats.denied.Add(1)
+		c.s.authLog.Warn(c.s.log, "administrative RPC refused: the caller is not an administrator", "remote", c.nc.RemoteAddr(), "rpc", code)
+		return base.ErrACLDeny
+	}
+	return ""
 }
 
 // readFailed handles a failed frame read and reports whether the loop stopped
