@@ -22,6 +22,7 @@ type Config struct {
 	Core        Core          // [core]
 	Network     Network       // [network]
 	HTTP        HTTP          // [http]
+	Security    Security      // [security]
 	MetaServer  MetaServer    // [meta_server]
 	Replication Replication   // [replication]
 	ZooKeeper   ZooKeeper     // [zookeeper]
@@ -239,6 +240,7 @@ func (d *decoder) decode() *Config {
 	cfg.Core = decodeCore(d.reader("core"))
 	cfg.Network = decodeNetwork(d.reader("network"))
 	cfg.HTTP = decodeHTTP(d.reader("http"))
+	cfg.Security = decodeSecurity(d.reader("security"))
 	cfg.MetaServer = decodeMetaServer(d.reader("meta_server"))
 	cfg.Replication = decodeReplication(d.reader("replication"), cfg.Core)
 	cfg.ZooKeeper = decodeZooKeeper(d.reader("zookeeper"))
@@ -282,7 +284,7 @@ func upstreamRuntimePrefix(name string) string {
 
 func isUpstreamRuntimeSection(name string) bool {
 	switch name {
-	case "nfs", "security", "pegasus.perf_counter":
+	case "nfs", "pegasus.perf_counter":
 		return true
 	}
 	return false

@@ -325,6 +325,10 @@ func TestBadValues(t *testing.T) {
 		{"compression", "[pegasus.server]\nrocksdb_compression_type = lz5\n", "pegasus.server", "rocksdb_compression_type", 2, `"lz5": unknown compression`},
 		{"level multiplier", "[pegasus.server]\nrocksdb_max_bytes_for_level_multiplier = 1\n", "pegasus.server", "rocksdb_max_bytes_for_level_multiplier", 2, "between 2 and 1000"},
 		{"block cache", "[pegasus.server]\nrocksdb_block_cache_capacity = 0\n", "pegasus.server", "rocksdb_block_cache_capacity", 2, "must be greater than 0"},
+		{"enable_auth", "[security]\nenable_auth = true\n", "security", "enable_auth", 2, "Kerberos SASL is not supported"},
+		{"enable_acl", "[security]\nenable_acl = true\n", "security", "enable_acl", 2, "admin_allow_list"},
+		{"super_users", "[security]\nsuper_users = alice\n", "security", "super_users", 2, "list administrators' addresses"},
+		{"admin allow list", "[security]\nadmin_allow_list = 10.0.0.0/8, ops-host\n", "security", "admin_allow_list", 2, "host names are not accepted"},
 		{"frame budget", "[network]\nmax_frame_size_mb = 64\npending_frame_mb = 32\n", "network", "pending_frame_mb", 3, "at least max_frame_size_mb (64)"},
 		{"frame size", "[network]\nmax_frame_size_mb = 0\n", "network", "max_frame_size_mb", 2, "between 1 and 1024"},
 		{"explicit host", "[network]\nexplicit_host_address = pegasus-0.svc\n", "network", "explicit_host_address", 2, "hostname; only IP addresses are supported"},
@@ -521,5 +525,34 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load("testdata/does-not-exist.ini", Options{})
 	if err == nil || !strings.Contains(err.Error(), "does-not-exist.ini") {
 		t.Errorf("got %v", err)
+	}
+}
+
+func TestSecuritySection(t *testing.T) {
+	cfg, err := Parse("test.ini", []byte("[security]\nenable_auth = false\nenable_acl = false\nsuper_users =\ncluster_secret_file = /etc/pegasus/secret\nadmin_allow_list = 10.1.0.0/16, 192.168.7.7 ::1\nkrb5_keytab = /etc/krb5.keytab\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := cfg.Security
+	if sec.ClusterSecretFile != "/etc/pegasus/secret" || sec.InsecureCluster {
+		t.Errorf("security = %+v", sec)
+	}
+	want := []string{"10.1.0.0/16", "192.168.7.7/32", "::1/128"}
+	if len(sec.AdminAllowList) != len(want) {
+		t.Fatalf("admin_allow_list = %v, want %v", sec.AdminAllowList, want)
+	}
+	for i, p := range sec.AdminAllowList {
+		if p.String() != want[i] {
+			t.Errorf("admin_allow_list[%d] = %v, want %s", i, p, want[i])
+		}
+	}
+	found := false
+	for _, w := range cfg.Warnings {
+		if w.Key == "krb5_keytab" {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("krb5_keytab not reported as unused")
 	}
 }

@@ -148,6 +148,85 @@ func decodeHTTP(r *sectionReader) HTTP {
 	return h
 }
 
+// Security is [security]: who may speak the cluster protocol and change the
+// cluster. See docs/security.md.
+type Security struct {
+	// ClusterSecretFile (cluster_secret_file) holds the secrets the cluster's
+	// servers prove their membership with: one per line, the first current, all
+	// accepted (two during a rotation). Servers re-read it while they run.
+	ClusterSecretFile string
+	// InsecureCluster (insecure_cluster, default false) runs without membership
+	// authentication: anyone who reaches a server's port can speak the cluster
+	// protocol. A server with neither refuses to start.
+	InsecureCluster bool
+	// AdminAllowList (admin_allow_list) lists the addresses (IPs or CIDR
+	// prefixes) that may change the cluster without authenticating, on top of
+	// loopback and the cluster's own hosts, which always may.
+	AdminAllowList []netip.Prefix
+}
+
+// securityRefused are upstream [security] keys that ask for a protection this
+// implementation does not give: a server configured with them refuses to start
+// rather than run less protected than its operator asked. value is the setting
+// that asks for it.
+var securityRefused = []struct{ key, instead string }{
+	{"enable_auth", "Kerberos SASL is not supported: cluster members authenticate with cluster_secret_file, clients by address (admin_allow_list); see docs/security.md"},
+	{"mandatory_auth", "cluster RPCs always require authentication when cluster_secret_file is set; remove the key"},
+	{"enable_acl", "table ACLs are not supported: administrative RPCs are limited to admin_allow_list and cluster members"},
+	{"enable_ranger_acl", "Ranger is not supported: administrative RPCs are limited to admin_allow_list and cluster members"},
+	{"super_users", "users are not authenticated: list administrators' addresses in admin_allow_list"},
+	{"meta_acl_rpc_allow_list", "per-RPC ACLs are not supported: administrative RPCs are limited to admin_allow_list and cluster members"},
+	{"enable_zookeeper_kerberos", "Kerberos for ZooKeeper is not supported: protect ZooKeeper by network access"},
+}
+
+func decodeSecurity(r *sectionReader) Security {
+	s := Security{
+		ClusterSecretFile: r.str("cluster_secret_file", ""),
+		InsecureCluster:   r.boolean("insecure_cluster", false),
+	}
+	for _, item := range splitList(r.str("admin_allow_list", "")) {
+		p, err := parsePrefix(item)
+		if err != nil {
+			r.failKey("admin_allow_list", item, err)
+			continue
+		}
+		s.AdminAllowList = append(s.AdminAllowList, p)
+	}
+	for _, k := range securityRefused {
+		v, _ := r.lookup(k.key)
+		switch strings.ToLower(v) {
+		case "", "false", "0":
+			continue
+		}
+		r.failKey(k.key, v, errors.New(k.instead))
+	}
+	r.finish("krb5_keytab", "krb5_config", "krb5_principal", "service_name", "service_fqdn", "sasl_plugin_path",
+		"encryption_cluster_key_name", "update_ranger_policy_interval_sec", "zookeeper_kerberos_service_name",
+		"zookeeper_sasl_service_fqdn")
+	return s
+}
+
+// parsePrefix reads an IP address or a CIDR prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("not an IP prefix: %w", err)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("not an IP address or prefix (host names are not accepted): %w", err)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// splitList splits a comma- or space-separated list, dropping empty items.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+}
+
 // FunctionLevel is the meta server's meta_function_level_on_start: how much
 // the meta server is allowed to change on its own.
 type FunctionLevel string

@@ -173,11 +173,19 @@ func run(argv []string) int {
 		return fail(logDir, "%v", err)
 	}
 	log.Info("node address chosen", "ip", hostIP, "how", how)
+	keys, err := openKeyring(cfg, log.Logger)
+	if err != nil {
+		log.Error("cluster authentication cannot be set up", "err", err)
+		return fail(logDir, "%v", err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if keys != nil {
+		go reloadKeyring(ctx, keys, log.Logger)
+	}
 	// Closed when run returns, before the log is closed (defers run in reverse).
 	stopped := make(chan struct{})
 	defer close(stopped)
@@ -208,6 +216,7 @@ func run(argv []string) int {
 			DataDir:  dataDir,
 			Logger:   log.With("instance", in.inst.Name),
 			Start:    start,
+			Keys:     keys,
 		}
 		name := in.inst.Name
 		go func() {

@@ -49,6 +49,9 @@ type Options struct {
 	// Deferred is how many of the replica servers (the last ones) are configured
 	// but not started: a test starts them later to grow the cluster.
 	Deferred int
+	// Insecure runs the cluster without membership authentication; by default
+	// its servers share a secret file (SecretPath).
+	Insecure bool
 }
 
 // Table is a default table.
@@ -194,9 +197,36 @@ func (c *Cluster) writeConfig() {
 	fmt.Fprintf(&b, "[pegasus.server]\nrocksdb_block_cache_capacity = 67108864\nrocksdb_write_buffer_size = 8388608\n\n")
 	fmt.Fprintf(&b, "[pegasus.collector]\navailable_detect_app = temp\navailable_detect_interval_seconds = 1\navailable_detect_timeout = 2000\n\n")
 	fmt.Fprintf(&b, "[pegasus.clusters]\ntest = %s\n\n", strings.Join(c.MetaAddrs(), ","))
+	if c.opts.Insecure {
+		b.WriteString("[security]\ninsecure_cluster = true\n\n")
+	} else {
+		if _, err := os.Stat(c.SecretPath()); os.IsNotExist(err) {
+			c.WriteSecrets(testSecret)
+		}
+		fmt.Fprintf(&b, "[security]\ncluster_secret_file = %s\n\n", c.SecretPath())
+	}
 	b.WriteString(c.opts.ExtraConfig)
 	c.config = filepath.Join(c.dir, "config.ini")
 	if err := os.WriteFile(c.config, []byte(b.String()), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// testSecret is the cluster secret a test cluster starts with.
+const testSecret = "clustertest-secret-0123456789abcdef"
+
+// SecretPath is the cluster secret file every server of the cluster reads.
+func (c *Cluster) SecretPath() string { return filepath.Join(c.dir, "cluster_secret") }
+
+// WriteSecrets replaces the cluster secret file (the first secret current);
+// running servers pick the change up within their reload interval.
+func (c *Cluster) WriteSecrets(secrets ...string) {
+	c.t.Helper()
+	tmp := c.SecretPath() + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strings.Join(secrets, "\n")+"\n"), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, c.SecretPath()); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -281,6 +311,49 @@ func (c *Cluster) Kill(role string, idx int) {
 // Stop stops an instance with SIGTERM (graceful) and waits for it.
 func (c *Cluster) Stop(role string, idx int) {
 	c.signal(fmt.Sprintf("%s%d", role, idx), syscall.SIGTERM)
+}
+
+// StopTimed stops an instance with SIGTERM and waits up to limit for it to exit. It
+// returns how long the exit took and how the process ended (nil for status 0); an
+// instance still running after limit is killed, and the error says so.
+func (c *Cluster) StopTimed(role string, idx int, limit time.Duration) (time.Duration, error) {
+	name := fmt.Sprintf("%s%d", role, idx)
+	c.mu.Lock()
+	p := c.procs[name]
+	c.mu.Unlock()
+	if p == nil {
+		return 0, fmt.Errorf("%s was never started", name)
+	}
+	p.stopped.Store(true)
+	start := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return time.Since(start), p.err
+	case <-time.After(limit):
+		p.cmd.Process.Kill()
+		<-p.done
+		return time.Since(start), fmt.Errorf("%s still running %v after SIGTERM: killed", name, limit)
+	}
+}
+
+// WaitExit waits up to limit for an instance to end on its own and returns how it
+// ended (nil for status 0); the error says so when it is still running.
+func (c *Cluster) WaitExit(role string, idx int, limit time.Duration) error {
+	name := fmt.Sprintf("%s%d", role, idx)
+	c.mu.Lock()
+	p := c.procs[name]
+	c.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("%s was never started", name)
+	}
+	select {
+	case <-p.done:
+		p.stopped.Store(true) // expected by the caller: not an unexpected exit
+		return p.err
+	case <-time.After(limit):
+		return fmt.Errorf("%s still running after %v", name, limit)
+	}
 }
 
 func (c *Cluster) signal(name string, sig syscall.Signal) {

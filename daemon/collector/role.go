@@ -82,7 +82,7 @@ func Run(ctx context.Context, env role.Env, ready func()) error {
 	ready()
 	env.Logger.Info("collector started", "addr", env.Addr(), "cluster", opts.ClusterName, "meta_servers", opts.MetaServers,
 		"detect_table", opts.DetectTable, "detect_interval", opts.DetectInterval, "stat_interval", opts.StatInterval)
-	err = role.Serve(ctx, ln, env.Config, mux, c.HTTPHandler(), opts.Logger)
+	err = role.Serve(ctx, ln, env, mux, c.HTTPHandler(), opts.Logger, nil)
 	cancel()
 	<-done
 	return err

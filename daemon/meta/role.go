@@ -138,6 +138,7 @@ func Run(ctx context.Context, env role.Env, ready func()) error {
 	defer elector.Close()
 	opts := OptionsFromConfig(env.Config, env.Addr())
 	opts.Store, opts.Elector = store, elector
+	opts.ClientAuth = env.ClientAuth()
 	opts.Logger = env.Logger.With("role", "meta")
 	opts.StartTime = env.Start
 	srv, err := New(opts)
@@ -155,7 +156,7 @@ func Run(ctx context.Context, env role.Env, ready func()) error {
 	}()
 	ready()
 	env.Logger.Info("meta server started", "addr", env.Addr(), "cluster_root", opts.ClusterRoot)
-	err = role.Serve(ctx, ln, env.Config, mux, srv.HTTPHandler(), opts.Logger)
+	err = role.Serve(ctx, ln, env, mux, srv.HTTPHandler(), opts.Logger, nil)
 	cancel()
 	<-done
 	return err

@@ -34,6 +34,9 @@ type DefaultTable struct {
 // Options configure a meta server. The zero values of the timings pick upstream's
 // defaults.
 type Options struct {
+	// ClientAuth proves this server to the replica servers it calls; nil in an
+	// insecure cluster.
+	ClientAuth  *rpc.ClientAuth
 	Self        string   // this server's ip:port, as other servers reach it
 	MetaServers []string // every meta server of the cluster, ip:port
 	ClusterName string
@@ -635,7 +638,7 @@ func (s *Server) client(addr string) *rpc.Client {
 	defer s.clientsMu.Unlock()
 	c, ok := s.clients[addr]
 	if !ok {
-		c = rpc.NewClient(addr, rpc.ClientOptions{Logger: s.log})
+		c = rpc.NewClient(addr, rpc.ClientOptions{Logger: s.log, Auth: s.opts.ClientAuth})
 		s.clients[addr] = c
 	}
 	return c

@@ -46,7 +46,7 @@ type metaLink struct {
 func newMetaLink(s *Stub) *metaLink {
 	m := &metaLink{s: s, start: s.opts.StartTime.UnixMilli()}
 	for _, a := range s.opts.MetaServers {
-		m.clients = append(m.clients, rpc.NewClient(a, rpc.ClientOptions{Logger: s.log, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}))
+		m.clients = append(m.clients, rpc.NewClient(a, rpc.ClientOptions{Logger: s.log, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Auth: s.opts.ClientAuth}))
 	}
 	return m
 }
@@ -158,7 +158,7 @@ func (m *metaLink) rotate(hint string) {
 				return
 			}
 		}
-		m.clients = append(m.clients, rpc.NewClient(hint, rpc.ClientOptions{Logger: m.s.log}))
+		m.clients = append(m.clients, rpc.NewClient(hint, rpc.ClientOptions{Logger: m.s.log, Auth: m.s.opts.ClientAuth}))
 		m.target = len(m.clients) - 1
 		return
 	}

@@ -73,9 +73,10 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, []string, err
 			// re-sends the commit point.
 			EmptyWriteInterval: rep.GroupCheckInterval(),
 		},
-		Storage:   sopts,
-		Logger:    env.Logger.With("role", "replica"),
-		StartTime: env.Start,
+		Storage:    sopts,
+		ClientAuth: env.ClientAuth(),
+		Logger:     env.Logger.With("role", "replica"),
+		StartTime:  env.Start,
 
 		DiskMinAvailableSpaceRatio:      rep.DiskMinAvailableSpaceRatio,
 		RejectWriteWhenDiskInsufficient: rep.RejectWriteWhenDiskInsufficient,
@@ -140,7 +141,7 @@ func Run(ctx context.Context, env role.Env, ready func()) error {
 	}()
 	ready()
 	env.Logger.Info("replica server started", "addr", env.Addr(), "disks", len(opts.DataDirs))
-	err = role.Serve(runCtx, ln, env.Config, mux, stub.HTTPHandler(), opts.Logger)
+	err = role.Serve(runCtx, ln, env, mux, stub.HTTPHandler(), opts.Logger, nil)
 	cancel()
 	<-done
 	select {

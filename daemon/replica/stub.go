@@ -29,6 +29,9 @@ import (
 
 // Options configure a replica server. Zero timings pick upstream's defaults.
 type Options struct {
+	// ClientAuth proves this server to the meta servers and its peers; nil in
+	// an insecure cluster.
+	ClientAuth  *rpc.ClientAuth
 	Self        string // ip:port of this server
 	ClusterName string
 	MetaServers []string
@@ -189,6 +192,10 @@ func Open(opts Options) (*Stub, error) {
 	s.registerCommands()
 	// The disks' status is known before any replica serves.
 	s.checkDisks(time.Now())
+	if err := checkRoomToStart(disks); err != nil {
+		cancel()
+		return nil, err
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -594,7 +601,7 @@ func (s *Stub) peer(addr string) *rpc.Client {
 	defer s.peersMu.Unlock()
 	c, ok := s.peers[addr]
 	if !ok {
-		c = rpc.NewClient(addr, rpc.ClientOptions{Logger: s.log, MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
+		c = rpc.NewClient(addr, rpc.ClientOptions{Logger: s.log, MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, Auth: s.opts.ClientAuth})
 		s.peers[addr] = c
 	}
 	return c

@@ -28,6 +28,45 @@ type Env struct {
 	DataDir  string // <[core] data_dir>/<instance>
 	Logger   *slog.Logger
 	Start    time.Time
+	// Keys are the cluster secrets this server proves its membership with and
+	// checks others' against; nil when [security] insecure_cluster is set.
+	Keys *rpc.Keyring
+}
+
+// ClientAuth is what the role's connections to other cluster servers prove
+// themselves with (nil when the cluster runs insecure).
+func (e Env) ClientAuth() *rpc.ClientAuth {
+	if e.Keys == nil {
+		return nil
+	}
+	return &rpc.ClientAuth{Keys: e.Keys, Node: e.Addr()}
+}
+
+// Access is who may do what on the role's port: cluster RPCs need a member
+// proven by the keyring; administrative RPCs need a member or an address that is
+// loopback, one of the cluster's hosts (this one, the meta servers, and those
+// clusterHost knows, may be nil) or in [security] admin_allow_list.
+func (e Env) Access(clusterHost func(netip.Addr) bool) *rpc.Access {
+	hosts := map[netip.Addr]bool{e.HostIP.Unmap(): true}
+	for _, m := range e.Config.MetaServer.ServerList {
+		hosts[m.Addr().Unmap()] = true
+	}
+	allow := e.Config.Security.AdminAllowList
+	return &rpc.Access{
+		Keys: e.Keys,
+		Self: e.Addr(),
+		Admin: func(ip netip.Addr) bool {
+			if ip.IsLoopback() || hosts[ip] {
+				return true
+			}
+			for _, p := range allow {
+				if p.Contains(ip) {
+					return true
+				}
+			}
+			return clusterHost != nil && clusterHost(ip)
+		},
+	}
 }
 
 // Addr is the role's identity: "ip:port".
@@ -50,7 +89,7 @@ func Listen(env Env) (net.Listener, error) {
 }
 
 // ServerOptions maps the [network] and [http] limits of cfg to the RPC server's.
-func ServerOptions(cfg *config.Config, h http.Handler, log *slog.Logger) rpc.ServerOptions {
+func ServerOptions(cfg *config.Config, access *rpc.Access, h http.Handler, log *slog.Logger) rpc.ServerOptions {
 	n := cfg.Network
 	noCapIfZero := func(v int) int {
 		if v == 0 {
@@ -72,6 +111,7 @@ func ServerOptions(cfg *config.Config, h http.Handler, log *slog.Logger) rpc.Ser
 		FirstRequestTimeout: time.Duration(n.FirstRequestTimeoutSeconds) * time.Second,
 		HTTP:                h,
 		Logger:              log,
+		Access:              access,
 	}
 }
 
@@ -99,9 +139,11 @@ func withPprof(h http.Handler) http.Handler {
 }
 
 // Serve serves mux and h on ln until ctx ends, then shuts the server down
-// gracefully (bounded by a few seconds). The server's limits come from cfg.
-func Serve(ctx context.Context, ln net.Listener, cfg *config.Config, mux *rpc.Mux, h http.Handler, log *slog.Logger) error {
-	srv := rpc.NewServer(mux, ServerOptions(cfg, h, log))
+// gracefully (bounded by a few seconds). The server's limits come from the
+// configuration; clusterHost (may be nil) names more hosts of the cluster, whose
+// addresses may administer it (see Env.Access).
+func Serve(ctx context.Context, ln net.Listener, env Env, mux *rpc.Mux, h http.Handler, log *slog.Logger, clusterHost func(netip.Addr) bool) error {
+	srv := rpc.NewServer(mux, ServerOptions(env.Config, env.Access(clusterHost), h, log))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

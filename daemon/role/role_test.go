@@ -37,7 +37,7 @@ func TestServerOptionsFromConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
-			o := ServerOptions(cfg, app, nil)
+			o := ServerOptions(cfg, nil, app, nil)
 			if o.MaxConnectionsPerIP != tc.perIP || o.MaxConnections != tc.max || o.MaxFrameSize != tc.frame ||
 				o.PendingFrameBytes != tc.pending || o.FrameTimeout != tc.frameTO || o.FirstRequestTimeout != tc.firstTO {
 				t.Errorf("options = %+v", o)
