@@ -160,8 +160,9 @@ type Security struct {
 	// protocol. A server with neither refuses to start.
 	InsecureCluster bool
 	// AdminAllowList (admin_allow_list) lists the addresses (IPs or CIDR
-	// prefixes) that may change the cluster without authenticating, on top of
-	// loopback and the cluster's own hosts, which always may.
+	// prefixes) that may change the cluster without authenticating. Unset, they
+	// are loopback and the cluster's own hosts. Cluster members, which
+	// authenticate, always may.
 	AdminAllowList []netip.Prefix
 }
 

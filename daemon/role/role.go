@@ -43,30 +43,31 @@ func (e Env) ClientAuth() *rpc.ClientAuth {
 }
 
 // Access is who may do what on the role's port: cluster RPCs need a member
-// proven by the keyring; administrative RPCs need a member or an address that is
-// loopback, one of the cluster's hosts (this one, the meta servers, and those
-// clusterHost knows, may be nil) or in [security] admin_allow_list.
+// proven by the keyring; administrative RPCs need a member, or an address of
+// [security] admin_allow_list when it is set, else loopback or one of the
+// cluster's hosts (this one, the meta servers, and those clusterHost knows; it
+// may be nil).
 func (e Env) Access(clusterHost func(netip.Addr) bool) *rpc.Access {
-	hosts := map[netip.Addr]bool{e.HostIP.Unmap(): true}
-	for _, m := range e.Config.MetaServer.ServerList {
-		hosts[m.Addr().Unmap()] = true
-	}
-	allow := e.Config.Security.AdminAllowList
-	return &rpc.Access{
-		Keys: e.Keys,
-		Self: e.Addr(),
-		Admin: func(ip netip.Addr) bool {
-			if ip.IsLoopback() || hosts[ip] {
-				return true
-			}
+	a := &rpc.Access{Keys: e.Keys, Self: e.Addr()}
+	if allow := e.Config.Security.AdminAllowList; len(allow) > 0 {
+		a.Admin = func(ip netip.Addr) bool {
 			for _, p := range allow {
 				if p.Contains(ip) {
 					return true
 				}
 			}
-			return clusterHost != nil && clusterHost(ip)
-		},
+			return false
+		}
+		return a
 	}
+	hosts := map[netip.Addr]bool{e.HostIP.Unmap(): true}
+	for _, m := range e.Config.MetaServer.ServerList {
+		hosts[m.Addr().Unmap()] = true
+	}
+	a.Admin = func(ip netip.Addr) bool {
+		return ip.IsLoopback() || hosts[ip] || (clusterHost != nil && clusterHost(ip))
+	}
+	return a
 }
 
 // Addr is the role's identity: "ip:port".

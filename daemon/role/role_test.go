@@ -3,6 +3,7 @@ package role
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -66,6 +67,34 @@ func TestServerOptionsFromConfig(t *testing.T) {
 			if tc.pprof {
 				if got := get("/pprof/profile?seconds=600"); got != http.StatusBadRequest {
 					t.Errorf("a 600 s profile answered %d, want 400", got)
+				}
+			}
+		})
+	}
+}
+
+func TestAdminAddresses(t *testing.T) {
+	tests := []struct {
+		name  string
+		ini   string
+		admin map[string]bool
+	}{
+		{"default: loopback and the cluster's hosts", "",
+			map[string]bool{"127.0.0.1": true, "127.0.0.2": true, "::1": true, "10.0.0.5": true, "10.0.0.9": true, "10.0.0.7": true, "10.0.0.8": false, "192.168.1.1": false}},
+		{"allow list replaces the default", "[security]\nadmin_allow_list = 127.0.0.1, 192.168.1.0/24\n",
+			map[string]bool{"127.0.0.1": true, "127.0.0.2": false, "10.0.0.5": false, "10.0.0.7": false, "192.168.1.77": true, "192.168.2.1": false}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Parse("test.ini", []byte("[core]\ndata_dir = /tmp/x\n[meta_server]\nserver_list = 10.0.0.5:34601,10.0.0.9:34601\n"+tc.ini), config.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := Env{Config: cfg, HostIP: netip.MustParseAddr("10.0.0.7"), Port: 34801}
+			a := env.Access(func(ip netip.Addr) bool { return false })
+			for ip, want := range tc.admin {
+				if got := a.Admin(netip.MustParseAddr(ip)); got != want {
+					t.Errorf("admin(%s) = %v, want %v", ip, got, want)
 				}
 			}
 		})
