@@ -587,21 +587,23 @@ func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, out chan<- 
 			return false
 		}
 		first = false
-		if a := s.opts.Access; a != nil {
-			if msg.Name == CodeNegotiation {
-				c.negotiate(ctx, out, a, &auth, msg, args)
-				continue
-			}
-			if code := c.deny(a, &auth, msg.Name); code != "" {
-				c.reply(ctx, out, code, msg, nil)
-				continue
-			}
+		if a := s.opts.Access; a != nil && msg.Name == CodeNegotiation {
+			c.negotiate(ctx, out, a, &auth, msg, args)
+			continue
 		}
 		h, ok := s.mux.lookup(msg.Name)
 		if !ok {
 			s.log.Debug("no handler", "rpc", msg.Name, "remote", remote)
 			c.reply(ctx, out, base.ErrHandlerNotFound, msg, nil)
 			continue
+		}
+		if a := s.opts.Access; a != nil {
+			if code := c.deny(a, &auth, msg.Name); code != "" {
+				if !h.oneWay { // a one-way call is never answered, refused or not
+					c.reply(ctx, out, code, msg, nil)
+				}
+				continue
+			}
 		}
 		select {
 		case slots <- struct{}{}:
