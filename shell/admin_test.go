@@ -111,7 +111,7 @@ func TestJSONOutputs(t *testing.T) {
 
 	out, _ = runScript(t, sh, "query_disk_info -n "+c.nodes[0]+" -a temp -j\n")
 	v = parseJSON(t, "query_disk_info", out)
-	if d := obj(t, v, c.nodes[0], "ssd1"); d["capacity_mb"] != "1000" || d["available_ratio(%)"] != "40" || d["replica_count"] != "4" {
+	if d := obj(t, v, c.nodes[0], "ssd1"); d["capacity_mb"] != "1000" || d["available_ratio(%)"] != "40" || d["replica_count"] != "4" || d["status"] != "NORMAL" {
 		t.Errorf("query_disk_info ssd1: %v", d)
 	}
 	if s := obj(t, v, "summary"); s["node_count"] != "1" || s["total_capacity_mb"] != "2000" {

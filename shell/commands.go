@@ -85,7 +85,7 @@ func (s *Shell) register() {
 			{Short: "u", Long: "only_usage", Help: "only storage usage"},
 			optJSON, optOutput, optSample,
 		}, run: cmdAppStat})
-	s.add(&command{name: "query_disk_info", help: "show the disks of replica servers: capacity, space and replicas",
+	s.add(&command{name: "query_disk_info", help: "show the disks of replica servers: capacity, space, replicas and status",
 		opts: opts.Set{
 			{Short: "n", Long: "node", Arg: "ip:port", Help: "only this replica server"},
 			{Short: "a", Long: "app", Arg: "app_name", Help: "only replicas of this table"},

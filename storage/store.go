@@ -408,6 +408,9 @@ func (s *Store) Flush(ctx context.Context) error {
 // that does not come, until Pebble stalls every write; waiting keeps the queue at
 // one forced flush.
 func (s *Store) flush(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("storage: flush: %w", err)
+	}
 	s.flushMu.Lock()
 	prev := s.lastFlush
 	s.flushMu.Unlock()

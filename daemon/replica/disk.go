@@ -79,6 +79,18 @@ func openDisks(dirs []DataDir, kick chan struct{}) ([]*disk, error) {
 	return out, nil
 }
 
+// checkRoomToStart refuses a start while a data disk is full (under 1 MB left):
+// opening a store writes a new Pebble MANIFEST, which on a full disk is fatal to the
+// process, and the error would be far from plain. Uses the space of the last check.
+func checkRoomToStart(disks []*disk) error {
+	for _, d := range disks {
+		if capMB, availMB, _ := d.snapshot(); capMB > 0 && availMB <= 0 {
+			return fmt.Errorf("data dir %s:%s is full (under 1 MB available of %d MB): its replicas cannot be opened; free some space, then start the server", d.tag, d.dir, capMB)
+		}
+	}
+	return nil
+}
+
 // statfsMB returns the capacity and the space available to the server of the
 // filesystem holding dir, in MB (upstream: statvfs capacity and available >> 20).
 func statfsMB(dir string) (capacityMB, availableMB int64, err error) {

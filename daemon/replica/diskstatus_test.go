@@ -300,3 +300,25 @@ func TestPickDiskSkipsDisksNotNormal(t *testing.T) {
 		t.Fatal("with no normal disk, the first least-loaded one is used")
 	}
 }
+
+// A server does not start on a full disk: opening its stores would crash it.
+func TestCheckRoomToStart(t *testing.T) {
+	cases := []struct {
+		capMB, availMB int64
+		ok             bool
+	}{
+		{1000, 500, true},
+		{1000, 1, true},
+		{1000, 0, false},
+		{0, 0, true}, // never read: nothing known
+	}
+	for _, tc := range cases {
+		d := testDisk(&fakeSpace{})
+		d.capMB.Store(tc.capMB)
+		d.availMB.Store(tc.availMB)
+		err := checkRoomToStart([]*disk{testDisk(&fakeSpace{}), d})
+		if (err == nil) != tc.ok {
+			t.Errorf("%d of %d MB available: %v", tc.availMB, tc.capMB, err)
+		}
+	}
+}

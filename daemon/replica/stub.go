@@ -585,6 +585,9 @@ func (s *Stub) checkpointLoop(ctx context.Context) {
 			fctx, cancel := context.WithTimeout(ctx, min(s.opts.CheckpointInterval, checkpointFlushTimeout))
 			err := p.st().Flush(fctx)
 			cancel()
+			if ctx.Err() != nil {
+				return // stopping: the stores flush as they close
+			}
 			if err != nil {
 				p.log.Warn("flush failed", "err", err)
 				continue
