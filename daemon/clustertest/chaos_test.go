@@ -220,6 +220,26 @@ func TestChaos(t *testing.T) {
 		}(cl)
 	}
 
+	// The cluster secret is rotated while the chaos goes on, in the three steps
+	// docs/security.md prescribes, each given time to reach every server (they
+	// re-read the file every 10 s; restarted ones read it at start): accept the
+	// new secret beside the old, prove with the new, drop the old.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		const oldSecret, newSecret = "clustertest-secret-0123456789abcdef", "chaos-rotated-secret-fedcba9876543210"
+		steps := [][]string{{oldSecret, newSecret}, {newSecret, oldSecret}, {newSecret}}
+		for i, secrets := range steps {
+			select {
+			case <-stop:
+				return
+			case <-time.After(map[bool]time.Duration{true: 5 * time.Second, false: 15 * time.Second}[i == 0]):
+			}
+			c.WriteSecrets(secrets...)
+			logf("secret rotation step %d of %d: the secret file now holds %d secret(s), the %s one first", i+1, len(steps), len(secrets), map[bool]string{true: "old", false: "new"}[secrets[0] == oldSecret])
+		}
+	}()
+
 	// Chaos: kill replica servers (and twice the meta leader); measure how long the
 	// partitions whose primary was on the killed node take to accept a write.
 	var failovers []time.Duration

@@ -156,7 +156,7 @@ func Run(ctx context.Context, env role.Env, ready func()) error {
 	}()
 	ready()
 	env.Logger.Info("meta server started", "addr", env.Addr(), "cluster_root", opts.ClusterRoot)
-	err = role.Serve(ctx, ln, env, mux, srv.HTTPHandler(), opts.Logger, nil)
+	err = role.Serve(ctx, ln, env, mux, srv.HTTPHandler(), opts.Logger, srv.IsClusterHost)
 	cancel()
 	<-done
 	return err

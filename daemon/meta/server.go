@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/internal/ratelog"
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
@@ -132,6 +134,9 @@ type Server struct {
 
 	clientsMu sync.Mutex
 	clients   map[string]*rpc.Client // replica servers, for proposals
+
+	// peerLog limits the log lines of refused cluster RPCs (peercheck.go).
+	peerLog *ratelog.Limiter
 }
 
 // New returns a meta server. Register its handlers on a mux with Register and serve
@@ -148,6 +153,7 @@ func New(opts Options) (*Server, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		clients: map[string]*rpc.Client{},
+		peerLog: ratelog.New(peerLogEvery),
 	}
 	s.cmds = remotecmd.New("meta", opts.StartTime)
 	s.registerCommands()
@@ -669,6 +675,24 @@ const (
 
 // HTTPHandler returns the meta server's HTTP API (served on the RPC port).
 func (s *Server) HTTPHandler() http.Handler { return s.httpHandler() }
+
+// IsClusterHost reports whether ip is the host of a replica server the leader
+// knows. Without an admin_allow_list, a cluster's own hosts may administer it.
+func (s *Server) IsClusterHost(ip netip.Addr) bool {
+	lt := s.currentTerm()
+	if lt == nil {
+		return false
+	}
+	s.mu.RLock()
+	nodes := lt.nodesOfState()
+	s.mu.RUnlock()
+	for _, n := range nodes {
+		if ap, err := netip.ParseAddrPort(n.addr); err == nil && ap.Addr().Unmap() == ip {
+			return true
+		}
+	}
+	return false
+}
 
 // nodesOfState lists every replica server known to the leader with its liveness,
 // including nodes named by a configuration but never heard of. Caller holds s.mu.
