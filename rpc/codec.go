@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 
 	"github.com/apache/thrift/lib/go/thrift"
 
@@ -244,28 +245,58 @@ func DecodeArgsBytes(b []byte, v Value) error {
 // EncodeArgs encodes an args struct carrying v as field 1, the form RawArgs returns.
 func EncodeArgs(v Value) ([]byte, error) {
 	e := newWriter(64)
-	ctx := context.Background()
-	p := e.proto
-	if err := p.WriteStructBegin(ctx, "args"); err != nil {
-		return nil, err
-	}
-	if err := p.WriteFieldBegin(ctx, "req", wireType(v), 1); err != nil {
-		return nil, err
-	}
-	if err := v.Write(ctx, p); err != nil {
-		return nil, err
-	}
-	if err := p.WriteFieldEnd(ctx); err != nil {
-		return nil, err
-	}
-	if err := p.WriteFieldStop(ctx); err != nil {
-		return nil, err
-	}
-	if err := p.WriteStructEnd(ctx); err != nil {
+	if err := writeArgs(context.Background(), e.proto, v); err != nil {
 		return nil, err
 	}
 	return e.bytes(), nil
 }
+
+// ArgsSize returns len(EncodeArgs(v)) without building the encoding: the size a
+// replica server compares with its max_allowed_write_size, which a client checks
+// before sending a write (for a value of many megabytes, encoding it twice would cost
+// more than the check saves).
+func ArgsSize(v Value) (int, error) {
+	var c byteCounter
+	if err := writeArgs(context.Background(), thrift.NewTBinaryProtocolConf(&c, &thrift.TConfiguration{}), v); err != nil {
+		return 0, err
+	}
+	return c.n, nil
+}
+
+func writeArgs(ctx context.Context, p thrift.TProtocol, v Value) error {
+	if err := p.WriteStructBegin(ctx, "args"); err != nil {
+		return err
+	}
+	if err := p.WriteFieldBegin(ctx, "req", wireType(v), 1); err != nil {
+		return err
+	}
+	if err := v.Write(ctx, p); err != nil {
+		return err
+	}
+	if err := p.WriteFieldEnd(ctx); err != nil {
+		return err
+	}
+	if err := p.WriteFieldStop(ctx); err != nil {
+		return err
+	}
+	return p.WriteStructEnd(ctx)
+}
+
+// byteCounter is a write-only thrift transport that counts what is written to it.
+// It implements thrift.TRichTransport so that the protocol writes single bytes
+// straight to it.
+type byteCounter struct{ n int }
+
+func (c *byteCounter) Write(p []byte) (int, error)       { c.n += len(p); return len(p), nil }
+func (c *byteCounter) WriteByte(byte) error              { c.n++; return nil }
+func (c *byteCounter) WriteString(s string) (int, error) { c.n += len(s); return len(s), nil }
+func (c *byteCounter) Read([]byte) (int, error)          { return 0, io.EOF }
+func (c *byteCounter) ReadByte() (byte, error)           { return 0, io.EOF }
+func (c *byteCounter) Flush(context.Context) error       { return nil }
+func (c *byteCounter) RemainingBytes() uint64            { return 0 }
+func (c *byteCounter) Open() error                       { return nil }
+func (c *byteCounter) IsOpen() bool                      { return true }
+func (c *byteCounter) Close() error                      { return nil }
 
 // skipToStop skips the remaining fields of a struct up to and including its STOP.
 func skipToStop(ctx context.Context, p thrift.TProtocol) error {

@@ -78,7 +78,10 @@ func (s *Shell) opCtx(ctx context.Context) (context.Context, context.CancelFunc)
 func dataErr(err error) error {
 	var ke *kv.Error
 	if errors.As(err, &ke) {
-		if ke.Err != nil && ke.Code == "ERR_INVALID_PARAMETERS" {
+		// These two come with an explanation worth showing: what the client refused
+		// to send, and why the server may have refused a write (its frame error
+		// carries no message).
+		if ke.Err != nil && (ke.Code == "ERR_INVALID_PARAMETERS" || ke.Code == "ERR_INVALID_DATA") {
 			return fmt.Errorf("%s: %v", ke.Code, ke.Err)
 		}
 		return errors.New(ke.Code)
@@ -217,17 +220,30 @@ func cmdHash(ctx context.Context, s *Shell, r *opts.Result) error {
 	return table.Single(s.out, false, t)
 }
 
+// parseTTL reads a TTL in seconds (0 = none). A TTL past kv.MaxTTL is refused with
+// the maximum rather than cut to it: a record's expiry is an int32 count of seconds
+// since 2016-01-01.
+func parseTTL(arg string) (time.Duration, error) {
+	n, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid ttl %q: want a number of seconds, 0 for none", arg)
+	}
+	if limit := int64(kv.MaxTTL(time.Now()) / time.Second); n > limit {
+		return 0, fmt.Errorf("ttl %d s is past the maximum of %d s (no record can expire after 2084-01-19T03:14:07Z)", n, limit)
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
 func cmdSet(ctx context.Context, s *Shell, r *opts.Result) error {
 	if err := needArgs(r, 3, 4); err != nil {
 		return err
 	}
 	var ttl time.Duration
 	if len(r.Args) == 4 {
-		n, err := strconv.ParseInt(r.Args[3], 10, 32)
-		if err != nil || n < 0 {
-			return badUsage("invalid ttl %q", r.Args[3])
+		var err error
+		if ttl, err = parseTTL(r.Args[3]); err != nil {
+			return badUsage("%v", err)
 		}
-		ttl = time.Duration(n) * time.Second
 	}
 	t, err := s.currentTable(ctx)
 	if err != nil {
@@ -672,9 +688,9 @@ func cmdCheckAndSet(ctx context.Context, s *Shell, r *opts.Result) error {
 	if !r.Has("set_sort_key") || !r.Has("set_value") {
 		return badUsage("--set_sort_key and --set_value are required")
 	}
-	ttl, err := r.Int("set_value_ttl_seconds", 0)
-	if err != nil || ttl < 0 {
-		return badUsage("invalid --set_value_ttl_seconds")
+	ttl, err := parseTTL(r.String("set_value_ttl_seconds", "0"))
+	if err != nil {
+		return badUsage("--set_value_ttl_seconds: %v", err)
 	}
 	t, err := s.currentTable(ctx)
 	if err != nil {
@@ -687,12 +703,12 @@ func cmdCheckAndSet(ctx context.Context, s *Shell, r *opts.Result) error {
 	setSK, setValue := []byte(r.String("set_sort_key", "")), []byte(r.String("set_value", ""))
 	fmt.Fprintf(s.err, "set_sort_key: \"%s\"\n", s.esc(setSK))
 	fmt.Fprintf(s.err, "set_value: \"%s\"\n", s.esc(setValue))
-	fmt.Fprintf(s.err, "set_value_ttl_seconds: %d\n", ttl)
+	fmt.Fprintf(s.err, "set_value_ttl_seconds: %d\n", ttl/time.Second)
 	fmt.Fprintf(s.err, "return_check_value: %t\n\n", r.Bool("return_check_value"))
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
 	res, err := t.CheckAndSet(octx, hk, checkSK, ct, operand, setSK, setValue,
-		kv.CheckAndSetOptions{TTL: time.Duration(ttl) * time.Second, ReturnCheckValue: r.Bool("return_check_value")})
+		kv.CheckAndSetOptions{TTL: ttl, ReturnCheckValue: r.Bool("return_check_value")})
 	if err != nil {
 		return dataErr(err)
 	}
@@ -728,12 +744,12 @@ func (s *Shell) readMutations() ([]kv.Mutation, bool, error) {
 		case words[0] == "set" && (len(words) == 3 || len(words) == 4):
 			m := kv.Mutation{Op: kv.MutationPut, SortKey: []byte(words[1]), Value: []byte(words[2])}
 			if len(words) == 4 {
-				n, err := strconv.ParseInt(words[3], 10, 32)
-				if err != nil || n < 0 {
-					fmt.Fprintf(s.err, "ERROR: invalid ttl %q\n", words[3])
+				ttl, err := parseTTL(words[3])
+				if err != nil {
+					fmt.Fprintf(s.err, "ERROR: %v\n", err)
 					continue
 				}
-				m.TTL = time.Duration(n) * time.Second
+				m.TTL = ttl
 			}
 			out = append(out, m)
 		case words[0] == "del" && len(words) == 2:

@@ -46,6 +46,18 @@ func TestDataCommands(t *testing.T) {
 	}
 	_, errOut = step("ttl hk nosuch")
 	contains(t, "ttl missing", errOut, "Not found\n")
+	// A TTL that expire_ts cannot hold is refused with the maximum, never cut.
+	_, errOut = step("set hk sk3 v3 6307200000") // 200 years
+	contains(t, "set with a 200-year ttl", errOut, "ttl 6307200000 s is past the maximum of ", "2084-01-19T03:14:07Z")
+	_, errOut = step("set hk sk3 v3 -5")
+	contains(t, "set with a negative ttl", errOut, `invalid ttl "-5"`)
+	_, errOut = step("check_and_set hk -c sk3 -t not_exist -s sk3 -v v3 -l 6307200000")
+	contains(t, "check_and_set with a 200-year ttl", errOut, "--set_value_ttl_seconds: ttl 6307200000 s is past the maximum of ")
+	_, errOut = step("get hk sk3")
+	contains(t, "nothing written with a refused ttl", errOut, "Not found\n")
+	// A write over the client's limit (1 MiB, the servers' default) names its size.
+	_, errOut = step("set hk big " + strings.Repeat("x", 1<<20))
+	contains(t, "oversized set", errOut, "ERR_INVALID_PARAMETERS", "over the limit of 1048576 bytes", "max_allowed_write_size")
 	_, errOut = step("del hk sk2")
 	contains(t, "del", errOut, "OK\n")
 	_, errOut = step("incr hk counter")

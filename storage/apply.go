@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/rrdb"
+	"github.com/pegasusgo/pegasus/internal/ratelog"
 	"github.com/pegasusgo/pegasus/storage/keys"
 )
 
@@ -281,13 +283,26 @@ func (w *writer) apply(op *Op, k opKind, r *OpResult) error {
 	return err
 }
 
-// expireTS turns a request's absolute expiry into the stored one: a positive value is
-// kept, anything else means "no expiry", which the table default TTL then replaces.
-func (w *writer) expireTS(requested int32, defaultTTL int32) uint32 {
-	if requested > 0 {
-		return uint32(requested)
+// negativeExpireLog limits the warnings about refused negative expiries to one per
+// few seconds for the whole process: a client can send them at any rate.
+var negativeExpireLog = ratelog.New(10 * time.Second)
+
+// expireTS turns the absolute expiry of a put, multi_put, check_and_set or
+// check_and_mutate into the stored one: a positive value is kept, 0 means "no expiry",
+// which the table default TTL then replaces. A negative value has no meaning for these
+// writes (incr has its own rules): it is what a client gets when now + TTL overflows
+// int32, so storing it as "never expires" would silently drop the TTL the client
+// asked for. ok is false for it, and the write must be refused as an invalid argument.
+func (w *writer) expireTS(op string, requested int32, defaultTTL int32) (expire uint32, ok bool) {
+	switch {
+	case requested < 0:
+		negativeExpireLog.Warn(w.s.log, "write refused: negative expire_ts_seconds (a TTL past 2084-01-19, or a client bug)",
+			"op", op, "expire_ts_seconds", requested, "decree", w.decree)
+		return 0, false
+	case requested > 0:
+		return uint32(requested), true
 	}
-	return w.withDefaultTTL(0, defaultTTL)
+	return w.withDefaultTTL(0, defaultTTL), true
 }
 
 func (w *writer) withDefaultTTL(expire uint32, defaultTTL int32) uint32 {
@@ -327,7 +342,11 @@ func (w *writer) put(req *rrdb.UpdateRequest, defaultTTL int32) (int32, error) {
 	if !validWriteKey(key) {
 		return CodeInvalidArgument, nil
 	}
-	return CodeOK, w.set(key, nil, nil, w.expireTS(req.ExpireTsSeconds, defaultTTL), req.Value.Bytes())
+	expire, ok := w.expireTS("put", req.ExpireTsSeconds, defaultTTL)
+	if !ok {
+		return CodeInvalidArgument, nil
+	}
+	return CodeOK, w.set(key, nil, nil, expire, req.Value.Bytes())
 }
 
 func (w *writer) multiPut(req *rrdb.MultiPutRequest, defaultTTL int32) (int32, error) {
@@ -335,7 +354,10 @@ func (w *writer) multiPut(req *rrdb.MultiPutRequest, defaultTTL int32) (int32, e
 	if keys.ValidateHashKey(h) != nil || len(req.Kvs) == 0 {
 		return CodeInvalidArgument, nil
 	}
-	expire := w.expireTS(req.ExpireTsSeconds, defaultTTL)
+	expire, ok := w.expireTS("multi_put", req.ExpireTsSeconds, defaultTTL)
+	if !ok {
+		return CodeInvalidArgument, nil
+	}
 	for _, kv := range req.Kvs {
 		if kv == nil {
 			continue
@@ -415,6 +437,8 @@ func (w *writer) incr(req *rrdb.IncrRequest, defaultTTL int32, resp *rrdb.IncrRe
 		resp.Error, resp.NewValue_ = CodeInvalidArgument, old
 		return nil
 	}
+	// Unlike the other writes, incr gives every expire_ts_seconds a meaning: 0 keeps
+	// the record's expiry, a negative value (clients send -1) clears it.
 	var expire uint32
 	switch {
 	case req.ExpireTsSeconds > 0:
@@ -461,6 +485,13 @@ func (w *writer) checkAndSet(req *rrdb.CheckAndSetRequest, defaultTTL int32, res
 		resp.Error = CodeInvalidArgument
 		return nil
 	}
+	// The expiry is checked before the check runs, so that an invalid request
+	// neither writes nor reports the check value.
+	expire, ok := w.expireTS("check_and_set", req.SetExpireTsSeconds, defaultTTL)
+	if !ok {
+		resp.Error = CodeInvalidArgument
+		return nil
+	}
 	code, err := w.check(h, req.CheckSortKey.Bytes(), req.CheckType, req.CheckOperand.Bytes(),
 		req.ReturnCheckValue, &resp.CheckValueReturned, &resp.CheckValueExist, &resp.CheckValue)
 	if err != nil || code != CodeOK {
@@ -471,7 +502,7 @@ func (w *writer) checkAndSet(req *rrdb.CheckAndSetRequest, defaultTTL int32, res
 	if req.SetDiffSortKey {
 		setSortKey = req.SetSortKey.Bytes()
 	}
-	return w.set(nil, h, setSortKey, w.expireTS(req.SetExpireTsSeconds, defaultTTL), req.SetValue.Bytes())
+	return w.set(nil, h, setSortKey, expire, req.SetValue.Bytes())
 }
 
 func (w *writer) checkAndMutate(req *rrdb.CheckAndMutateRequest, defaultTTL int32, resp *rrdb.CheckAndMutateResponse) error {
@@ -480,10 +511,19 @@ func (w *writer) checkAndMutate(req *rrdb.CheckAndMutateRequest, defaultTTL int3
 		resp.Error = CodeInvalidArgument
 		return nil
 	}
-	for _, m := range req.MutateList {
+	expires := make([]uint32, len(req.MutateList))
+	for i, m := range req.MutateList {
 		if m == nil || (m.Operation != rrdb.MutateOperation_MO_PUT && m.Operation != rrdb.MutateOperation_MO_DELETE) {
 			resp.Error = CodeInvalidArgument
 			return nil
+		}
+		if m.Operation == rrdb.MutateOperation_MO_PUT {
+			// A delete's set_expire_ts_seconds means nothing and is not checked.
+			var ok bool
+			if expires[i], ok = w.expireTS("check_and_mutate", m.SetExpireTsSeconds, defaultTTL); !ok {
+				resp.Error = CodeInvalidArgument
+				return nil
+			}
 		}
 	}
 	code, err := w.check(h, req.CheckSortKey.Bytes(), req.CheckType, req.CheckOperand.Bytes(),
@@ -493,7 +533,7 @@ func (w *writer) checkAndMutate(req *rrdb.CheckAndMutateRequest, defaultTTL int3
 		return err
 	}
 	buf := make([]byte, 0, 64)
-	for _, m := range req.MutateList {
+	for i, m := range req.MutateList {
 		if m.Operation == rrdb.MutateOperation_MO_DELETE {
 			buf = keys.AppendKey(buf[:0], h, m.SortKey.Bytes())
 			if err := w.b.Delete(buf, nil); err != nil {
@@ -501,7 +541,7 @@ func (w *writer) checkAndMutate(req *rrdb.CheckAndMutateRequest, defaultTTL int3
 			}
 			continue
 		}
-		if err := w.set(nil, h, m.SortKey.Bytes(), w.expireTS(m.SetExpireTsSeconds, defaultTTL), m.Value.Bytes()); err != nil {
+		if err := w.set(nil, h, m.SortKey.Bytes(), expires[i], m.Value.Bytes()); err != nil {
 			return err
 		}
 	}

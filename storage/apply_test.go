@@ -391,6 +391,76 @@ func TestCheckAndMutateValidation(t *testing.T) {
 	s.mustGet("h", "c", "v")
 }
 
+// TestExpireTSRange: a negative expire_ts_seconds is refused by the writes that set
+// an absolute expiry, never stored as "no TTL" (it is what a client's int32 overflow of
+// now + a long TTL gives); incr keeps its documented meaning of negative values, and a
+// delete mutation's expiry is ignored.
+func TestExpireTSRange(t *testing.T) {
+	now := int64(keys.Epoch2016(testEpoch))
+	// The official go-client computes int32(ttl) + int32(now) and wraps for a TTL
+	// past 2084: 60 years from 2025 is such a TTL.
+	overflowed := int32(now + 60*365*24*3600)
+	if overflowed >= 0 {
+		t.Fatalf("test setup: %d did not wrap", overflowed)
+	}
+	mutate := func(op rrdb.MutateOperation, expire int32) Op {
+		return Op{CheckAndMutate: &rrdb.CheckAndMutateRequest{HashKey: blob("h"), CheckSortKey: blob("c"),
+			CheckType: rrdb.CasCheckType_CT_NO_CHECK, ReturnCheckValue: true,
+			MutateList: []*rrdb.Mutate{{Operation: op, SortKey: blob("s"), Value: blob("v"), SetExpireTsSeconds: expire}}}}
+	}
+	cas := func(expire int32) Op {
+		op := casOp("h", "c", rrdb.CasCheckType_CT_NO_CHECK, "", "s", "v")
+		op.CheckAndSet.SetExpireTsSeconds = expire
+		return op
+	}
+	tests := []struct {
+		name     string
+		op       Op
+		wantCode int32
+		wantTTL  int32 // remaining TTL of h/s after the write; 0 = h/s must be absent
+	}{
+		{"put -1", putOp("h", "s", "v", -1), CodeInvalidArgument, 0},
+		{"put min int32", putOp("h", "s", "v", math.MinInt32), CodeInvalidArgument, 0},
+		{"put overflowed TTL", putOp("h", "s", "v", overflowed), CodeInvalidArgument, 0},
+		{"put 0 is no TTL", putOp("h", "s", "v", 0), CodeOK, -1},
+		{"put max int32", putOp("h", "s", "v", math.MaxInt32), CodeOK, int32(math.MaxInt32 - now)},
+		{"multi_put -1", multiPutOp("h", -1, "s", "v"), CodeInvalidArgument, 0},
+		{"multi_put overflowed TTL", multiPutOp("h", overflowed, "s", "v"), CodeInvalidArgument, 0},
+		{"multi_put 100 s", multiPutOp("h", int32(now+100), "s", "v"), CodeOK, 100},
+		{"check_and_set -1", cas(-1), CodeInvalidArgument, 0},
+		{"check_and_set overflowed TTL", cas(overflowed), CodeInvalidArgument, 0},
+		{"check_and_set 0", cas(0), CodeOK, -1},
+		{"check_and_mutate put -1", mutate(rrdb.MutateOperation_MO_PUT, -1), CodeInvalidArgument, 0},
+		{"check_and_mutate put 100 s", mutate(rrdb.MutateOperation_MO_PUT, int32(now+100)), CodeOK, 100},
+		{"check_and_mutate delete ignores expiry", mutate(rrdb.MutateOperation_MO_DELETE, -1), CodeOK, 0},
+		{"incr -1 clears the TTL", incrOp("h", "s", 1, -1), CodeOK, -1},
+		{"incr min int32 clears the TTL", incrOp("h", "s", 1, math.MinInt32), CodeOK, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTestStore(t)
+			s.apply(putOp("h", "c", "checked", 0))
+			res := s.apply(tc.op)[0]
+			if code := res.Code(); code != tc.wantCode {
+				t.Fatalf("code %d, want %d", code, tc.wantCode)
+			}
+			if tc.wantCode != CodeOK && res.CheckAndSet != nil && res.CheckAndSet.CheckValueReturned {
+				t.Errorf("a refused check_and_set returned the check value")
+			}
+			r, err := s.TTL(ck("h", "s"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tc.wantTTL == 0 && r.Error != CodeNotFound:
+				t.Errorf("h/s is stored (ttl %d), want absent", r.TTLSeconds)
+			case tc.wantTTL != 0 && (r.Error != CodeOK || r.TTLSeconds != tc.wantTTL):
+				t.Errorf("ttl of h/s: %+v, want %d", r, tc.wantTTL)
+			}
+		})
+	}
+}
+
 func TestDecreeOrder(t *testing.T) {
 	s := openTestStore(t)
 	apply := func(d int64, ops ...Op) ([]OpResult, error) {

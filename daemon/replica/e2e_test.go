@@ -1,11 +1,13 @@
 package replica_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,8 +15,12 @@ import (
 
 	"github.com/pegasusgo/pegasus/daemon/clustertest"
 	"github.com/pegasusgo/pegasus/daemon/metrics"
+	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/cmd"
+	"github.com/pegasusgo/pegasus/idl/gen/rrdb"
 	"github.com/pegasusgo/pegasus/rpc"
+	"github.com/pegasusgo/pegasus/rpc/kv"
+	"github.com/pegasusgo/pegasus/storage/keys"
 )
 
 type digestRow struct {
@@ -246,4 +252,173 @@ func TestCrashAllReplicaServers(t *testing.T) {
 		}
 	}
 	identicalReplicas(t, c, 1, 60*time.Second)
+}
+
+// TestWriteGuards: the replica server refuses a write over max_allowed_write_size
+// (ERR_INVALID_DATA, counted and logged) and a write whose hash key belongs to
+// another partition (ERR_PARENT_PARTITION_MISUSED), while the official clients'
+// traffic and reads go on as before.
+func TestWriteGuards(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Metas: 1, Replicas: 3, Tables: []clustertest.Table{{Name: "temp", Partitions: 4, Replicas: 3}}})
+	c.WaitHealthy(60 * time.Second)
+	tb := c.OpenTable("temp")
+	exceeded := func() float64 {
+		var sum float64
+		for _, addr := range c.ReplicaAddrs() {
+			sum += metricSum(t, addr, "write_size_exceed_threshold_requests")
+		}
+		return sum
+	}
+	// A client without the client-side size check, as the official ones.
+	cl, err := kv.NewClient(kv.Config{MetaServers: c.MetaAddrs(), OperationTimeout: 30 * time.Second, MaxWriteSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	unchecked, err := cl.OpenTable(ctx, "temp")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("oversized", func(t *testing.T) {
+		big := bytes.Repeat([]byte{'x'}, 1<<20) // plus the key and the encoding: over 1 MiB
+		writes := []struct {
+			name string
+			run  func() error
+		}{
+			{"set", func() error { return unchecked.Set(ctx, []byte("big"), []byte("s"), big, 0) }},
+			{"multi_set", func() error {
+				return unchecked.MultiSet(ctx, []byte("big"), []kv.KV{{SortKey: []byte("a"), Value: big[:600<<10]}, {SortKey: []byte("b"), Value: big[:600<<10]}}, 0)
+			}},
+			{"check_and_set", func() error {
+				_, err := unchecked.CheckAndSet(ctx, []byte("big"), []byte("s"), rrdb.CasCheckType_CT_NO_CHECK, nil, []byte("s"), big, kv.CheckAndSetOptions{})
+				return err
+			}},
+		}
+		for i, w := range writes {
+			err := w.run()
+			if kv.ErrorCode(err) != base.ErrInvalidData || !strings.Contains(err.Error(), "max_allowed_write_size") {
+				t.Fatalf("%s: err = %v, want ERR_INVALID_DATA explained", w.name, err)
+			}
+			// Counted once per write: the client did not resend it.
+			if got := exceeded(); got != float64(i+1) {
+				t.Fatalf("after %s: write_size_exceed_threshold_requests = %v, want %d", w.name, got, i+1)
+			}
+		}
+		// Nothing was written, and the same write under the limit goes through.
+		if v, err := tb.Get(ctx, []byte("big"), []byte("s")); err != nil || v != nil {
+			t.Fatalf("get after the refused writes: %q, %v", v, err)
+		}
+		if err := tb.Set(ctx, []byte("big"), []byte("s"), big[:1<<19], 0); err != nil {
+			t.Fatalf("set of 512 KiB: %v", err)
+		}
+		// The first refusal is logged (the next ones within 10 s are held back).
+		var line string
+		for deadline := time.Now().Add(10 * time.Second); line == "" && time.Now().Before(deadline); {
+			for i := range c.ReplicaAddrs() {
+				for _, l := range strings.Split(c.Log("replica", i+1), "\n") {
+					if strings.Contains(l, "larger than [replication] max_allowed_write_size") {
+						line = l
+					}
+				}
+			}
+			if line == "" {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		for _, part := range []string{"size=", "limit=1048576", "table=temp", "gpid=1.", "remote=127.0.0.1:"} {
+			if !strings.Contains(line, part) {
+				t.Fatalf("log line %q does not say %q", line, part)
+			}
+		}
+	})
+
+	t.Run("wrong partition", func(t *testing.T) {
+		const count = 4
+		clients := map[string]*rpc.Client{}
+		defer func() {
+			for _, rc := range clients {
+				rc.Close()
+			}
+		}()
+		appID := tb.AppID()
+		// send calls the primary of partition pidx directly, with the header
+		// partition hash given.
+		send := func(code string, pidx int, headerHash uint64, args, result rpc.Value) error {
+			addr := tb.Primary(pidx)
+			rc := clients[addr]
+			if rc == nil {
+				rc = rpc.NewClient(addr, rpc.ClientOptions{})
+				clients[addr] = rc
+			}
+			return rc.Call(ctx, rpc.Request{Code: code, AppID: appID, PartitionIndex: int32(pidx), PartitionHash: headerHash, Args: args}, result)
+		}
+		requests := func(hk []byte) []struct {
+			code   string
+			args   rpc.Value
+			result rpc.Value
+		} {
+			ck, _ := keys.EncodeKey(hk, []byte("s"))
+			one := []*base.Blob{base.NewBlob([]byte("s"))}
+			return []struct {
+				code   string
+				args   rpc.Value
+				result rpc.Value
+			}{
+				{rpc.CodePut, &rrdb.UpdateRequest{Key: base.NewBlob(ck), Value: base.NewBlob([]byte("v"))}, &rrdb.UpdateResponse{}},
+				{rpc.CodeMultiPut, &rrdb.MultiPutRequest{HashKey: base.NewBlob(hk), Kvs: []*rrdb.KeyValue{{Key: one[0], Value: base.NewBlob([]byte("v"))}}}, &rrdb.UpdateResponse{}},
+				{rpc.CodeRemove, base.NewBlob(ck), &rrdb.UpdateResponse{}},
+				{rpc.CodeMultiRemove, &rrdb.MultiRemoveRequest{HashKey: base.NewBlob(hk), SortKeys: one}, &rrdb.MultiRemoveResponse{}},
+				{rpc.CodeIncr, &rrdb.IncrRequest{Key: base.NewBlob(ck), Increment: 1}, &rrdb.IncrResponse{}},
+				{rpc.CodeCheckAndSet, &rrdb.CheckAndSetRequest{HashKey: base.NewBlob(hk), CheckSortKey: one[0], CheckType: rrdb.CasCheckType_CT_NO_CHECK,
+					CheckOperand: &base.Blob{}, SetSortKey: one[0], SetValue: base.NewBlob([]byte("1"))}, &rrdb.CheckAndSetResponse{}},
+				{rpc.CodeCheckAndMutate, &rrdb.CheckAndMutateRequest{HashKey: base.NewBlob(hk), CheckSortKey: one[0], CheckType: rrdb.CasCheckType_CT_NO_CHECK,
+					CheckOperand: &base.Blob{}, MutateList: []*rrdb.Mutate{{Operation: rrdb.MutateOperation_MO_PUT, SortKey: one[0], Value: base.NewBlob([]byte("2"))}}},
+					&rrdb.CheckAndMutateResponse{}},
+			}
+		}
+		for pidx := range count {
+			own := tb.HashKeyForPartition(pidx, "own")
+			other := tb.HashKeyForPartition((pidx+1)%count, "other")
+			cases := []struct {
+				name       string
+				hk         []byte
+				headerHash uint64
+				want       string // frame error
+			}{
+				{"own key", own, rpc.PartitionHash(own), base.ErrOK},
+				{"own key, header hash 0", own, 0, base.ErrOK},
+				{"own key, header hash of another partition", own, rpc.PartitionHash(other), base.ErrOK},
+				{"other key", other, rpc.PartitionHash(other), base.ErrParentPartitionMisused},
+				{"other key, header hash 0", other, 0, base.ErrParentPartitionMisused},
+				{"other key, header hash of this partition", other, rpc.PartitionHash(own), base.ErrParentPartitionMisused},
+			}
+			for _, tc := range cases {
+				for _, r := range requests(tc.hk) {
+					err := send(r.code, pidx, tc.headerHash, r.args, r.result)
+					if got := rpc.ErrorCode(err); got != tc.want {
+						t.Errorf("partition %d, %s, %s: %v, want %s", pidx, tc.name, r.code, err, tc.want)
+					}
+				}
+			}
+			// Reads are not checked: a key of another partition is simply absent.
+			var resp rrdb.ReadResponse
+			ck, _ := keys.EncodeKey(other, []byte("s"))
+			if err := send(rpc.CodeGet, pidx, 0, base.NewBlob(ck), &resp); err != nil || resp.Error != 1 {
+				t.Errorf("partition %d: get of another partition's key: %+v, %v", pidx, resp, err)
+			}
+		}
+		// The data client's normal traffic is unaffected.
+		for i := range 200 {
+			hk := []byte(fmt.Sprintf("user%03d", i))
+			if err := tb.Set(ctx, hk, []byte("s"), hk, 0); err != nil {
+				t.Fatalf("set %s: %v", hk, err)
+			}
+			if v, err := tb.Get(ctx, hk, []byte("s")); err != nil || !bytes.Equal(v, hk) {
+				t.Fatalf("get %s: %q, %v", hk, v, err)
+			}
+		}
+	})
 }

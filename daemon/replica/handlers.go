@@ -259,9 +259,8 @@ func (s *Stub) write(ctx context.Context, c *rpc.Call, op string, o storage.Op) 
 		return writeResult{}, nil, rpc.NewError(base.ErrObjectNotFound)
 	}
 	raw := c.RawArgs()
-	if limit := s.opts.MaxAllowedWriteSize; limit > 0 && int64(len(raw)) > limit {
-		s.metrics.writeFailed.Inc()
-		return writeResult{}, nil, rpc.NewError(base.ErrInvalidData)
+	if err := s.checkWrite(c, p, op, raw, &o); err != nil {
+		return writeResult{}, nil, err
 	}
 	if err := s.diskRefusal(p); err != nil {
 		return writeResult{}, nil, err

@@ -14,6 +14,10 @@ import (
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
+// DefaultMaxWriteSize is the default Config.MaxWriteSize: 1 MiB, the default
+// max_allowed_write_size of the replica servers.
+const DefaultMaxWriteSize = 1 << 20
+
 // Config configures a Client. Zero values pick the defaults.
 type Config struct {
 	// MetaServers lists the meta servers, "ip:port" each.
@@ -35,6 +39,12 @@ type Config struct {
 	// RefreshInterval is the minimum time between two routing queries of one table
 	// (default 100 ms).
 	RefreshInterval time.Duration
+	// MaxWriteSize bounds the encoded size of a write request (the args struct a
+	// replica server measures against its [replication] max_allowed_write_size):
+	// a larger write fails with ErrWriteTooLarge before anything is sent, instead of
+	// being shipped to a server that refuses it. The default is DefaultMaxWriteSize,
+	// the servers' default; a negative value disables the check.
+	MaxWriteSize int
 	// RPC configures the connections to replica and meta servers.
 	RPC rpc.ClientOptions
 }
@@ -49,6 +59,9 @@ func (c *Config) setDefaults() {
 	def(&c.MinBackoff, 10*time.Millisecond)
 	def(&c.MaxBackoff, time.Second)
 	def(&c.RefreshInterval, 100*time.Millisecond)
+	if c.MaxWriteSize == 0 {
+		c.MaxWriteSize = DefaultMaxWriteSize
+	}
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = c.MinBackoff
 	}

@@ -22,6 +22,13 @@
 // timeout. The rrdb "error" field of a reply is interpreted by each operation (not
 // found, incomplete, check failed) and never retried.
 //
+// A write larger than Config.MaxWriteSize (1 MiB by default, the replica servers'
+// default max_allowed_write_size) fails with ErrWriteTooLarge before anything is
+// sent. ERR_INVALID_DATA, which a replica server answers to a write over its limit, is
+// final; the error then gives the request's size, since the server's answer cannot.
+// A TTL that expire_ts (int32 seconds since 2016-01-01) cannot hold fails with
+// ErrInvalidArgument and the maximum (MaxTTL) instead of being cut.
+//
 // Every error returned is a *Error whose Code names the failure as Pegasus does
 // (ERR_TIMEOUT, ERR_INVALID_STATE, ERR_SESSION_RESET, or a storage status such as
 // kInvalidArgument); use ErrorCode to read it, and errors.Is with ErrTableNotFound,

@@ -18,6 +18,9 @@ var (
 	// ErrInvalidArgument: the call was refused before anything was sent (empty or
 	// oversized hash key, empty batch, negative TTL...).
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrWriteTooLarge: a write request was larger than Config.MaxWriteSize and was
+	// not sent. It comes with ErrInvalidArgument.
+	ErrWriteTooLarge = errors.New("write too large")
 	// ErrInvalidConfig: the meta server answered a routing table the client cannot
 	// use (partition count not a power of two, missing or duplicate partitions).
 	ErrInvalidConfig = errors.New("invalid partition configuration")
@@ -153,6 +156,10 @@ func retryable(err error, safeOnly bool) bool {
 	case base.ErrTimeout:
 		// A replica-side timeout may come after the write was proposed.
 		return !safeOnly
+	case base.ErrInvalidData:
+		// The request did not decode, or a write was over the server's
+		// max_allowed_write_size: sending the same bytes again gets the same answer.
+		return false
 	}
 	return false
 }

@@ -106,18 +106,18 @@ type FullData struct {
 // surely did not execute them.
 var (
 	opGet            = opSpec{name: "Get", code: rpc.CodeGet}
-	opSet            = opSpec{name: "Set", code: rpc.CodePut}
-	opDel            = opSpec{name: "Del", code: rpc.CodeRemove}
+	opSet            = opSpec{name: "Set", code: rpc.CodePut, write: true}
+	opDel            = opSpec{name: "Del", code: rpc.CodeRemove, write: true}
 	opTTL            = opSpec{name: "TTL", code: rpc.CodeTTL}
 	opExist          = opSpec{name: "Exist", code: rpc.CodeTTL}
-	opIncr           = opSpec{name: "Incr", code: rpc.CodeIncr, safeOnly: true}
-	opMultiSet       = opSpec{name: "MultiSet", code: rpc.CodeMultiPut}
+	opIncr           = opSpec{name: "Incr", code: rpc.CodeIncr, safeOnly: true, write: true}
+	opMultiSet       = opSpec{name: "MultiSet", code: rpc.CodeMultiPut, write: true}
 	opMultiGet       = opSpec{name: "MultiGet", code: rpc.CodeMultiGet}
 	opMultiGetRange  = opSpec{name: "MultiGetRange", code: rpc.CodeMultiGet}
-	opMultiDel       = opSpec{name: "MultiDel", code: rpc.CodeMultiRemove}
+	opMultiDel       = opSpec{name: "MultiDel", code: rpc.CodeMultiRemove, write: true}
 	opSortKeyCount   = opSpec{name: "SortKeyCount", code: rpc.CodeSortkeyCount}
-	opCheckAndSet    = opSpec{name: "CheckAndSet", code: rpc.CodeCheckAndSet, safeOnly: true}
-	opCheckAndMutate = opSpec{name: "CheckAndMutate", code: rpc.CodeCheckAndMutate, safeOnly: true}
+	opCheckAndSet    = opSpec{name: "CheckAndSet", code: rpc.CodeCheckAndSet, safeOnly: true, write: true}
+	opCheckAndMutate = opSpec{name: "CheckAndMutate", code: rpc.CodeCheckAndMutate, safeOnly: true, write: true}
 	opBatchGet       = opSpec{name: "BatchGet", code: rpc.CodeBatchGet}
 )
 
@@ -140,21 +140,43 @@ func (t *Table) checkHashKey(op string, hashKey []byte) error {
 	return nil
 }
 
-// expireTS converts a relative TTL into the absolute expire_ts of a write request.
-// A TTL below one second is rounded up: truncating it would mean "never expires".
-func expireTS(ttl time.Duration, now time.Time) int32 {
-	if ttl <= 0 {
-		return 0
-	}
-	ttl = max(ttl, time.Second)
-	return int32(min(keys.ExpireTSFromTTL(ttl, now), math.MaxInt32))
+// maxExpireTS is the latest expiry a write can carry: expire_ts_seconds is an int32
+// count of seconds since 2016-01-01, so it ends at 2084-01-19T03:14:07Z.
+const maxExpireTS = math.MaxInt32
+
+// MaxTTL returns the longest TTL a write sent at now can carry (about 58 years in
+// 2026); a longer one is refused rather than cut to it.
+func MaxTTL(now time.Time) time.Duration {
+	return time.Duration(max(maxExpireTS-(now.Unix()-keys.Epoch2016Unix), 0)) * time.Second
 }
 
-func (t *Table) checkTTL(op string, ttl time.Duration) error {
-	if ttl < 0 {
-		return invalidArg(op, t.name, "negative TTL %v", ttl)
+// expireTS converts a relative TTL into the absolute expire_ts of a write request:
+// 0 for no TTL; an error for a negative TTL or one past MaxTTL, which has no
+// encoding (clamping it would quietly shorten the TTL the caller asked for). A TTL
+// below one second is rounded up: truncating it would mean "never expires".
+func expireTS(ttl time.Duration, now time.Time) (int32, error) {
+	switch {
+	case ttl < 0:
+		return 0, fmt.Errorf("negative TTL %v", ttl)
+	case ttl == 0:
+		return 0, nil
 	}
-	return nil
+	secs := int64(max(ttl, time.Second) / time.Second)
+	if limit := int64(MaxTTL(now) / time.Second); secs > limit {
+		return 0, fmt.Errorf("TTL %v (%d s) is past the maximum of %d s: expire_ts is an int32 count of seconds since 2016-01-01, so no record can expire after %s",
+			ttl, secs, limit, keys.TimeFromEpoch2016(maxExpireTS).UTC().Format(time.RFC3339))
+	}
+	return int32(secs + now.Unix() - keys.Epoch2016Unix), nil
+}
+
+// expireTS is the package expireTS reporting a refused TTL as an invalid argument
+// of op.
+func (t *Table) expireTS(op string, ttl time.Duration, now time.Time) (int32, error) {
+	ts, err := expireTS(ttl, now)
+	if err != nil {
+		return 0, invalidArg(op, t.name, "%v", err)
+	}
+	return ts, nil
 }
 
 // Get reads the value of (hashKey, sortKey). It returns nil and no error when the
@@ -188,10 +210,11 @@ func (t *Table) Set(ctx context.Context, hashKey, sortKey, value []byte, ttl tim
 	if err != nil {
 		return err
 	}
-	if err := t.checkTTL(opSet.name, ttl); err != nil {
+	expire, err := t.expireTS(opSet.name, ttl, time.Now())
+	if err != nil {
 		return err
 	}
-	req := &rrdb.UpdateRequest{Key: base.NewBlob(key), Value: base.NewBlob(value), ExpireTsSeconds: expireTS(ttl, time.Now())}
+	req := &rrdb.UpdateRequest{Key: base.NewBlob(key), Value: base.NewBlob(value), ExpireTsSeconds: expire}
 	resp, err := call[rrdb.UpdateResponse](ctx, t, opSet, byHashKey(hashKey), req)
 	if err != nil {
 		return err
@@ -261,12 +284,12 @@ func (t *Table) Incr(ctx context.Context, hashKey, sortKey []byte, delta int64, 
 	if err != nil {
 		return 0, err
 	}
-	var expire int32
-	switch {
-	case ttl > 0:
-		expire = expireTS(ttl, time.Now())
-	case ttl < 0:
-		expire = -1
+	// incr's expire_ts_seconds: 0 keeps the record's expiry, -1 clears it.
+	expire := int32(-1)
+	if ttl >= 0 {
+		if expire, err = t.expireTS(opIncr.name, ttl, time.Now()); err != nil {
+			return 0, err
+		}
 	}
 	req := &rrdb.IncrRequest{Key: base.NewBlob(key), Increment: delta, ExpireTsSeconds: expire}
 	resp, err := call[rrdb.IncrResponse](ctx, t, opIncr, byHashKey(hashKey), req)
@@ -292,10 +315,11 @@ func (t *Table) MultiSet(ctx context.Context, hashKey []byte, kvs []KV, ttl time
 	if len(kvs) == 0 {
 		return invalidArg(opMultiSet.name, t.name, "no records to set")
 	}
-	if err := t.checkTTL(opMultiSet.name, ttl); err != nil {
+	expire, err := t.expireTS(opMultiSet.name, ttl, time.Now())
+	if err != nil {
 		return err
 	}
-	req := &rrdb.MultiPutRequest{HashKey: base.NewBlob(hashKey), Kvs: make([]*rrdb.KeyValue, len(kvs)), ExpireTsSeconds: expireTS(ttl, time.Now())}
+	req := &rrdb.MultiPutRequest{HashKey: base.NewBlob(hashKey), Kvs: make([]*rrdb.KeyValue, len(kvs)), ExpireTsSeconds: expire}
 	for i, kv := range kvs {
 		req.Kvs[i] = &rrdb.KeyValue{Key: base.NewBlob(kv.SortKey), Value: base.NewBlob(kv.Value)}
 	}
@@ -442,7 +466,8 @@ func (t *Table) CheckAndSet(ctx context.Context, hashKey, checkSortKey []byte, c
 	if err := t.checkHashKey(opCheckAndSet.name, hashKey); err != nil {
 		return nil, err
 	}
-	if err := t.checkTTL(opCheckAndSet.name, opts.TTL); err != nil {
+	expire, err := t.expireTS(opCheckAndSet.name, opts.TTL, time.Now())
+	if err != nil {
 		return nil, err
 	}
 	req := &rrdb.CheckAndSetRequest{
@@ -453,7 +478,7 @@ func (t *Table) CheckAndSet(ctx context.Context, hashKey, checkSortKey []byte, c
 		SetDiffSortKey:     !bytes.Equal(checkSortKey, setSortKey),
 		SetSortKey:         base.NewBlob(setSortKey),
 		SetValue:           base.NewBlob(setValue),
-		SetExpireTsSeconds: expireTS(opts.TTL, time.Now()),
+		SetExpireTsSeconds: expire,
 		ReturnCheckValue:   opts.ReturnCheckValue,
 	}
 	resp, err := call[rrdb.CheckAndSetResponse](ctx, t, opCheckAndSet, byHashKey(hashKey), req)
@@ -477,11 +502,12 @@ func (t *Table) CheckAndMutate(ctx context.Context, hashKey, checkSortKey []byte
 	for i, m := range mutations {
 		switch m.Op {
 		case MutationPut:
-			if err := t.checkTTL(opCheckAndMutate.name, m.TTL); err != nil {
+			expire, err := t.expireTS(opCheckAndMutate.name, m.TTL, now)
+			if err != nil {
 				return nil, err
 			}
 			list[i] = &rrdb.Mutate{Operation: rrdb.MutateOperation_MO_PUT, SortKey: base.NewBlob(m.SortKey),
-				Value: base.NewBlob(m.Value), SetExpireTsSeconds: expireTS(m.TTL, now)}
+				Value: base.NewBlob(m.Value), SetExpireTsSeconds: expire}
 		case MutationDelete:
 			list[i] = &rrdb.Mutate{Operation: rrdb.MutateOperation_MO_DELETE, SortKey: base.NewBlob(m.SortKey), Value: &base.Blob{}}
 		default:

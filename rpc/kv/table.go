@@ -154,6 +154,9 @@ type opSpec struct {
 	// safeOnly: the operation must not be executed twice, so it is retried only
 	// after errors proving the replica did not execute it.
 	safeOnly bool
+	// write: the request is a write, which a replica server refuses when it is
+	// larger than its max_allowed_write_size.
+	write bool
 }
 
 // call runs one rrdb RPC with routing, retries and back-off, and decodes the reply
@@ -176,6 +179,18 @@ func call[R any, PR interface {
 // early when a refresh completes.
 func (t *Table) do(ctx context.Context, op opSpec, to target, args rpc.Value, newResp func() rpc.Value) (rpc.Value, error) {
 	c := t.c
+	size := -1 // encoded size of a write, when measured
+	if op.write && c.cfg.MaxWriteSize > 0 {
+		var err error
+		if size, err = rpc.ArgsSize(args); err != nil {
+			return nil, &Error{Op: op.name, Table: t.name, Code: base.ErrInvalidParameters, Err: fmt.Errorf("%w: encode the request: %w", ErrInvalidArgument, err)}
+		}
+		if size > c.cfg.MaxWriteSize {
+			return nil, &Error{Op: op.name, Table: t.name, Code: base.ErrInvalidParameters,
+				Err: fmt.Errorf("%w: %w: the request is %d bytes, over the limit of %d bytes (Config.MaxWriteSize; replica servers refuse writes over their [replication] max_allowed_write_size, 1 MiB by default)",
+					ErrInvalidArgument, ErrWriteTooLarge, size, c.cfg.MaxWriteSize)}
+		}
+	}
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
 	backoff := c.cfg.MinBackoff
@@ -186,6 +201,9 @@ func (t *Table) do(ctx context.Context, op opSpec, to target, args rpc.Value, ne
 			return resp, nil
 		}
 		if !retryable(err, op.safeOnly) || ctx.Err() != nil {
+			if op.write && rpc.ErrorCode(err) == base.ErrInvalidData {
+				err = refusedWrite(args, size, err)
+			}
 			return nil, t.fail(ctx, op, attempt, err)
 		}
 		c.log.Debug("retrying", "op", op.name, "table", t.name, "attempt", attempt, "err", err)
@@ -199,6 +217,20 @@ func (t *Table) do(ctx context.Context, op opSpec, to target, args rpc.Value, ne
 		}
 		backoff = min(2*backoff, c.cfg.MaxBackoff)
 	}
+}
+
+// refusedWrite explains a write the server answered with ERR_INVALID_DATA: the frame
+// error carries no message, and the likely cause, a request over the server's
+// max_allowed_write_size, is only visible from here. size is the request's encoded
+// size, or -1 when it was not measured yet.
+func refusedWrite(args rpc.Value, size int, err error) error {
+	if size < 0 {
+		var serr error
+		if size, serr = rpc.ArgsSize(args); serr != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("the server refused the write as invalid or too large (the request is %d bytes; replica servers refuse writes over their [replication] max_allowed_write_size, 1 MiB by default): %w", size, err)
 }
 
 // attempt sends one request to the primary the current routing table names.

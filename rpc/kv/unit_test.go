@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -140,21 +141,46 @@ func TestRetryable(t *testing.T) {
 
 func TestExpireTS(t *testing.T) {
 	now := time.Unix(keys.Epoch2016Unix+1000, 0)
+	maxTTL := time.Duration(math.MaxInt32-1000) * time.Second
+	if got := MaxTTL(now); got != maxTTL {
+		t.Fatalf("MaxTTL = %v, want %v", got, maxTTL)
+	}
 	cases := []struct {
-		ttl  time.Duration
-		want int32
+		name    string
+		ttl     time.Duration
+		want    int32
+		wantErr []string // parts of the error; nil = no error
 	}{
-		{0, 0},
-		{-time.Second, 0},
-		{time.Millisecond, 1001}, // rounded up, never "no TTL"
-		{time.Second, 1001},
-		{90 * time.Second, 1090},
-		{1500 * time.Millisecond, 1001},
+		{"none", 0, 0, nil},
+		{"negative", -time.Second, 0, []string{"negative TTL -1s"}},
+		{"below a second rounds up, never to no TTL", time.Millisecond, 1001, nil},
+		{"one second", time.Second, 1001, nil},
+		{"seconds", 90 * time.Second, 1090, nil},
+		{"fraction truncated", 1500 * time.Millisecond, 1001, nil},
+		{"the maximum", maxTTL, math.MaxInt32, nil},
+		{"the maximum plus a fraction", maxTTL + time.Second/2, math.MaxInt32, nil},
+		{"one second past the maximum", maxTTL + time.Second, 0, []string{"TTL", "past the maximum of 2147482647 s", "2084-01-19T03:14:07Z"}},
+		{"200 years is refused, not cut to 68", 200 * 365 * 24 * time.Hour, 0, []string{"TTL 1752000h0m0s (6307200000 s) is past the maximum of 2147482647 s"}},
+		{"the largest duration", math.MaxInt64, 0, []string{"past the maximum"}},
 	}
 	for _, tc := range cases {
-		if got := expireTS(tc.ttl, now); got != tc.want {
-			t.Errorf("expireTS(%v) = %d, want %d", tc.ttl, got, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := expireTS(tc.ttl, now)
+			if tc.wantErr == nil {
+				if err != nil || got != tc.want {
+					t.Fatalf("expireTS(%v) = %d, %v; want %d", tc.ttl, got, err, tc.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("expireTS(%v) = %d, want an error", tc.ttl, got)
+			}
+			for _, part := range tc.wantErr {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("error %q does not say %q", err, part)
+				}
+			}
+		})
 	}
 }
 
