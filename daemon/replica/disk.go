@@ -124,14 +124,11 @@ func (d *disk) snapshot() (capacityMB, availableMB int64, st metadata.DiskStatus
 }
 
 // check reads the disk's space and updates its status, logging a change. A disk in
-// IO_ERROR stays so (upstream never re-evaluates it); a statfs error keeps the
-// previous status (upstream too).
+// IO_ERROR stays so (upstream never re-evaluates it), its space is still reported;
+// a statfs error keeps the previous status (upstream too).
 func (d *disk) check(now time.Time, minRatio int, log *slog.Logger) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.Status() == metadata.DiskStatus_IO_ERROR {
-		return
-	}
 	capMB, availMB, err := d.space()
 	if err != nil {
 		if !d.statErr {
@@ -146,6 +143,9 @@ func (d *disk) check(now time.Time, minRatio int, log *slog.Logger) {
 	}
 	d.capMB.Store(capMB)
 	d.availMB.Store(availMB)
+	if d.Status() == metadata.DiskStatus_IO_ERROR {
+		return
+	}
 	if d.full.Swap(false) {
 		d.fullAt, d.fullAvail = now, availMB
 	}

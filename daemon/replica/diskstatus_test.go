@@ -168,7 +168,7 @@ func TestDiskCheckTransitions(t *testing.T) {
 			}
 		}
 	}
-	if c, a, st := d.snapshot(); c != 1000 || a != 450 || st != ioError {
+	if c, a, st := d.snapshot(); c != 1000 || a != 900 || st != ioError {
 		t.Fatalf("snapshot %d %d %v", c, a, st)
 	}
 }
