@@ -50,6 +50,12 @@ func fastOptions() Options {
 // startMeta runs a meta server over the local store in dir.
 func startMeta(t *testing.T, dir string, tweak func(*Options)) *testMeta {
 	t.Helper()
+	return startMetaAccess(t, dir, tweak, nil)
+}
+
+// startMetaAccess runs a meta server whose RPC server checks access (nil: none).
+func startMetaAccess(t *testing.T, dir string, tweak func(*Options), access *rpc.Access) *testMeta {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +79,7 @@ func startMeta(t *testing.T, dir string, tweak func(*Options)) *testMeta {
 	}
 	mux := rpc.NewMux()
 	srv.Register(mux)
-	rs := rpc.NewServer(mux, rpc.ServerOptions{HTTP: srv.HTTPHandler()})
+	rs := rpc.NewServer(mux, rpc.ServerOptions{HTTP: srv.HTTPHandler(), Access: access})
 	go rs.Serve(ln)
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &testMeta{srv: srv, addr: addr, store: store, cancel: cancel, done: make(chan struct{}), rpcSrv: rs}

@@ -42,6 +42,12 @@ func (s *Server) beacon(ctx context.Context, call *rpc.Call, req *consensus.Beac
 	if !req.FromNode.IsValid() {
 		return nil, rpc.NewError(base.ErrInvalidParameters)
 	}
+	if p := call.Peer(); p.Authenticated() && !p.Is(node) {
+		// A member beaconing for another node would keep a phantom alive, or
+		// make a live node look like it keeps restarting.
+		s.refusePeer(call, CodeBeacon, "a beacon for another node", "node", node)
+		return nil, rpc.NewError(base.ErrACLDeny)
+	}
 	if len(s.opts.WhiteList) > 0 && !slices.Contains(s.opts.WhiteList, node) {
 		s.log.Warn("refusing a replica server outside the white list", "node", node)
 		ack.Allowed = false
@@ -76,6 +82,11 @@ func (s *Server) configSync(ctx context.Context, call *rpc.Call, req *consensus.
 		return resp, nil
 	}
 	node := req.Node.String()
+	if p := call.Peer(); p.Authenticated() && !p.Is(node) {
+		s.refusePeer(call, CodeConfigSync, "a config sync for another node", "node", node)
+		resp.Err = errCode(base.ErrACLDeny)
+		return resp, nil
+	}
 	s.mu.Lock()
 	lt.reports[node] = req
 	apps := lt.state.sortedApps()
@@ -141,7 +152,7 @@ func (s *Server) updatePartitionConfig(ctx context.Context, call *rpc.Call, req 
 		resp.Err = errCode(base.ErrInvalidParameters)
 		return resp, nil
 	}
-	next, errName := s.applyUpdate(lt, req)
+	next, errName := s.applyUpdate(lt, req, call)
 	resp.Err = errCode(errName)
 	if next != nil {
 		resp.Config = cloneConfig(next)
@@ -156,7 +167,7 @@ func (s *Server) updatePartitionConfig(ctx context.Context, call *rpc.Call, req 
 
 // applyUpdate validates, persists and applies one replica-driven change. It returns
 // the configuration now stored and the error name to answer with.
-func (s *Server) applyUpdate(lt *leaderTerm, req *consensus.ConfigurationUpdateRequest) (*layer2.PartitionConfiguration, string) {
+func (s *Server) applyUpdate(lt *leaderTerm, req *consensus.ConfigurationUpdateRequest, call *rpc.Call) (*layer2.PartitionConfiguration, string) {
 	lt.opMu.Lock()
 	defer lt.opMu.Unlock()
 	pid := req.Config.Pid
@@ -168,6 +179,11 @@ func (s *Server) applyUpdate(lt *leaderTerm, req *consensus.ConfigurationUpdateR
 		return nil, base.ErrObjectNotFound
 	}
 	cur := a.partitions[pid.PartitionIndex]
+	if p := call.Peer(); p.Authenticated() && !mayRequestChange(p.Node, cur, req) {
+		s.refusePeer(call, CodeUpdatePartitionCf, "a configuration change from a node that is neither the partition's primary nor the node it is about",
+			"gpid", pid.String(), "type", req.Type.String(), "node", req.Node.String(), "primary", cur.Primary.String())
+		return cur, base.ErrACLDeny
+	}
 	if level <= admin.MetaFunctionLevel_fl_freezed {
 		return cur, base.ErrStateFreezed
 	}
