@@ -1,8 +1,10 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -77,7 +79,8 @@ func TestClusterAuthentication(t *testing.T) {
 				Keys: keyring(t, tc.server...), Self: "127.0.0.1:1",
 				Internal: func(code string) bool { return code == internalCode },
 			}})
-			opts := ClientOptions{}
+			var clientLog bytes.Buffer
+			opts := ClientOptions{Logger: slog.New(slog.NewTextHandler(&clientLog, nil))}
 			if tc.client != nil {
 				opts.Auth = &ClientAuth{Keys: keyring(t, tc.client...), Node: "127.0.0.1:34801"}
 			}
@@ -91,6 +94,10 @@ func TestClusterAuthentication(t *testing.T) {
 				}
 				if s.Stats().AuthFailed == 0 {
 					t.Error("failed handshake not counted")
+				}
+				// The server that cannot join must be told why, in its own log.
+				if !bytes.Contains(clientLog.Bytes(), []byte("cluster authentication failed")) {
+					t.Errorf("the client's log does not report the failed authentication:\n%s", clientLog.String())
 				}
 				return
 			case tc.wantMember:

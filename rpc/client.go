@@ -15,6 +15,7 @@ import (
 	"github.com/apache/thrift/lib/go/thrift"
 
 	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/internal/ratelog"
 )
 
 // ClientOptions configure a Client. Zero values pick the defaults.
@@ -83,12 +84,15 @@ type Client struct {
 	backoff   time.Duration
 	lastError error
 	closed    bool
+	// authLog limits the warnings about refused authentication handshakes: a
+	// server with the wrong secret retries for as long as it runs.
+	authLog *ratelog.Limiter
 }
 
 // NewClient returns a client for addr ("ip:port"). It dials lazily.
 func NewClient(addr string, opts ClientOptions) *Client {
 	opts.setDefaults()
-	c := &Client{addr: addr, opts: opts}
+	c := &Client{addr: addr, opts: opts, authLog: ratelog.New(logEvery)}
 	c.encoders.New = func() any { return newWriter(256) }
 	return c
 }
@@ -257,6 +261,11 @@ func (c *Client) conn(ctx context.Context) (*clientConn, error) {
 			c.backoff = min(max(2*c.backoff, c.opts.MinBackoff), c.opts.MaxBackoff)
 			c.nextDial = time.Now().Add(c.backoff)
 			c.mu.Unlock()
+			if errors.Is(err, ErrAuth) {
+				// Not a network problem that goes away: the two servers do not share
+				// a cluster secret. Say so in the log of the one that cannot join.
+				c.authLog.Warn(c.opts.Logger, "cluster authentication failed: this server and its peer do not share a cluster secret ([security] cluster_secret_file must be the same file on every server of the cluster)", "peer", c.addr, "err", err)
+			}
 			return nil, fmt.Errorf("connect %s: %w: %w", c.addr, ErrUnavailable, err)
 		}
 		if c.closed {
