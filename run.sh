@@ -19,9 +19,14 @@ Build and test:
   build                      build pegasus_server, pegasus_shell and pegasus_bench into ./bin
   test                       run the test suite (go vet, all tests under the race detector)
   chaos                      run the chaos test (servers killed under load; a few minutes)
-  pack_server                build and pack pegasus-server-<version>-<sha>-<platform>-<build>/
-                             and its .tar.gz: bin/ holds pegasus_server, pegasus_shell and
-                             the config.ini template to fill in
+  pack_server [--secret FILE]
+                             build and pack pegasus-server-<version>-<sha>-<platform>-<build>/
+                             and its .tar.gz (mode 0600): bin/ holds pegasus_server,
+                             pegasus_shell, the config.ini template to fill in and
+                             cluster_secret, the cluster secret (mode 0600): a copy of FILE
+                             (or of $PEGASUS_CLUSTER_SECRET_FILE), else a fresh one. Every
+                             host of one cluster needs the same secret: pack for a running
+                             cluster with its secret
 
 Local cluster ("onebox", all on 127.0.0.1, files under ./onebox):
   start_onebox [-m N] [-r N] [--use_zk] [--no_collector]
@@ -29,9 +34,11 @@ Local cluster ("onebox", all on 127.0.0.1, files under ./onebox):
                              servers (34801..), default 3 and 3, and the collector (34101)
                              unless --no_collector; --use_zk keeps the
                              metadata in a local ZooKeeper (port 22181) instead of the
-                             embedded store; waits until the temp table is healthy
+                             embedded store; waits until the temp table is healthy. The
+                             servers share the secret ./onebox/cluster_secret, made once
   stop_onebox                stop every onebox process
-  clear_onebox               stop the onebox and delete its data (and its ZooKeeper data)
+  clear_onebox               stop the onebox and delete its data (and its ZooKeeper data
+                             and cluster secret)
   list_onebox                list the onebox processes
   start_zk / stop_zk / clear_zk
                              a local ZooKeeper on 127.0.0.1:22181 (Debian package zookeeper),
@@ -96,6 +103,34 @@ stop_zk() {
   fi
 }
 
+# ---------------------------------------------------------------- cluster secret
+
+# new_secret prints a fresh cluster secret: 32 random bytes in hex.
+new_secret() {
+  if command -v openssl >/dev/null 2>&1; then
+    openssl rand -hex 32
+  else
+    od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; echo
+  fi
+}
+
+# write_secret FILE writes a fresh secret into FILE, mode 0600, atomically.
+write_secret() {
+  local f=$1
+  ( umask 077; new_secret > "$f.tmp" ) || die "cannot write $f"
+  mv "$f.tmp" "$f"
+}
+
+# check_secret FILE fails unless FILE holds at least one secret and every secret in
+# it has 16 characters or more, as the servers require.
+check_secret() {
+  [ -r "$1" ] || die "cluster secret file $1: not readable"
+  awk '{ gsub(/^[ \t\r]+|[ \t\r]+$/, "") } $0 == "" || /^#/ { next } { n++; if (length($0) < 16) bad = NR }
+       END { if (bad) { print "line " bad ": a secret needs at least 16 characters (e.g. openssl rand -hex 32)"; exit 1 }
+             if (!n) { print "no secret in the file"; exit 1 } }' "$1" >&2 ||
+    die "cluster secret file $1 is not usable"
+}
+
 # ---------------------------------------------------------------- onebox
 
 instance_name() { echo "$1$2"; }
@@ -107,6 +142,12 @@ onebox_config() {
   local state="meta_state_service_simple" lock="distributed_lock_service_simple"
   if [ "$use_zk" = 1 ]; then state="meta_state_service_zookeeper"; lock="distributed_lock_service_zookeeper"; fi
   mkdir -p "$ONEBOX_DIR"
+  # One secret for the life of the onebox (clear_onebox deletes it): every server,
+  # restarted or added later, proves its membership with it.
+  if [ ! -f "$ONEBOX_DIR/cluster_secret" ]; then
+    write_secret "$ONEBOX_DIR/cluster_secret"
+    echo "created the onebox cluster secret $ONEBOX_DIR/cluster_secret"
+  fi
   sed -e "s#%{meta.count}#$metas#g" -e "s#%{replica.count}#$replicas#g" \
       -e "s#%{app.dir}#$ONEBOX_DIR#g" -e "s#%{meta.server.list}#$list#g" \
       -e "s#%{zk.server.list}#127.0.0.1:$ZK_PORT#g" \
@@ -219,7 +260,14 @@ list_onebox() {
 # ---------------------------------------------------------------- packing and cleanup
 
 pack_server() {
-  local version sha platform build_type name
+  local version sha platform build_type name secret="${PEGASUS_CLUSTER_SECRET_FILE:-}"
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --secret) [ $# -ge 2 ] || die "pack_server: --secret needs a file"; secret=$2; shift 2 ;;
+      *) die "pack_server: unknown option $1" ;;
+    esac
+  done
+  [ -z "$secret" ] || check_secret "$secret"
   version=$(cat VERSION)
   sha=$(git rev-parse --short=8 HEAD 2>/dev/null || echo unknown)
   platform=$(uname -s | tr '[:upper:]' '[:lower:]')-$(uname -m)
@@ -232,11 +280,25 @@ pack_server() {
   rm -f "$name/bin/pegasus_bench"
   cp config/template/config.ini "$name/bin/config.ini"
   cp config/template/onebox.ini "$name/bin/config.onebox.ini.template"
+  # The cluster secret the template's cluster_secret_file names (bin/cluster_secret).
+  local secret_note
+  if [ -n "$secret" ]; then
+    ( umask 077; cp "$secret" "$name/bin/cluster_secret" ) && chmod 600 "$name/bin/cluster_secret"
+    secret_note="bin/cluster_secret is a copy of $secret"
+  else
+    write_secret "$name/bin/cluster_secret"
+    secret_note="bin/cluster_secret is a NEW cluster secret, generated for this package"
+  fi
   mkdir -p "$name/docs"
   cp docs/*.md "$name/docs/" 2>/dev/null || true
   cp README.md VERSION "$name/"
-  tar czf "$name.tar.gz" "$name"
+  # The package holds the cluster secret: only its owner may read the archive.
+  ( umask 077; tar czf "$name.tar.gz" "$name" )
   echo "packed $name/ and $name.tar.gz"
+  echo "$secret_note (mode 0600; the .tar.gz is 0600 too: it holds the secret)."
+  echo "Every server of one cluster must have the same cluster_secret: deploy this package to all"
+  echo "of its hosts, and to add hosts to or upgrade a running cluster, pack with its secret:"
+  echo "  ./run.sh pack_server --secret /path/to/the/cluster's/cluster_secret"
 }
 
 clear_cluster() {
@@ -271,7 +333,7 @@ case "$cmd" in
   stop_zk) stop_zk ;;
   clear_zk) stop_zk; rm -rf "$ONEBOX_DIR/zk"; echo "ZooKeeper data cleared" ;;
   chaos) make chaos ;;
-  pack_server) pack_server ;;
+  pack_server) pack_server "$@" ;;
   clear_cluster) clear_cluster "$@" ;;
   shell)
     go build -o "$BIN_DIR/pegasus_shell" ./cmd/pegasus_shell

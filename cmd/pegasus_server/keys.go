@@ -35,6 +35,10 @@ func openKeyring(cfg *config.Config, log *slog.Logger) (*rpc.Keyring, error) {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(filepath.Dir(cfg.File), path)
 	}
+	// Messages name the file wherever the server was started from.
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	keys, err := rpc.LoadKeyring(path)
 	if err != nil {
 		return nil, fmt.Errorf("[security] cluster_secret_file: %w", err)
