@@ -293,10 +293,15 @@ func install(t *testing.T, h *host, tarball string, hosts []*host) {
 	}
 	h.pkg = filepath.Join(h.home, strings.TrimSuffix(filepath.Base(tarball), ".tar.gz"))
 	h.bin = filepath.Join(h.pkg, "bin")
-	for _, f := range []string{"pegasus_server", "pegasus_shell", "config.ini"} {
+	for _, f := range []string{"pegasus_server", "pegasus_shell", "config.ini", "cluster_secret"} {
 		if _, err := os.Stat(filepath.Join(h.bin, f)); err != nil {
 			t.Fatalf("the package lacks bin/%s: %v", f, err)
 		}
+	}
+	// The secret pack_server generated, which the template's cluster_secret_file
+	// names: the servers refuse it unless only its owner can read it.
+	if fi, err := os.Stat(filepath.Join(h.bin, "cluster_secret")); err == nil && fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: bin/cluster_secret has mode %v after tar xzf, want 0600", h.name(), fi.Mode().Perm())
 	}
 	metas := []string{}
 	for _, m := range hosts[:2] {
@@ -486,13 +491,17 @@ func shell(t *testing.T, h *host, commands ...string) (stdout, stderr string) {
 // on each host, fill the template, ZooKeeper on host 1, meta servers on hosts 1-2,
 // replica servers on hosts 1-3 and a collector on host 1, each started from bin/;
 // then the shell on host 3 sees a healthy cluster, and the cleanup leaves nothing
-// behind, neither on the disks nor in ZooKeeper.
+// behind, neither on the disks nor in ZooKeeper. The servers authenticate to each
+// other with the cluster secret the package carries; a fourth host, given another
+// secret, starts a replica server that must never join.
 func TestDeployThreeHosts(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts ZooKeeper and six servers on three network namespaces")
+		t.Skip("starts ZooKeeper and seven servers on four network namespaces")
 	}
 	root := t.TempDir()
-	hosts := makeHosts(t, root, 3)
+	allHosts := makeHosts(t, root, 4)
+	// Host 4 is an intruder: the same package and configuration, another secret.
+	hosts, intruder := allHosts[:3], allHosts[3]
 	phase := time.Now()
 	step := func(what string) {
 		t.Logf("%-44s %v", what, time.Since(phase).Round(100*time.Millisecond))
@@ -500,10 +509,20 @@ func TestDeployThreeHosts(t *testing.T) {
 	}
 
 	tarball := packServer(t, root)
-	for _, h := range hosts {
+	if fi, err := os.Stat(tarball); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("%s has mode %v: it holds the cluster secret, only its owner may read it", filepath.Base(tarball), fi.Mode().Perm())
+	}
+	for _, h := range allHosts {
 		install(t, h, tarball, hosts)
 	}
-	step("packed and installed on 3 hosts")
+	otherSecret := make([]byte, 32)
+	if _, err := rand.Read(otherSecret); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(intruder.bin, "cluster_secret"), []byte(hex.EncodeToString(otherSecret)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	step("packed and installed on 4 hosts")
 
 	startZooKeeper(t, hosts[0])
 	step("ZooKeeper up on host1")
@@ -518,7 +537,7 @@ func TestDeployThreeHosts(t *testing.T) {
 		for _, p := range procs {
 			t.Logf("---- %s output:\n%s", p.name, tail(p.out, 2000))
 		}
-		for _, h := range hosts {
+		for _, h := range allHosts {
 			logs, _ := filepath.Glob(filepath.Join(h.vars["app.dir"], "log", "*.log"))
 			for _, l := range logs {
 				t.Logf("---- %s %s:\n%s", h.name(), filepath.Base(l), tail(l, 3000))
@@ -534,6 +553,9 @@ func TestDeployThreeHosts(t *testing.T) {
 	for _, h := range hosts {
 		procs = append(procs, startRole(t, h, "replica", h.n == 1))
 	}
+	intruderReplica := startRole(t, intruder, "replica", false)
+	procs = append(procs, intruderReplica)
+	intruderNode := fmt.Sprintf("%s:%d", intruder.ip, replicaPort)
 	collector := startRole(t, hosts[0], "collector", true)
 	if collector.exited(3 * time.Second) {
 		out := collector.output()
@@ -564,6 +586,9 @@ func TestDeployThreeHosts(t *testing.T) {
 	}
 	waitFor(t, 60*time.Second, "three ALIVE nodes in `nodes -d` from host3", alive, func() (bool, string) {
 		out, errOut := shell(t, h3, "nodes -d")
+		if aliveNode(out, intruderNode) {
+			t.Fatalf("the replica server of host4, with another cluster secret, is ALIVE:\n%s", out)
+		}
 		for _, n := range want {
 			if !aliveNode(out, n) {
 				return false, out + errOut
@@ -572,6 +597,20 @@ func TestDeployThreeHosts(t *testing.T) {
 		return strings.Contains(out, "alive_node_count    : 3"), out + errOut
 	})
 	step("nodes -d: 3 ALIVE")
+
+	// The intruder's beacons are refused: its log says why, and the meta servers
+	// never list it.
+	intruderLog := filepath.Join(intruder.vars["app.dir"], "log")
+	waitFor(t, 20*time.Second, "host4's replica server logs that cluster authentication failed", alive, func() (bool, string) {
+		return logMentions(intruderLog, "cluster authentication failed"), tail(filepath.Join(intruderLog, "pegasus.replica.log"), 2000)
+	})
+	if !logMentions(filepath.Join(hosts[0].vars["app.dir"], "log"), "cluster authentication refused") {
+		t.Errorf("the meta server of host1 does not log the refused authentication of host4")
+	}
+	if out, errOut := shell(t, h3, "nodes -d"); strings.Contains(out, intruderNode) || !strings.Contains(out, "alive_node_count    : 3") {
+		t.Errorf("nodes -d lists the replica server of host4, which has another cluster secret:\n%s%s", out, errOut)
+	}
+	step("host4 with another secret refused")
 
 	waitFor(t, 90*time.Second, "table temp fully healthy (`app temp -d`)", alive, func() (bool, string) {
 		out, errOut := shell(t, h3, "app temp -d -j")
@@ -811,8 +850,9 @@ func parseDiskInfo(out string) (disks map[string]map[string]int, summary map[str
 			summary[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		case section != "":
 			// disk capacity_mb available_mb available_ratio(%) primary secondary replica
+			// [status ...]
 			f := strings.Fields(l)
-			if len(f) == 7 && f[0] != "disk" && f[0] != "total" {
+			if len(f) >= 7 && f[0] != "disk" && f[0] != "total" {
 				n, _ := strconv.Atoi(f[6])
 				disks[section][f[0]] = n
 			}

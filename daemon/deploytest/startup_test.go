@@ -77,8 +77,18 @@ func (s *localSetup) write(t testing.TB, text string) string {
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The template's cluster_secret_file: cluster_secret beside config.ini, as
+	// pack_server puts it into bin/.
+	if _, err := os.Stat(s.secretPath()); os.IsNotExist(err) {
+		if err := os.WriteFile(s.secretPath(), []byte("startup-test-secret-0123456789abcdef\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return path
 }
+
+// secretPath is the cluster secret file the template names.
+func (s *localSetup) secretPath() string { return filepath.Join(s.dir, "cluster_secret") }
 
 // varLines renders a variable left in text the way an operator would look for it:
 // "%{name} (line N)" or "%{name} (lines N, M)". Comment lines do not count.
@@ -196,6 +206,46 @@ func TestStartupFailures(t *testing.T) {
 			prepare: func(t *testing.T, s *localSetup) (string, []string) {
 				hold(t, s.metaPort)
 				return s.config(t, nil), []string{fmt.Sprintf("listen on port %d", s.metaPort), "address already in use"}
+			},
+		},
+		{
+			name: "no cluster secret",
+			role: "replica",
+			prepare: func(t *testing.T, s *localSetup) (string, []string) {
+				cfg := s.config(t, func(text string) string { return setKey(t, text, "security", "cluster_secret_file", "") })
+				return cfg, []string{"[security] cluster_secret_file is not set", "openssl rand -hex 32", "insecure_cluster = true"}
+			},
+		},
+		{
+			name: "cluster secret file missing",
+			role: "meta",
+			prepare: func(t *testing.T, s *localSetup) (string, []string) {
+				cfg := s.config(t, nil)
+				if err := os.Remove(s.secretPath()); err != nil {
+					t.Fatal(err)
+				}
+				return cfg, []string{"[security] cluster_secret_file", s.secretPath(), "no such file or directory"}
+			},
+		},
+		{
+			name: "cluster secret readable by others",
+			role: "replica",
+			prepare: func(t *testing.T, s *localSetup) (string, []string) {
+				cfg := s.config(t, nil)
+				if err := os.Chmod(s.secretPath(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return cfg, []string{"[security] cluster_secret_file", s.secretPath() + " is readable by others", "chmod 600"}
+			},
+		},
+		{
+			name: "cluster secret too short",
+			role: "collector",
+			prepare: func(t *testing.T, s *localSetup) (string, []string) {
+				if err := os.WriteFile(s.secretPath(), []byte("secret\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return s.config(t, nil), []string{"[security] cluster_secret_file", "want at least 16"}
 			},
 		},
 		{
