@@ -54,6 +54,24 @@ type metaCluster struct {
 	procs  []*proc
 }
 
+// electionSecret is the cluster secret of the meta servers started here.
+const electionSecret = "election-test-secret-0123456789"
+
+// electionMember is a fakeNode that authenticates as a cluster member with
+// electionSecret: the meta servers refuse beacons from anyone else.
+func electionMember(t *testing.T, metaAddr, self string, interval time.Duration) *fakeNode {
+	keys, err := rpc.NewKeyring([]byte(electionSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := &rpc.ClientAuth{Keys: keys, Node: self}
+	n := &fakeNode{addr: self, client: rpc.NewClient(metaAddr, rpc.ClientOptions{Auth: auth}), interval: interval,
+		start: time.Now().UnixMilli(), stopped: make(chan struct{}), done: make(chan struct{})}
+	go n.loop()
+	t.Cleanup(n.stop)
+	return n
+}
+
 type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -80,9 +98,16 @@ meta_state_service_parameters = %s/metastate`, dir)
 distributed_lock_service_type = distributed_lock_service_zookeeper
 distributed_lock_service_parameters = /pegasus/election/lock`
 	}
+	// The meta servers authenticate to each other, as in every deployment.
+	if err := os.WriteFile(filepath.Join(dir, "cluster_secret"), []byte(electionSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := fmt.Sprintf(`%s
 [core]
 data_dir = %s/data
+
+[security]
+cluster_secret_file = cluster_secret
 
 [meta_server]
 server_list = %s
@@ -200,7 +225,7 @@ func testElectionAndRecovery(t *testing.T, zk string, maxFailover time.Duration)
 	// Replica servers beacon every meta; only the leader's acks count.
 	for i := 0; i < 3; i++ {
 		for _, m := range c.addrs {
-			newFakeNode(t, m, fmt.Sprintf("127.0.0.1:%d", 36801+i), 200*time.Millisecond)
+			electionMember(t, m, fmt.Sprintf("127.0.0.1:%d", 36801+i), 200*time.Millisecond)
 		}
 	}
 	waitFor(t, 10*time.Second, "temp placed", func() bool {
