@@ -202,7 +202,8 @@ type Peer struct {
 	// Addr is the connection's remote IP address.
 	Addr netip.Addr
 	// Admin is whether the connection may change the cluster: a cluster member,
-	// or an address of the administrators' allow list.
+	// or an address of the administrators' allow list; anyone on a server
+	// without ServerOptions.Access.
 	Admin bool
 }
 

@@ -132,8 +132,10 @@ func (m *MetaClient) currentLeader() int {
 }
 
 // CallMeta sends a meta RPC to the leader and returns its reply. It returns an error
-// only when no meta server gave a final answer before ctx ended; an answer whose err
-// field is not ERR_OK is returned as is (callers check GetErr).
+// only when no meta server gave a final answer before ctx ended, or at once when a
+// meta server refused the caller (ERR_ACL_DENY, ERR_UNAUTHENTICATED: the others
+// would too); an answer whose err field is not ERR_OK is returned as is (callers
+// check GetErr).
 func CallMeta[R any, PR interface {
 	*R
 	MetaResult
@@ -150,6 +152,10 @@ func CallMeta[R any, PR interface {
 			err := m.client(i).Call(actx, Request{Code: code, Args: args}, resp)
 			cancel()
 			if err != nil {
+				var fe *Error
+				if errors.As(err, &fe) && (fe.Code == base.ErrACLDeny || fe.Code == base.ErrUnauthenticated) {
+					return nil, fmt.Errorf("meta call %s: %s: %w", code, m.client(i).Addr(), err)
+				}
 				lastErr = fmt.Errorf("%s: %w", m.client(i).Addr(), err)
 				if ctx.Err() != nil {
 					return nil, fmt.Errorf("meta call %s: %w (last error: %v)", code, ctx.Err(), lastErr)

@@ -554,7 +554,8 @@ func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, out chan<- 
 	remote := c.nc.RemoteAddr()
 	reserve := c.reserve
 	first := true // the accept-time deadline covers the first request
-	auth := connAuth{peer: Peer{Addr: c.ip}}
+	// Without Access, everyone may administer (Peer.Admin).
+	auth := connAuth{peer: Peer{Addr: c.ip, Admin: true}}
 	if a := s.opts.Access; a != nil {
 		auth.peer.Admin = a.isAdminAddr(c.ip)
 	}

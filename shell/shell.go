@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pegasusgo/pegasus/daemon/version"
+	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/rpc/kv"
@@ -247,8 +248,23 @@ func (s *Shell) Exec(ctx context.Context, line string) {
 			s.printUsage(c)
 			return
 		}
+		if msg := refusal(c.name, err); msg != "" {
+			s.errorf("%s", msg)
+			return
+		}
 		s.errorf("%v", err)
 	}
+}
+
+// refusal explains, in one line, a failure that says the caller may not do what
+// it asked (ERR_ACL_DENY, as a frame error or as a reply's err, however the
+// command wrapped it); "" for any other failure.
+func refusal(command string, err error) string {
+	if !strings.Contains(err.Error(), base.ErrACLDeny) {
+		return ""
+	}
+	return fmt.Sprintf("refused (%s): only administrators may run '%s': run the shell on a cluster host, "+
+		"or add this host to [security] admin_allow_list (docs/security.md)", base.ErrACLDeny, command)
 }
 
 // runCommand runs one command. A panic is a bug, but the session must survive it:

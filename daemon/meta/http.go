@@ -388,6 +388,7 @@ func (s *Server) metricsRegistry() *metrics.Registry {
 }
 
 func (s *Server) registerCommands() {
+	s.cmds.SetLogger(s.log)
 	s.cmds.Register("meta.cluster_info", "meta.cluster_info: the cluster_info keys as JSON (leader only)", func(ctx context.Context, args []string) string {
 		lt := s.currentTerm()
 		if lt == nil {
@@ -400,7 +401,9 @@ func (s *Server) registerCommands() {
 		b, _ := json.Marshal(out)
 		return string(b)
 	})
-	s.cmds.Register("meta.level", "meta.level: the meta function level in effect (leader only)", func(ctx context.Context, args []string) string {
+	// It only reads, but a form with an argument (upstream's way to set the
+	// level) is kept for administrators, as with the other settings.
+	s.cmds.RegisterAs("meta.level", "meta.level: the meta function level in effect (leader only)", remotecmd.Setting, func(ctx context.Context, args []string) string {
 		lt := s.currentTerm()
 		if lt == nil {
 			return "not the leader; the leader is " + s.LeaderAddr()
@@ -409,7 +412,7 @@ func (s *Server) registerCommands() {
 		defer s.mu.RUnlock()
 		return fmt.Sprintf("configured %s, effective %s", lt.level, s.effectiveLevel(lt))
 	})
-	s.cmds.Register("meta.live_percentage", "meta.live_percentage [N]: get or set node_live_percentage_threshold_for_update", func(ctx context.Context, args []string) string {
+	s.cmds.RegisterAs("meta.live_percentage", "meta.live_percentage [N]: get or set node_live_percentage_threshold_for_update", remotecmd.Setting, func(ctx context.Context, args []string) string {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if len(args) == 0 {
@@ -422,7 +425,7 @@ func (s *Server) registerCommands() {
 		s.opts.LivePercentage = n
 		return remotecmd.OK
 	})
-	s.cmds.Register("meta.lb.assign_delay_ms", "meta.lb.assign_delay_ms [ms]: get or set how long a dropped secondary is waited for", func(ctx context.Context, args []string) string {
+	s.cmds.RegisterAs("meta.lb.assign_delay_ms", "meta.lb.assign_delay_ms [ms]: get or set how long a dropped secondary is waited for", remotecmd.Setting, func(ctx context.Context, args []string) string {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if len(args) == 0 {
@@ -435,7 +438,7 @@ func (s *Server) registerCommands() {
 		s.opts.AssignDelay = time.Duration(n) * time.Millisecond
 		return remotecmd.OK
 	})
-	s.cmds.Register("meta.lb.assign_secondary_black_list", "meta.lb.assign_secondary_black_list [ip:port,...|clear]: replica servers taken out of service (their replicas are moved away at level lively)", func(ctx context.Context, args []string) string {
+	s.cmds.RegisterAs("meta.lb.assign_secondary_black_list", "meta.lb.assign_secondary_black_list [ip:port,...|clear]: replica servers taken out of service (their replicas are moved away at level lively)", remotecmd.Setting, func(ctx context.Context, args []string) string {
 		lt := s.currentTerm()
 		if lt == nil {
 			return "not the leader; the leader is " + s.LeaderAddr()

@@ -8,6 +8,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/netip"
 	"os"
 	"runtime"
 	"sort"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/pegasusgo/pegasus/daemon/version"
 	"github.com/pegasusgo/pegasus/idl/gen/cmd"
+	"github.com/pegasusgo/pegasus/internal/ratelog"
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
@@ -24,8 +27,34 @@ import (
 type Func func(ctx context.Context, args []string) string
 
 type command struct {
-	help string
-	fn   Func
+	help   string
+	fn     Func
+	access Access
+}
+
+// Access says who may run a command over RPC_CLI_CLI_CALL.
+type Access int
+
+const (
+	// Open commands only read: anyone who reaches the port may run them.
+	Open Access = iota
+	// Setting commands read without arguments and change a setting with them: the
+	// changing form needs an administrator (rpc.Peer.Admin).
+	Setting
+	// Admin commands change something whatever their arguments: administrators only.
+	Admin
+)
+
+// mayRun reports whether a caller that is (or is not) an administrator may run a
+// command of this access with these arguments.
+func (a Access) mayRun(admin bool, args []string) bool {
+	switch a {
+	case Setting:
+		return admin || len(args) == 0
+	case Admin:
+		return admin
+	}
+	return true
 }
 
 // Registry holds the commands of one process.
@@ -33,12 +62,14 @@ type Registry struct {
 	mu       sync.RWMutex
 	commands map[string]command
 	counters func() []Counter
+	log      *slog.Logger
+	denyLog  *ratelog.Limiter
 }
 
 // New returns a registry with the common commands. role names the process role
 // ("meta", "replica", "collector") and start is the process start time.
 func New(role string, start time.Time) *Registry {
-	r := &Registry{commands: map[string]command{}}
+	r := &Registry{commands: map[string]command{}, log: slog.New(slog.DiscardHandler), denyLog: ratelog.New(10 * time.Second)}
 	r.Register("help", "help [command]: list the commands, or describe one", r.helpCmd)
 	r.Register("server-info", "server-info: version, build and start time of this server (JSON)", func(ctx context.Context, args []string) string {
 		return ServerInfo(role, start)
@@ -106,11 +137,46 @@ func (r *Registry) perfCounters(patterns []string, match func(name, arg string) 
 	return string(b)
 }
 
-// Register adds (or replaces) a command.
-func (r *Registry) Register(name, help string, fn Func) {
+// Register adds (or replaces) a command that anyone may run: one that only reads.
+func (r *Registry) Register(name, help string, fn Func) { r.RegisterAs(name, help, Open, fn) }
+
+// RegisterAs adds (or replaces) a command with the given access: a command that
+// changes anything is Setting or Admin.
+func (r *Registry) RegisterAs(name, help string, access Access, fn Func) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.commands[name] = command{help: help, fn: fn}
+	r.commands[name] = command{help: help, fn: fn, access: access}
+}
+
+// SetLogger sets where refused commands are logged (rate-limited).
+func (r *Registry) SetLogger(log *slog.Logger) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log = log
+}
+
+// Refusal is the reply to a caller that may not run a command: one line, as
+// upstream's tools print replies as they are.
+func Refusal(name string, ip netip.Addr) string {
+	host := "this host"
+	if ip.IsValid() {
+		host += " (" + ip.Unmap().String() + ")"
+	}
+	return fmt.Sprintf("ERR: refused: only administrators may change the server's state with '%s': "+
+		"run it on a cluster host, or add %s to [security] admin_allow_list (docs/security.md)", name, host)
+}
+
+// check returns the refusal for a caller that may not run the command line, or "".
+func (r *Registry) check(peer rpc.Peer, remote any, name string, args []string) string {
+	r.mu.RLock()
+	c, ok := r.commands[name]
+	log := r.log
+	r.mu.RUnlock()
+	if !ok || c.access.mayRun(peer.Admin, args) {
+		return ""
+	}
+	r.denyLog.Warn(log, "remote command refused: the caller is not an administrator", "command", name, "args", len(args), "remote", remote)
+	return Refusal(name, peer.Addr)
 }
 
 // Run executes a command line. Unknown commands get an explanatory reply rather than
@@ -128,6 +194,9 @@ func (r *Registry) Run(ctx context.Context, name string, args []string) string {
 // Handle registers the RPC_CLI_CLI_CALL handler on mux.
 func (r *Registry) Handle(mux *rpc.Mux) {
 	rpc.Handle(mux, rpc.CodeRemoteCommand, func(ctx context.Context, call *rpc.Call, c *cmd.Command) (*rpc.String, error) {
+		if refused := r.check(call.Peer(), call.Remote, c.Cmd, c.Arguments); refused != "" {
+			return &rpc.String{V: refused}, nil
+		}
 		return &rpc.String{V: r.Run(ctx, c.Cmd, c.Arguments)}, nil
 	})
 }
