@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"time"
 
 	"github.com/cockroachdb/pebble"
 
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/rrdb"
-	"github.com/pegasusgo/pegasus/internal/ratelog"
 	"github.com/pegasusgo/pegasus/storage/keys"
 )
 
@@ -283,10 +281,6 @@ func (w *writer) apply(op *Op, k opKind, r *OpResult) error {
 	return err
 }
 
-// negativeExpireLog limits the warnings about refused negative expiries to one per
-// few seconds for the whole process: a client can send them at any rate.
-var negativeExpireLog = ratelog.New(10 * time.Second)
-
 // expireTS turns the absolute expiry of a put, multi_put, check_and_set or
 // check_and_mutate into the stored one: a positive value is kept, 0 means "no expiry",
 // which the table default TTL then replaces. A negative value has no meaning for these
@@ -296,7 +290,7 @@ var negativeExpireLog = ratelog.New(10 * time.Second)
 func (w *writer) expireTS(op string, requested int32, defaultTTL int32) (expire uint32, ok bool) {
 	switch {
 	case requested < 0:
-		negativeExpireLog.Warn(w.s.log, "write refused: negative expire_ts_seconds (a TTL past 2084-01-19, or a client bug)",
+		w.s.expireLog.Warn(w.s.log, "write refused: negative expire_ts_seconds (a TTL past 2084-01-19, or a client bug)",
 			"op", op, "expire_ts_seconds", requested, "decree", w.decree)
 		return 0, false
 	case requested > 0:

@@ -15,7 +15,7 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
-	"golang.org/x/time/rate"
+	"github.com/pegasusgo/pegasus/internal/ratelog"
 
 	"github.com/pegasusgo/pegasus/storage/keys"
 )
@@ -109,10 +109,11 @@ type Store struct {
 	lastFlush <-chan struct{}
 
 	// Pebble reports a failing flush or compaction on every retry; bgErrLog lets
-	// one report through every bgErrLogInterval and bgErrSuppressed counts the
-	// others.
-	bgErrLog        *rate.Limiter
-	bgErrSuppressed atomic.Int64
+	// one report through every bgErrLogInterval, with a count of the others.
+	bgErrLog *ratelog.Limiter
+	// expireLog limits the warnings about writes refused for a negative expiry:
+	// a client can send them at any rate.
+	expireLog *ratelog.Limiter
 }
 
 // bgErrLogInterval is the least time between two logged background errors of a store.
@@ -133,7 +134,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		crcTable:  crc64.MakeTable(pegasusCRC64Poly),
 		decreeKey: []byte(metaDecreeKey),
 		writeOpts: pebble.NoSync,
-		bgErrLog:  rate.NewLimiter(rate.Every(bgErrLogInterval), 1),
+		bgErrLog:  ratelog.New(bgErrLogInterval),
+		expireLog: ratelog.New(10 * time.Second),
 	}
 	if !opts.DisableWAL {
 		// With a WAL the store promises that an applied decree is durable.
@@ -259,13 +261,9 @@ func (s *Store) eventListener() *pebble.EventListener {
 // second: at most one line per bgErrLogInterval is logged, with the count of the
 // ones left out since the previous line.
 func (s *Store) backgroundError(err error) {
-	if !s.bgErrLog.Allow() {
-		s.bgErrSuppressed.Add(1)
-		return
-	}
 	// Error() and not the error itself: the handler would print the stack trace
 	// Pebble's errors carry (%+v), a few KB a line.
-	s.log.Error("pebble background error", "err", err.Error(), "suppressed", s.bgErrSuppressed.Swap(0))
+	s.bgErrLog.Error(s.log, "pebble background error", "err", err.Error())
 }
 
 // acquire enters an operation; it fails once Close has started.
@@ -314,7 +312,7 @@ func (s *Store) Close() error {
 				s.log.Warn("the final flush did not finish: closing anyway; the mutations since the last flush are in the replica's log", "err", flushErr)
 			}
 		}
-		if n := s.bgErrSuppressed.Swap(0); n > 0 {
+		if n := s.bgErrLog.TakeSuppressed(); n > 0 {
 			s.log.Error("pebble background errors not logged", "count", n)
 		}
 		if err := s.db.Close(); err != nil {

@@ -37,9 +37,24 @@ func (l *Limiter) AllowAt(now time.Time) (ok bool, suppressed int64) {
 // Warn logs msg at warning level with args and a "suppressed" count, unless a line
 // went out less than the interval ago.
 func (l *Limiter) Warn(log *slog.Logger, msg string, args ...any) {
+	l.Log(log, slog.LevelWarn, msg, args...)
+}
+
+// Error is Warn at error level.
+func (l *Limiter) Error(log *slog.Logger, msg string, args ...any) {
+	l.Log(log, slog.LevelError, msg, args...)
+}
+
+// Log logs msg at level with args and a "suppressed" count, unless a line went
+// out less than the interval ago.
+func (l *Limiter) Log(log *slog.Logger, level slog.Level, msg string, args ...any) {
 	ok, n := l.AllowAt(time.Now())
 	if !ok {
 		return
 	}
-	log.Log(context.Background(), slog.LevelWarn, msg, append(args, "suppressed", n)...)
+	log.Log(context.Background(), level, msg, append(args, "suppressed", n)...)
 }
+
+// TakeSuppressed returns the number of lines held back since the last one let
+// through, and forgets them: for a final report when the source goes away.
+func (l *Limiter) TakeSuppressed() int64 { return l.suppressed.Swap(0) }
