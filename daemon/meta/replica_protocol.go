@@ -179,11 +179,6 @@ func (s *Server) applyUpdate(lt *leaderTerm, req *consensus.ConfigurationUpdateR
 		return nil, base.ErrObjectNotFound
 	}
 	cur := a.partitions[pid.PartitionIndex]
-	if p := call.Peer(); p.Authenticated() && !mayRequestChange(p.Node, cur, req) {
-		s.refusePeer(call, CodeUpdatePartitionCf, "a configuration change from a node that is neither the partition's primary nor the node it is about",
-			"gpid", pid.String(), "type", req.Type.String(), "node", req.Node.String(), "primary", cur.Primary.String())
-		return cur, base.ErrACLDeny
-	}
 	if level <= admin.MetaFunctionLevel_fl_freezed {
 		return cur, base.ErrStateFreezed
 	}
@@ -193,6 +188,15 @@ func (s *Server) applyUpdate(lt *leaderTerm, req *consensus.ConfigurationUpdateR
 			return cur, base.ErrOK
 		}
 		return cur, base.ErrInvalidVersion
+	}
+	// Checked once the change would be applied: a stale or repeated request is
+	// answered as before, whoever sends it (it changes nothing).
+	if p := call.Peer(); p.Authenticated() && !mayRequestChange(p.Node, cur, req) {
+		s.refusePeer(call, CodeUpdatePartitionCf, "a configuration change from a node that is neither the partition's primary nor the node it is about",
+			"gpid", pid.String(), "type", req.Type.String(), "node", req.Node.String(), "ballot", cur.Ballot,
+			"primary", cur.Primary.String(), "secondaries", addrStrings(cur.Secondaries),
+			"asked_primary", req.Config.Primary.String(), "asked_secondaries", addrStrings(req.Config.Secondaries))
+		return cur, base.ErrACLDeny
 	}
 	next, ok := s.checkTransition(lt, cur, req)
 	if !ok {

@@ -46,6 +46,9 @@ type scriptedMeta struct {
 	// cl sends proposals; it lives as long as the test, since a one-way call
 	// returns once queued and closing the client could drop it.
 	cl *rpc.Client
+	// keys, when set before the servers start, turns cluster authentication on:
+	// the servers check membership, the replica server and cl prove theirs.
+	keys *rpc.Keyring
 }
 
 func tableInfo() *layer2.AppInfo {
@@ -92,12 +95,12 @@ func startScripted(t *testing.T, before ...func(*scriptedMeta)) (*scriptedMeta, 
 	})
 	rpc.Handle(mux, codeConfigSync, m.configSync)
 	rpc.Handle(mux, codeUpdateConfig, m.updateConfig)
-	meta := rpc.NewServer(mux, rpc.ServerOptions{})
-	go meta.Serve(metaLn)
-	t.Cleanup(func() { meta.Shutdown(context.Background()) })
 	for _, f := range before {
 		f(m)
 	}
+	meta := rpc.NewServer(mux, rpc.ServerOptions{Access: m.access()})
+	go meta.Serve(metaLn)
+	t.Cleanup(func() { meta.Shutdown(context.Background()) })
 
 	stub, err := Open(Options{
 		Self:               m.self,
@@ -110,13 +113,14 @@ func startScripted(t *testing.T, before ...func(*scriptedMeta)) (*scriptedMeta, 
 		UnheldGrace:        300 * time.Millisecond,
 		Replication:        pacifica.Options{Min2PC: 1},
 		Logger:             testLogger(t),
+		ClientAuth:         m.clientAuth(m.self),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rmux := rpc.NewMux()
 	stub.Register(rmux)
-	srv := rpc.NewServer(rmux, rpc.ServerOptions{})
+	srv := rpc.NewServer(rmux, rpc.ServerOptions{Access: m.access()})
 	go srv.Serve(replicaLn)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -127,7 +131,7 @@ func startScripted(t *testing.T, before ...func(*scriptedMeta)) (*scriptedMeta, 
 		srv.Shutdown(context.Background())
 		stub.Close()
 	})
-	m.cl = rpc.NewClient(m.self, rpc.ClientOptions{})
+	m.cl = rpc.NewClient(m.self, rpc.ClientOptions{Auth: m.clientAuth(m.addr)})
 	t.Cleanup(func() { m.cl.Close() })
 	if m.beaconGate != nil {
 		return m, stub
@@ -137,6 +141,22 @@ func startScripted(t *testing.T, before ...func(*scriptedMeta)) (*scriptedMeta, 
 	// then does it take proposals.
 	waitFor(t, "a first config sync", func() bool { m.mu.Lock(); defer m.mu.Unlock(); return len(m.reports) > 0 || m.refused > 0 })
 	return m, stub
+}
+
+// access is what the servers check: nothing without keys.
+func (m *scriptedMeta) access() *rpc.Access {
+	if m.keys == nil {
+		return nil
+	}
+	return &rpc.Access{Keys: m.keys}
+}
+
+// clientAuth proves node's membership (nil without keys).
+func (m *scriptedMeta) clientAuth(node string) *rpc.ClientAuth {
+	if m.keys == nil {
+		return nil
+	}
+	return &rpc.ClientAuth{Keys: m.keys, Node: node}
 }
 
 func (m *scriptedMeta) configSync(ctx context.Context, c *rpc.Call, req *consensus.ConfigurationQueryByNodeRequest) (*consensus.ConfigurationQueryByNodeResponse, error) {

@@ -183,13 +183,19 @@ func (s *Stub) Register(mux *rpc.Mux) {
 			return resp, nil
 		}
 		resp.Pid = base.NewGpid(req.Config.Pid.Appid, req.Config.Pid.PartitionIndex)
+		cfg, from := fromConfig(req.Config), senderOf(c)
+		if !s.namesSender(from, CodeGroupCheck, *req.Config.Pid, cfg) {
+			resp.Err = base.NewErrorCode(base.ErrACLDeny)
+			return resp, nil
+		}
 		p := s.get(*req.Config.Pid)
 		if p == nil {
 			resp.Err = base.NewErrorCode(base.ErrObjectNotFound)
 			return resp, nil
 		}
-		p.post(groupCheckEv{from: remoteNode(c, req.Config), cfg: fromConfig(req.Config), status: req.Config.Status, committed: req.LastCommittedDecree})
-		resp.Err = base.NewErrorCode(base.ErrOK)
+		verdict := make(chan string, 1)
+		p.post(groupCheckEv{from: remoteNode(c, req.Config), peer: from, cfg: cfg, status: req.Config.Status, committed: req.LastCommittedDecree, verdict: verdict})
+		resp.Err = base.NewErrorCode(p.await(ctx, verdict, s.opts.RPCTimeout))
 		resp.LastCommittedDecree = p.st().LastAppliedDecree()
 		return resp, nil
 	})
@@ -198,7 +204,12 @@ func (s *Stub) Register(mux *rpc.Mux) {
 			return
 		}
 		if p := s.get(*req.Config.Pid); p != nil {
-			p.post(configEv{cfg: fromConfig(req.Config)})
+			cfg, from := fromConfig(req.Config), senderOf(c)
+			p.post(funcEv(func(p *partition) {
+				if p.mayRemove(from, cfg) {
+					p.onConfig(configEv{cfg: cfg}, time.Now())
+				}
+			}))
 		}
 	})
 
@@ -206,7 +217,9 @@ func (s *Stub) Register(mux *rpc.Mux) {
 
 	// Meta server -> replica server.
 	rpc.HandleOneWay(mux, codeConfigProposal, func(ctx context.Context, c *rpc.Call, req *consensus.ConfigurationUpdateRequest) {
-		s.onProposal(req)
+		if s.fromMetaServer(senderOf(c), codeConfigProposal) {
+			s.onProposal(req)
+		}
 	})
 
 	// Node level.
@@ -237,7 +250,8 @@ func (s *Stub) Register(mux *rpc.Mux) {
 }
 
 // remoteNode names the sender of a replication message: the primary of its
-// configuration.
+// configuration. With cluster authentication that is checked to be the sender
+// (peercheck.go) before the message reaches the state machine.
 func remoteNode(c *rpc.Call, rc *consensus.ReplicaConfiguration) string {
 	if rc.Primary.IsValid() {
 		return rc.Primary.String()
@@ -322,7 +336,11 @@ func (s *Stub) onPrepare(ctx context.Context, c *rpc.Call, req *consensus.Prepar
 		return resp, nil
 	}
 	resp.Ballot, resp.Decree = mu.Ballot, mu.Decree
-	cfg := fromConfig(req.Config)
+	cfg, from := fromConfig(req.Config), senderOf(c)
+	if !s.namesSender(from, CodePrepare, g, cfg) {
+		resp.Err = base.NewErrorCode(base.ErrACLDeny)
+		return resp, nil
+	}
 	p := s.get(g)
 	if p == nil {
 		// The first configuration of a new partition reaches the members at about
@@ -335,7 +353,7 @@ func (s *Stub) onPrepare(ctx context.Context, c *rpc.Call, req *consensus.Prepar
 		return resp, nil
 	}
 	reply := make(chan pacifica.Ack, 1)
-	p.post(prepareEv{from: cfg.Primary, cfg: cfg, status: req.Config.Status, mu: mu, reply: reply})
+	p.post(prepareEv{from: cfg.Primary, peer: from, cfg: cfg, status: req.Config.Status, mu: mu, reply: reply})
 	timer := time.NewTimer(2 * p.core0PrepareTimeout())
 	defer timer.Stop()
 	select {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -37,18 +38,21 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func (s *Stub) registerLearning(mux *rpc.Mux) {
 	rpc.HandleOneWay(mux, CodeAddLearner, func(ctx context.Context, c *rpc.Call, req *consensus.LearnAddLearnerRequest) {
-		s.onAddLearner(req)
+		s.onAddLearner(req, senderOf(c))
 	})
 	rpc.Handle(mux, CodeLearn, s.onLearn)
 	rpc.Handle(mux, CodeLearnCompleted, func(ctx context.Context, c *rpc.Call, req *consensus.LearnNotifyRequest) (*consensus.LearnNotifyResponse, error) {
 		if req.Pid == nil || !req.Learner.IsValid() {
 			return &consensus.LearnNotifyResponse{Err: base.NewErrorCode(base.ErrInvalidParameters)}, nil
 		}
+		node, sig := req.Learner.String(), req.Signature
+		if !s.fromLearner(senderOf(c), CodeLearnCompleted, *req.Pid, node) {
+			return &consensus.LearnNotifyResponse{Err: base.NewErrorCode(base.ErrACLDeny)}, nil
+		}
 		p := s.get(*req.Pid)
 		if p == nil {
 			return &consensus.LearnNotifyResponse{Err: base.NewErrorCode(base.ErrObjectNotFound)}, nil
 		}
-		node, sig := req.Learner.String(), req.Signature
 		p.post(funcEv(func(p *partition) {
 			now := time.Now()
 			p.process(p.core.OnLearnCompleted(node, sig, now), now)
@@ -101,13 +105,17 @@ func (s *Stub) onLearn(ctx context.Context, c *rpc.Call, req *consensus.LearnReq
 		resp.Err = base.NewErrorCode(base.ErrInvalidParameters)
 		return resp, nil
 	}
+	node, sig, committed := req.Learner.String(), req.Signature, req.LastCommittedDecree
+	if !s.fromLearner(senderOf(c), CodeLearn, *req.Pid, node) {
+		resp.Err = base.NewErrorCode(base.ErrACLDeny)
+		return resp, nil
+	}
 	p := s.get(*req.Pid)
 	if p == nil {
 		resp.Err = base.NewErrorCode(base.ErrObjectNotFound)
 		return resp, nil
 	}
 	reply := make(chan learnReply, 1)
-	node, sig, committed := req.Learner.String(), req.Signature, req.LastCommittedDecree
 	p.post(funcEv(func(p *partition) {
 		now := time.Now()
 		d, rd := p.core.OnLearn(node, sig, committed, now)
@@ -138,6 +146,11 @@ func (s *Stub) onLearn(ctx context.Context, c *rpc.Call, req *consensus.LearnReq
 			resp.Err = base.NewErrorCode(base.ErrCheckpointFailed)
 			return resp, nil
 		}
+		p.ckptMu.Lock()
+		if !slices.Contains(ck.learners, node) {
+			ck.learners = append(ck.learners, node) // it may copy the files now
+		}
+		p.ckptMu.Unlock()
 		resp.Type = consensus.LearnType_LT_APP
 		resp.CheckpointDecree = ck.decree
 		resp.Files = ck.files
@@ -159,6 +172,8 @@ type learnCkpt struct {
 	dir     string
 	files   []*consensus.LearnFile
 	created time.Time
+	// learners were handed the checkpoint and may copy it (guarded by ckptMu).
+	learners []string
 }
 
 // learnCheckpoint returns a recent checkpoint of the store for learners, making
@@ -236,11 +251,18 @@ func (s *Stub) onCopy(ctx context.Context, c *rpc.Call, req *consensus.CopyReque
 		resp.Err = base.NewErrorCode(base.ErrObjectNotFound)
 		return resp, nil
 	}
+	from := senderOf(c)
 	p.ckptMu.Lock()
 	ck := p.ckpt
+	handed := ck != nil && (!from.authenticated() || slices.ContainsFunc(ck.learners, from.is))
 	p.ckptMu.Unlock()
 	if ck == nil || ck.decree != req.CheckpointDecree {
 		resp.Err = base.NewErrorCode(base.ErrObjectNotFound)
+		return resp, nil
+	}
+	if !handed {
+		s.refusePeer(from, CodeCopy, "the checkpoint was not handed to the sender (ERR_ACL_DENY)", "gpid", req.Pid.String(), "file", req.File)
+		resp.Err = base.NewErrorCode(base.ErrACLDeny)
 		return resp, nil
 	}
 	name := filepath.Clean(filepath.FromSlash(req.File))
@@ -276,20 +298,26 @@ func (s *Stub) onCopy(ctx context.Context, c *rpc.Call, req *consensus.CopyReque
 // ---- learner side
 
 // onAddLearner starts learning a partition from its primary.
-func (s *Stub) onAddLearner(req *consensus.LearnAddLearnerRequest) {
+func (s *Stub) onAddLearner(req *consensus.LearnAddLearnerRequest, from sender) {
 	if req.Config == nil || req.Config.Pid == nil || req.App == nil || !req.Config.Primary.IsValid() {
 		return
 	}
 	g := *req.Config.Pid
+	cfg := fromConfig(req.Config)
+	if !s.namesSender(from, CodeAddLearner, g, cfg) {
+		return
+	}
 	p, err := s.openOrCreate(g, req.App)
 	if err != nil {
 		s.log.Warn("cannot learn", "gpid", g.String(), "err", err)
 		return
 	}
-	cfg := fromConfig(req.Config)
 	sig := req.Config.LearnerSignature
-	p.setAppInfoExternal(req.App)
 	p.post(funcEv(func(p *partition) {
+		if !p.fromPrimary(from, CodeAddLearner, cfg) {
+			return
+		}
+		p.setAppInfo(req.App)
 		if p.core.Status() == pacifica.StatusLearner && p.core.LearnSignature() == sig {
 			return // already learning this
 		}

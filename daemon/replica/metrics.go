@@ -27,6 +27,7 @@ type serverMetrics struct {
 
 	readFailed, writeFailed, writeBusy, beaconFailed *metrics.Counter
 	writeDiskRejected                                *metrics.Counter // refused: the primary's disk is not NORMAL
+	peerRefused                                      *metrics.Counter // cluster messages refused: the sender is not who they need (peercheck.go)
 }
 
 func newServerMetrics(s *Stub) *serverMetrics {
@@ -43,6 +44,7 @@ func newServerMetrics(s *Stub) *serverMetrics {
 		beaconFailed: srv.Counter("beacon_failed_count"),
 
 		writeDiskRejected: srv.Counter("write_disk_rejected_requests"),
+		peerRefused:       srv.Counter("cluster_peer_refused_requests"),
 	}
 	count := func(st pacifica.Status) func() float64 {
 		return func() float64 {
@@ -141,7 +143,8 @@ func (s *Stub) HTTPHandler() http.Handler {
 }
 
 func (s *Stub) registerCommands() {
-	s.cmds.Register("flush-log", "flush-log: write every replica's pending log and memtable to disk", func(ctx context.Context, args []string) string {
+	s.cmds.SetLogger(s.log)
+	s.cmds.RegisterAs("flush-log", "flush-log: write every replica's pending log and memtable to disk", remotecmd.Admin, func(ctx context.Context, args []string) string {
 		for _, p := range s.all() {
 			if err := p.st().Flush(ctx); err != nil {
 				return "ERR: " + err.Error()

@@ -49,6 +49,7 @@ type (
 	writeEv   struct{ w *pacifica.Write }
 	prepareEv struct {
 		from   string
+		peer   sender // who sent it (peercheck.go)
 		cfg    pacifica.Config
 		status pacifica.Status
 		mu     *pacifica.Mutation
@@ -71,9 +72,11 @@ type (
 	}
 	groupCheckEv struct {
 		from      string
+		peer      sender // who sent it (peercheck.go)
 		cfg       pacifica.Config
 		status    pacifica.Status
 		committed int64
+		verdict   chan string // gets ERR_OK, or the error the check is refused with
 	}
 	configEv struct {
 		cfg  pacifica.Config
@@ -199,6 +202,10 @@ func (p *partition) handle(ev any) {
 	now := time.Now()
 	switch e := ev.(type) {
 	case prepareEv:
+		if !p.fromPrimary(e.peer, CodePrepare, e.cfg) {
+			e.reply <- pacifica.Ack{To: e.from, Decree: e.mu.Decree, Ballot: e.mu.Ballot, Err: base.ErrACLDeny}
+			return
+		}
 		k := ackKey{e.mu.Decree, e.mu.Ballot}
 		p.pendingAcks[k] = append(p.pendingAcks[k], e.reply)
 		p.process(p.core.OnPrepare(e.from, e.cfg, e.status, e.mu, now), now)
@@ -214,7 +221,12 @@ func (p *partition) handle(ev any) {
 	case ackEv:
 		p.process(p.core.OnPrepareAck(e.from, e.decree, e.ballot, e.err, now), now)
 	case groupCheckEv:
+		if !p.fromPrimary(e.peer, CodeGroupCheck, e.cfg) {
+			e.verdict <- base.ErrACLDeny
+			return
+		}
 		p.process(p.core.OnGroupCheck(e.from, e.cfg, e.status, e.committed, now), now)
+		e.verdict <- base.ErrOK
 	case groupCheckReplyEv:
 		p.process(p.core.OnGroupCheckReply(e.from, e.ballot, e.err, now), now)
 	case configEv:
@@ -407,11 +419,6 @@ func (p *partition) publish() {
 	p.status.Store(int32(p.core.Status()))
 	p.ballot.Store(p.core.Ballot())
 	p.prepared.Store(p.core.MaxPrepared())
-}
-
-// setAppInfoExternal updates the table info from another goroutine.
-func (p *partition) setAppInfoExternal(info *layer2.AppInfo) {
-	p.post(funcEv(func(p *partition) { p.setAppInfo(info) }))
 }
 
 func (p *partition) setAppInfo(info *layer2.AppInfo) {

@@ -22,6 +22,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
 	"github.com/pegasusgo/pegasus/idl/gen/metadata"
+	"github.com/pegasusgo/pegasus/internal/ratelog"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/storage"
 	"golang.org/x/time/rate"
@@ -148,6 +149,8 @@ type Stub struct {
 
 	copyLimit *rate.Limiter // bytes/s served to learners
 
+	peerLog *ratelog.Limiter // refused cluster messages (peercheck.go)
+
 	diskKick chan struct{} // a write found a disk full: check the disks now
 
 	ctx    context.Context
@@ -186,6 +189,7 @@ func Open(opts Options) (*Stub, error) {
 		cancel:     cancel,
 	}
 	s.copyLimit = rate.NewLimiter(rate.Limit(opts.CopyRateMBps<<20), copyChunk)
+	s.peerLog = ratelog.New(peerLogEvery)
 	s.metrics = newServerMetrics(s)
 	s.meta = newMetaLink(s)
 	s.cmds = remotecmd.New("replica", opts.StartTime)
@@ -755,12 +759,14 @@ func (s *Stub) sendConfigChange(p *partition, req *pacifica.ConfigRequest) {
 	}()
 }
 
-// notifyRemoved tells a replica removed from a configuration that it is out.
+// notifyRemoved tells a replica removed from a configuration that it is out. The
+// configuration names this server as its primary, as upstream's does: the
+// removed replica checks that the sender is that primary (peercheck.go).
 func (s *Stub) notifyRemoved(p *partition, node string, ballot int64) {
 	req := &consensus.GroupCheckRequest{
 		App:                 p.appInfo(),
 		Node:                addrOrEmpty(node),
-		Config:              toConfig(pacifica.Config{Ballot: ballot}, p.gpid, pacifica.StatusInactive),
+		Config:              toConfig(pacifica.Config{Ballot: ballot, Primary: s.self}, p.gpid, pacifica.StatusInactive),
 		LastCommittedDecree: 0,
 	}
 	c := s.peer(node)

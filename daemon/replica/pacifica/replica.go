@@ -130,6 +130,9 @@ func (r *Replica) Config() Config { return r.cfg.Clone() }
 // Ballot returns the ballot in force.
 func (r *Replica) Ballot() int64 { return r.cfg.Ballot }
 
+// Primary returns the primary of the configuration in force ("" if none).
+func (r *Replica) Primary() string { return r.cfg.Primary }
+
 // Committed returns the last decree applied to the storage engine.
 func (r *Replica) Committed() int64 { return r.committed }
 
