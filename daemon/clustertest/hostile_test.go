@@ -75,7 +75,9 @@ func TestHostileClients(t *testing.T) {
 			fn(t)
 			alive(t)
 			for role, base := range rss {
-				if now := rssOf(t, c.Pid(role, 1)); now > base+rssGrowthBound {
+				now := rssOf(t, c.Pid(role, 1))
+				t.Logf("%s RSS %d MB before, %d MB after", role, base>>20, now>>20)
+				if now > base+rssGrowthBound {
 					t.Errorf("%s RSS grew from %d MB to %d MB (bound: +%d MB)", role, base>>20, now>>20, rssGrowthBound>>20)
 				}
 			}
