@@ -92,7 +92,8 @@
 //
 // # Configuration
 //
-// OptionsFromConfig maps the [pegasus.server] section, as the config package decoded
-// and checked it, onto Options, and returns the rocksdb_* keys without a Pebble
-// equivalent so the caller can log them as ignored.
+// The store takes plain Options and knows nothing of config.ini: the replica server
+// (daemon/replica) maps the [pegasus.server] section, as the config package decoded
+// and checked it, onto Options, and logs the rocksdb_* keys without a Pebble
+// equivalent as ignored.
 package storage

@@ -3,21 +3,18 @@ package storage
 import (
 	"fmt"
 	"log/slog"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
-
-	"github.com/pegasusgo/pegasus/config"
 )
 
-// numLevels is Pebble's fixed LSM depth; per-level options are spelled out for all of
-// them so that RocksDB's "same target file size on every level" holds.
-const numLevels = 7
+// NumLevels is Pebble's fixed LSM depth; per-level options are spelled out for all of
+// them so that RocksDB's "same target file size on every level" holds. Compression
+// entries beyond it are unused.
+const NumLevels = 7
 
-// Options configures one Store. Start from DefaultOptions (or OptionsFromConfig): a
+// Options configures one Store. Start from DefaultOptions: a
 // zero numeric field falls back to its default, but boolean fields are taken as they are,
 // so a zero Options runs with the WAL enabled.
 type Options struct {
@@ -228,7 +225,7 @@ func (o Options) pebbleOptions(listener *pebble.EventListener) (*pebble.Options,
 		// Pebble needs a second memtable to keep accepting writes while one flushes.
 		po.MemTableStopWritesThreshold = 2
 	}
-	po.Levels = make([]pebble.LevelOptions, numLevels)
+	po.Levels = make([]pebble.LevelOptions, NumLevels)
 	for i := range po.Levels {
 		l := &po.Levels[i]
 		l.TargetFileSize = o.TargetFileSize
@@ -259,73 +256,4 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	p.l.Error(msg, "component", "pebble")
 	panic("pebble: " + msg)
-}
-
-// mappedKeys are the [pegasus.server] keys OptionsFromConfig applies.
-func mappedKeys() map[string]bool {
-	return map[string]bool{
-		"rocksdb_write_buffer_size": true, "rocksdb_max_write_buffer_number": true,
-		"rocksdb_level0_file_num_compaction_trigger": true, "rocksdb_level0_stop_writes_trigger": true,
-		"rocksdb_target_file_size_base": true, "rocksdb_max_bytes_for_level_base": true,
-		"rocksdb_max_bytes_for_level_multiplier": true, "rocksdb_compression_type": true,
-		"rocksdb_block_cache_capacity": true, "rocksdb_bloom_filter_bits_per_key": true,
-		"rocksdb_disable_bloom_filter": true, "rocksdb_max_background_compactions": true,
-		"rocksdb_multi_get_max_iteration_count": true, "rocksdb_multi_get_max_iteration_size": true,
-		"rocksdb_max_iteration_count": true, "rocksdb_iteration_threshold_time_ms": true,
-	}
-}
-
-// OptionsFromConfig translates the decoded [pegasus.server] section, whose values
-// the config package has already checked and defaulted (its defaults are the
-// ones in effect). It also returns, sorted, the rocksdb_* keys set in the file
-// that have no Pebble equivalent (slowdown trigger, background flushes, filter
-// type, rate limiter, slow-query thresholds, ...), for the caller to log as
-// ignored. Keys without the prefix belong to other components.
-func OptionsFromConfig(c config.PegasusServer) (Options, []string) {
-	o := DefaultOptions()
-	o.MemTableSize = uint64(c.WriteBufferSize)
-	o.MemTableCount = c.MaxWriteBufferNumber
-	o.L0CompactionThreshold = c.Level0FileNumCompactionTrigger
-	o.L0StopWritesThreshold = c.Level0StopWritesTrigger
-	o.TargetFileSize = c.TargetFileSizeBase
-	o.LBaseMaxBytes = c.MaxBytesForLevelBase
-	o.LevelMultiplier = c.MaxBytesForLevelMultiplier
-	o.BlockCacheSize = c.BlockCacheCapacity
-	o.BloomBitsPerKey = c.BloomFilterBitsPerKey
-	if c.DisableBloomFilter {
-		o.BloomBitsPerKey = 0
-	}
-	o.MaxConcurrentCompactions = c.MaxBackgroundCompactions
-	o.MultiGetMaxKVCount = c.MultiGetMaxIterationCount
-	o.MultiGetMaxKVSize = int(c.MultiGetMaxIterationSize)
-	o.ScanMaxBatchSize = c.MaxIterationCount
-	o.IterationTimeLimit = time.Duration(c.IterationThresholdTimeMs) * time.Millisecond
-	if len(c.Compression) > 0 {
-		o.Compression = make([]pebble.Compression, 0, min(len(c.Compression), numLevels))
-		for level := 0; level < len(c.Compression) && level < numLevels; level++ {
-			o.Compression = append(o.Compression, pebbleCompression(c.CompressionFor(level)))
-		}
-	}
-	mapped := mappedKeys()
-	var ignored []string
-	for k := range c.Settings {
-		if strings.HasPrefix(k, "rocksdb_") && !mapped[k] {
-			ignored = append(ignored, k)
-		}
-	}
-	sort.Strings(ignored)
-	return o, ignored
-}
-
-// pebbleCompression maps the configured compression names. Pebble has no LZ4, so
-// lz4 becomes Snappy, the other fast codec.
-func pebbleCompression(name string) pebble.Compression {
-	switch name {
-	case config.CompressionNone:
-		return pebble.NoCompression
-	case config.CompressionZSTD:
-		return pebble.ZstdCompression
-	default: // snappy, lz4
-		return pebble.SnappyCompression
-	}
 }

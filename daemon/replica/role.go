@@ -12,7 +12,6 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
 	"github.com/pegasusgo/pegasus/daemon/role"
 	"github.com/pegasusgo/pegasus/rpc"
-	"github.com/pegasusgo/pegasus/storage"
 )
 
 // OptionsFromConfig maps config.ini onto replica server options.
@@ -44,7 +43,7 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, []string, err
 	if len(dirs) == 0 {
 		dirs = []DataDir{{Tag: config.DefaultDataDirTag, Dir: filepath.Join(env.DataDir, "reps")}}
 	}
-	sopts, ignored := storage.OptionsFromConfig(cfg.Server)
+	sopts, ignored := storageOptions(cfg.Server)
 	name := rep.ClusterName
 	if name == "" {
 		name = filepath.Base(cfg.MetaServer.ClusterRoot)
