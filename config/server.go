@@ -8,12 +8,12 @@ import (
 // PegasusServer is [pegasus.server]: storage-engine tuning and read guards.
 //
 // Upstream tunes RocksDB here. This implementation stores data in Pebble; the
-// storage package maps these typed values (storage.OptionsFromConfig), so the
-// defaults here are the ones in effect and are the ones docs/configuration.md
-// lists. Every key is kept in Settings; upstream keys without a typed field are
-// listed in Unmapped so that the storage layer can log, when it opens, exactly
-// what it ignores. Keys that upstream does not define either are config
-// warnings instead.
+// replica server maps these typed values onto the store's options
+// (daemon/replica, storageOptions), so the defaults here are the ones in effect
+// and are the ones docs/configuration.md lists. Every key is kept in Settings;
+// upstream keys without a typed field are listed in Unmapped so that the replica
+// server can log, when it opens its stores, exactly what it ignores. Keys that
+// upstream does not define either are config warnings instead.
 type PegasusServer struct {
 	Settings map[string]string // every key of the section, as written
 	Unmapped []string          // known upstream keys with no typed field, in file order
