@@ -44,6 +44,10 @@ type Config struct {
 	// Warnings lists everything that was read but not used: unknown sections
 	// and keys, upstream settings this implementation ignores, repeated keys.
 	Warnings []Warning
+
+	// Flags are the keys of the server's own sections that were read, with
+	// the values in effect, in decoding order: what GET /configs shows.
+	Flags []Flag
 }
 
 // Options tune loading. The zero value is ready to use.
@@ -159,6 +163,7 @@ func Parse(name string, data []byte, opts Options) (*Config, error) {
 	// File order reads best; decoding order is an implementation detail.
 	sort.SliceStable(d.warns, func(i, j int) bool { return d.warns[i].Line < d.warns[j].Line })
 	cfg.Warnings = d.warns
+	cfg.Flags = d.flags
 	if opts.Logger != nil {
 		for _, w := range cfg.Warnings {
 			opts.Logger.Warn("config: "+w.Msg,
@@ -190,6 +195,8 @@ type decoder struct {
 	handled  map[string]bool
 	errs     []error
 	warns    []Warning
+	flags    []Flag
+	flagSeen map[flagKey]bool
 }
 
 func (d *decoder) warn(section, key string, line int, format string, args ...any) {

@@ -83,8 +83,10 @@ func (r *sectionReader) line(key string) int {
 
 func (r *sectionReader) str(key, def string) string {
 	if v, from := r.lookup(key); from != "" {
+		r.record(key, FlagString, v, true)
 		return v
 	}
+	r.record(key, FlagString, def, false)
 	return def
 }
 
@@ -116,9 +118,14 @@ func between(lo, hi int64) check {
 
 // num reads an integer key. On a bad value it records an error and returns
 // the default, so that decoding can go on and find further problems.
-func num[T int | int64](r *sectionReader, key string, def T, checks ...check) T {
+func num[T int32 | int64](r *sectionReader, key string, def T, checks ...check) T {
+	typ := FlagInt64
+	if _, ok := any(def).(int32); ok {
+		typ = FlagInt32
+	}
 	v, from := r.lookup(key)
 	if from == "" {
+		r.record(key, typ, strconv.FormatInt(int64(def), 10), false)
 		return def
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
@@ -139,11 +146,15 @@ func num[T int | int64](r *sectionReader, key string, def T, checks ...check) T 
 			return def
 		}
 	}
+	r.record(key, typ, strconv.FormatInt(n, 10), true)
 	return T(n)
 }
 
+// integer reads a key that upstream declares as a 32-bit integer; larger
+// values are refused as upstream refuses them, so that /configs can call it
+// FV_INT32 truthfully.
 func (r *sectionReader) integer(key string, def int, checks ...check) int {
-	return num(r, key, def, checks...)
+	return int(num(r, key, int32(def), checks...))
 }
 
 func (r *sectionReader) int64(key string, def int64, checks ...check) int64 {
@@ -153,12 +164,15 @@ func (r *sectionReader) int64(key string, def int64, checks ...check) int64 {
 func (r *sectionReader) boolean(key string, def bool) bool {
 	v, from := r.lookup(key)
 	if from == "" {
+		r.record(key, FlagBool, strconv.FormatBool(def), false)
 		return def
 	}
 	switch strings.ToLower(v) {
 	case "true", "1":
+		r.record(key, FlagBool, "true", true)
 		return true
 	case "false", "0":
+		r.record(key, FlagBool, "false", true)
 		return false
 	}
 	r.fail(key, v, from, errors.New("not a boolean (want true or false)"))
@@ -170,10 +184,12 @@ func (r *sectionReader) boolean(key string, def bool) bool {
 func (r *sectionReader) enum(key, def string, allowed ...string) string {
 	v, from := r.lookup(key)
 	if from == "" {
+		r.record(key, FlagString, def, false)
 		return def
 	}
 	for _, a := range allowed {
 		if v == a {
+			r.record(key, FlagString, v, true)
 			return v
 		}
 	}

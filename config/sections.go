@@ -197,6 +197,7 @@ func decodeSecurity(r *sectionReader) Security {
 		v, _ := r.lookup(k.key)
 		switch strings.ToLower(v) {
 		case "", "false", "0":
+			r.recordOff(k.key, v)
 			continue
 		}
 		r.failKey(k.key, v, errors.New(k.instead))
@@ -287,6 +288,12 @@ type MetaServer struct {
 	ColdBackupDisabled bool     // default true
 	EnableWhiteList    bool     // enable_white_list
 	ReplicaWhiteList   []string // replica_white_list, host:port items
+
+	// SendHostPortFields (send_host_port_fields, default false) makes the meta
+	// server fill the hp_* (host_port) twins of the address fields in its
+	// replies, as Pegasus 2.6 does. Off by default: the 2022 go-client that
+	// admin-cli and pegic are built with cannot skip those fields.
+	SendHostPortFields bool
 }
 
 // HoldForDroppedApp is how long a dropped table can still be recalled.
@@ -338,6 +345,7 @@ func decodeMetaServer(r *sectionReader) MetaServer {
 		MaxAllowedReplicaCount:               r.integer("max_allowed_replica_count", 5, positive),
 		ColdBackupDisabled:                   r.boolean("cold_backup_disabled", true),
 		EnableWhiteList:                      r.boolean("enable_white_list", false),
+		SendHostPortFields:                   r.boolean("send_host_port_fields", false),
 	}
 	if v := r.str("server_list", ""); v != "" {
 		list, err := ParseMetaServerList(v)
@@ -640,6 +648,11 @@ type Collector struct {
 	AvailableDetectTimeoutMs int
 	AppStatIntervalSeconds   int    // default 10
 	UsageStatApp             string // empty: no usage records are written
+	// AvailableDetectHistoryApp (available_detect_history_app, default
+	// "stat") is the table that keeps the availability of each closed period.
+	// Not upstream's key: upstream writes those rows into the detect table,
+	// which must stay empty here when it is temp. Empty keeps no history.
+	AvailableDetectHistoryApp string
 
 	CapacityUnitFetchIntervalSeconds int // default 8
 	StorageSizeFetchIntervalSeconds  int // default 3600
@@ -676,6 +689,7 @@ func decodeCollector(r *sectionReader) Collector {
 		AvailableDetectTimeoutMs:         r.integer("available_detect_timeout", 1000, positive),
 		AppStatIntervalSeconds:           r.integer("app_stat_interval_seconds", 10, positive),
 		UsageStatApp:                     r.str("usage_stat_app", ""),
+		AvailableDetectHistoryApp:        r.str("available_detect_history_app", "stat"),
 		CapacityUnitFetchIntervalSeconds: r.integer("capacity_unit_fetch_interval_seconds", 8, positive),
 		StorageSizeFetchIntervalSeconds:  r.integer("storage_size_fetch_interval_seconds", 3600, positive),
 		CapacityUnitSavingTTLDays:        r.integer("capacity_unit_saving_ttl_days", 90, positive),

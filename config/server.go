@@ -48,6 +48,11 @@ type PegasusServer struct {
 
 	CheckpointReserveMinCount    int   // checkpoint_reserve_min_count, default 2
 	CheckpointReserveTimeSeconds int64 // checkpoint_reserve_time_seconds, default 1800
+
+	// PerfCounterUpdateIntervalSeconds is how often a replica server snapshots
+	// its legacy perf counters, the interval their rates are over
+	// (perf_counter_update_interval_seconds, default 10).
+	PerfCounterUpdateIntervalSeconds int
 }
 
 // Compression algorithm names accepted in rocksdb_compression_type.
@@ -113,7 +118,7 @@ func isUpstreamServerKey(k string) bool {
 		"rocksdb_enable_pipelined_write", "rocksdb_max_total_wal_size",
 		"update_rdb_stat_interval", "updating_rocksdb_sstsize_interval_seconds",
 		"manual_compact_min_interval_seconds", "encrypt_data_at_rest", "server_key_for_testing",
-		"perf_counter_sink", "perf_counter_cluster_name", "perf_counter_update_interval_seconds",
+		"perf_counter_sink", "perf_counter_cluster_name",
 		"perf_counter_enable_stat", "perf_counter_enable_logging", "perf_counter_enable_falcon",
 		"perf_counter_read_capacity_unit_size", "perf_counter_write_capacity_unit_size",
 		"falcon_host", "falcon_port", "falcon_path", "prometheus_host", "prometheus_port":
@@ -151,6 +156,8 @@ func decodePegasusServer(r *sectionReader) PegasusServer {
 
 		CheckpointReserveMinCount:    r.integer("checkpoint_reserve_min_count", 2, positive),
 		CheckpointReserveTimeSeconds: r.int64("checkpoint_reserve_time_seconds", 1800, nonNegative),
+
+		PerfCounterUpdateIntervalSeconds: r.integer("perf_counter_update_interval_seconds", 10, positive),
 	}
 	s.Compression = []string{CompressionLZ4}
 	if v, from := r.lookup("rocksdb_compression_type"); from != "" {
@@ -160,6 +167,9 @@ func decodePegasusServer(r *sectionReader) PegasusServer {
 		} else {
 			s.Compression = c
 		}
+		r.record("rocksdb_compression_type", FlagString, v, true)
+	} else {
+		r.record("rocksdb_compression_type", FlagString, CompressionLZ4, false)
 	}
 	// RocksDB refuses these orderings; catching them here gives a clearer
 	// message than the storage engine would.
