@@ -90,6 +90,8 @@ func Listen(env Env) (net.Listener, error) {
 }
 
 // ServerOptions maps the [network] and [http] limits of cfg to the RPC server's.
+// The HTTP handler h also gets the endpoints every role shares: /configs,
+// /config and /updateConfig (configs.go), and the profiler when enabled.
 func ServerOptions(cfg *config.Config, access *rpc.Access, h http.Handler, log *slog.Logger) rpc.ServerOptions {
 	n := cfg.Network
 	noCapIfZero := func(v int) int {
@@ -100,8 +102,11 @@ func ServerOptions(cfg *config.Config, access *rpc.Access, h http.Handler, log *
 	}
 	if !cfg.HTTP.EnableHTTPServer {
 		h = nil
-	} else if cfg.HTTP.EnablePprof {
-		h = withPprof(h)
+	} else {
+		h = withConfigs(cfg, h)
+		if cfg.HTTP.EnablePprof {
+			h = withPprof(h)
+		}
 	}
 	return rpc.ServerOptions{
 		MaxFrameSize:        n.MaxFrameSizeMB << 20,
