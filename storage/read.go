@@ -70,6 +70,7 @@ func (s *Store) lookup(r pebble.Reader, key []byte, now uint32) (value []byte, e
 		return nil, 0, false, fmt.Errorf("storage: record %x: %w", key, err)
 	}
 	if keys.IsExpired(v.ExpireTS, now) {
+		s.readExpired.Add(1)
 		return nil, 0, false, nil
 	}
 	return bytes.Clone(v.UserValue), v.ExpireTS, true, nil
@@ -169,6 +170,8 @@ func (s *Store) SortkeyCount(hashKey []byte) (*rrdb.CountResponse, error) {
 		}
 		if !keys.IsExpired(v.ExpireTS, now) {
 			resp.Count++
+		} else {
+			s.readExpired.Add(1)
 		}
 	}
 	if err := it.Error(); err != nil {
@@ -315,6 +318,7 @@ func (s *Store) multiGetRange(req *rrdb.MultiGetRequest, h []byte, resp *rrdb.Mu
 			continue
 		}
 		if !matchFilter(req.SortKeyFilterType, req.SortKeyFilterPattern.Bytes(), sk) {
+			s.readFiltered.Add(1)
 			continue
 		}
 		raw, err := it.ValueAndErr()
@@ -326,6 +330,7 @@ func (s *Store) multiGetRange(req *rrdb.MultiGetRequest, h []byte, resp *rrdb.Mu
 			return fmt.Errorf("storage: record %x: %w", it.Key(), err)
 		}
 		if keys.IsExpired(v.ExpireTS, now) {
+			s.readExpired.Add(1)
 			continue
 		}
 		kv := &rrdb.KeyValue{Key: &base.Blob{Data: bytes.Clone(sk)}, Value: &base.Blob{}}

@@ -329,6 +329,7 @@ func (s *Store) fillBatch(c *scanContext, resp *rrdb.ScanResponse) error {
 			continue
 		}
 		if !matchFilter(c.hashFilter, c.hashPattern, h) || !matchFilter(c.sortFilter, c.sortPattern, sk) {
+			s.readFiltered.Add(1)
 			continue
 		}
 		if c.validateHash && !c.ownsHashKey(s, h) {
@@ -343,6 +344,7 @@ func (s *Store) fillBatch(c *scanContext, resp *rrdb.ScanResponse) error {
 			return fmt.Errorf("storage: record %x: %w", key, err)
 		}
 		if keys.IsExpired(v.ExpireTS, now) {
+			s.readExpired.Add(1)
 			continue
 		}
 		n++

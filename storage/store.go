@@ -102,6 +102,11 @@ type Store struct {
 	estMu  sync.Mutex
 	estAt  time.Time
 	estVal int64
+	estIdx int64 // index and filter block bytes of the sstables, read with estVal
+
+	// Reads count the records they skip (ReadCounts): expired ones, and ones a
+	// hash-key or sort-key filter of a multi_get or scan left out.
+	readExpired, readFiltered atomic.Int64
 
 	// flushMu guards lastFlush, the completion channel of the last flush started:
 	// a flush waits for the previous one (see flush).
@@ -483,6 +488,17 @@ type Stats struct {
 	// memtables are not counted; the replica server flushes them at every
 	// checkpoint interval.
 	EstimatedKeys int64
+	// IndexFilterBytes is the size of the sstables' index and filter blocks (from
+	// their properties, read with EstimatedKeys): what RocksDB's
+	// estimate-table-readers-mem counts, the memory they take once read.
+	IndexFilterBytes int64
+}
+
+// ReadCounts returns how many records the reads of this store skipped since it
+// was opened: expired ones (get, multi_get, batch_get, sortkey_count, ttl,
+// scan), and ones a multi_get or scan filter left out.
+func (s *Store) ReadCounts() (expired, filtered int64) {
+	return s.readExpired.Load(), s.readFiltered.Load()
 }
 
 // Stats reads the engine's figures (zero when the store is closed).
@@ -501,42 +517,45 @@ func (s *Store) Stats() Stats {
 		st.SSTFiles += l.NumFiles
 		st.SSTBytes += l.Size
 	}
-	st.EstimatedKeys = s.estimateKeys()
+	st.EstimatedKeys, st.IndexFilterBytes = s.estimateKeys()
 	return st
 }
 
-// estimateKeys sums the sstables' entry and deletion counts (read from their
-// properties, which Pebble caches with the open tables).
-func (s *Store) estimateKeys() int64 {
+// estimateKeys sums the sstables' entry and deletion counts, and the sizes of
+// their index and filter blocks (read from their properties, which Pebble
+// caches with the open tables).
+func (s *Store) estimateKeys() (n, indexFilterBytes int64) {
 	s.estMu.Lock()
 	defer s.estMu.Unlock()
 	now := time.Now()
 	if !s.estAt.IsZero() && now.Sub(s.estAt) < estimateTTL {
-		return s.estVal
+		return s.estVal, s.estIdx
 	}
-	s.estVal, s.estAt = s.countKeys(), now
-	return s.estVal
+	s.estVal, s.estIdx = s.countKeys()
+	s.estAt = now
+	return s.estVal, s.estIdx
 }
 
-func (s *Store) countKeys() int64 {
+func (s *Store) countKeys() (n, indexFilterBytes int64) {
 	levels, err := s.db.SSTables(pebble.WithProperties())
 	if err != nil {
 		s.opts.Logger.Warn("reading sstable properties for the key estimate failed", "err", err)
-		return 0
+		return 0, 0
 	}
-	var entries, deletions uint64
+	var entries, deletions, idx uint64
 	for _, tables := range levels {
 		for _, t := range tables {
 			if t.Properties != nil {
 				entries += t.Properties.NumEntries
 				deletions += t.Properties.NumDeletions
+				idx += t.Properties.IndexSize + t.Properties.FilterSize
 			}
 		}
 	}
 	if 2*deletions >= entries {
-		return 0
+		return 0, int64(idx)
 	}
-	return int64(entries - 2*deletions)
+	return int64(entries - 2*deletions), int64(idx)
 }
 
 // partitionHash is the Pegasus partition hash of a hash key.

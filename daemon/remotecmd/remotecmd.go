@@ -61,7 +61,8 @@ func (a Access) mayRun(admin bool, args []string) bool {
 type Registry struct {
 	mu       sync.RWMutex
 	commands map[string]command
-	counters func() []Counter
+	snap     Snapshot  // what the perf-counters commands answer with
+	start    time.Time // the process start
 	log      *slog.Logger
 	denyLog  *ratelog.Limiter
 }
@@ -69,7 +70,7 @@ type Registry struct {
 // New returns a registry with the common commands. role names the process role
 // ("meta", "replica", "collector") and start is the process start time.
 func New(role string, start time.Time) *Registry {
-	r := &Registry{commands: map[string]command{}, log: slog.New(slog.DiscardHandler), denyLog: ratelog.New(10 * time.Second)}
+	r := &Registry{commands: map[string]command{}, start: start, log: slog.New(slog.DiscardHandler), denyLog: ratelog.New(10 * time.Second)}
 	r.Register("help", "help [command]: list the commands, or describe one", r.helpCmd)
 	r.Register("server-info", "server-info: version, build and start time of this server (JSON)", func(ctx context.Context, args []string) string {
 		return ServerInfo(role, start)
@@ -77,64 +78,8 @@ func New(role string, start time.Time) *Registry {
 	r.Register("server-stat", "server-stat: memory and goroutine figures of this server (JSON)", func(ctx context.Context, args []string) string {
 		return ServerStat()
 	})
-	for _, c := range []struct {
-		name  string
-		match func(name, arg string) bool
-	}{
-		{"perf-counters", strings.Contains},
-		{"perf-counters-by-substr", strings.Contains},
-		{"perf-counters-by-prefix", strings.HasPrefix},
-		{"perf-counters-by-postfix", strings.HasSuffix},
-	} {
-		match := c.match
-		r.Register(c.name, c.name+" <pattern...>: counters whose names match any pattern (JSON)", func(ctx context.Context, args []string) string {
-			return r.perfCounters(args, match)
-		})
-	}
+	r.registerPerfCounters()
 	return r
-}
-
-// Counter is one named figure reported by the perf-counters commands. Names follow
-// upstream's "<section>*<name>@<gpid or node>" convention so tools can split them.
-type Counter struct {
-	Name  string  `json:"name"`
-	Type  string  `json:"type"`
-	Value float64 `json:"value"`
-}
-
-// SetCounters installs the source of the perf-counters commands.
-func (r *Registry) SetCounters(fn func() []Counter) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.counters = fn
-}
-
-func (r *Registry) perfCounters(patterns []string, match func(name, arg string) bool) string {
-	r.mu.RLock()
-	fn := r.counters
-	r.mu.RUnlock()
-	out := []Counter{}
-	if fn != nil {
-		for _, c := range fn() {
-			for _, p := range patterns {
-				if match(c.Name, p) {
-					out = append(out, c)
-					break
-				}
-			}
-			if len(patterns) == 0 {
-				out = append(out, c)
-			}
-		}
-	}
-	now := time.Now()
-	b, _ := json.Marshal(map[string]any{
-		"result":        "OK",
-		"timestamp":     now.Unix(),
-		"timestamp_str": now.Format("2006-01-02 15:04:05"),
-		"counters":      out,
-	})
-	return string(b)
 }
 
 // Register adds (or replaces) a command that anyone may run: one that only reads.

@@ -87,6 +87,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
+		s.metrics.readBytes(p, key, resp)
 		resp.AppID, resp.PartitionIndex, resp.Server = p.gpid.Appid, p.gpid.PartitionIndex, s.self
 		return resp, nil
 	})
@@ -100,6 +101,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
+		s.metrics.readBytes(p, req, resp)
 		resp.AppID, resp.PartitionIndex, resp.Server = p.gpid.Appid, p.gpid.PartitionIndex, s.self
 		return resp, nil
 	})
@@ -113,6 +115,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
+		s.metrics.readBytes(p, req, resp)
 		resp.AppID, resp.PartitionIndex, resp.Server = p.gpid.Appid, p.gpid.PartitionIndex, s.self
 		return resp, nil
 	})
@@ -152,6 +155,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
+		s.metrics.readBytes(p, req, resp)
 		resp.AppID, resp.PartitionIndex, resp.Server = p.gpid.Appid, p.gpid.PartitionIndex, s.self
 		return resp, nil
 	})
@@ -165,6 +169,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
+		s.metrics.readBytes(p, req, resp)
 		resp.AppID, resp.PartitionIndex, resp.Server = p.gpid.Appid, p.gpid.PartitionIndex, s.self
 		return resp, nil
 	})
@@ -292,6 +297,7 @@ func (s *Stub) write(ctx context.Context, c *rpc.Call, op string, o storage.Op) 
 		return r, nil, rpc.NewError(r.err)
 	}
 	s.metrics.observe(p, op, start)
+	s.metrics.writeBytes(p, o)
 	return r, p, nil
 }
 

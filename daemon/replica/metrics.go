@@ -9,12 +9,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pegasusgo/pegasus/daemon/metrics"
 	"github.com/pegasusgo/pegasus/daemon/remotecmd"
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
 	"github.com/pegasusgo/pegasus/daemon/version"
+	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/storage"
 	"github.com/pegasusgo/pegasus/storage/keys"
 )
 
@@ -28,6 +31,16 @@ type serverMetrics struct {
 	readFailed, writeFailed, writeBusy, beaconFailed *metrics.Counter
 	writeDiskRejected                                *metrics.Counter // refused: the primary's disk is not NORMAL
 	peerRefused                                      *metrics.Counter // cluster messages refused: the sender is not who they need (peercheck.go)
+
+	// readSeen is, per replica, its store's ReadCounts at the last refresh: the
+	// store counts since it opened, and a learner's new store starts again.
+	readMu   sync.Mutex
+	readSeen map[base.Gpid]readCounts
+}
+
+type readCounts struct {
+	store             *storage.Store
+	expired, filtered int64
 }
 
 func newServerMetrics(s *Stub) *serverMetrics {
@@ -45,6 +58,7 @@ func newServerMetrics(s *Stub) *serverMetrics {
 
 		writeDiskRejected: srv.Counter("write_disk_rejected_requests"),
 		peerRefused:       srv.Counter("cluster_peer_refused_requests"),
+		readSeen:          map[base.Gpid]readCounts{},
 	}
 	count := func(st pacifica.Status) func() float64 {
 		return func() float64 {
@@ -91,7 +105,12 @@ func (m *serverMetrics) commit(p *partition, writes int) {
 
 // refresh updates the gauges read from the stores and disks.
 func (m *serverMetrics) refresh() {
-	for _, p := range m.s.all() {
+	parts := m.s.all()
+	m.countSkippedReads(parts)
+	if c := m.s.opts.Storage.Cache; c != nil {
+		m.reg.Entity("server", "server", nil).Gauge("rdb_block_cache_mem_usage_bytes").Set(float64(c.Size()))
+	}
+	for _, p := range parts {
 		e := m.entity(p)
 		st := p.st().Stats()
 		e.Gauge("rdb_total_sst_size_mb").Set(float64(st.SSTBytes) / (1 << 20))
@@ -100,6 +119,7 @@ func (m *serverMetrics) refresh() {
 		e.Gauge("rdb_block_cache_hit_count").Set(float64(st.BlockCacheHits))
 		e.Gauge("rdb_block_cache_total_count").Set(float64(st.BlockCacheHits + st.BlockCacheMisses))
 		e.Gauge("rdb_estimated_keys").Set(float64(st.EstimatedKeys))
+		e.Gauge("rdb_index_and_filter_blocks_mem_usage_bytes").Set(float64(st.IndexFilterBytes))
 		e.Gauge("private_log_size_mb").Set(float64(p.plog.Size()) / (1 << 20))
 		e.Gauge("last_committed_decree").Set(float64(p.st().LastAppliedDecree()))
 		e.Gauge("ballot").Set(float64(p.ballot.Load()))
@@ -116,12 +136,35 @@ func (m *serverMetrics) refresh() {
 	}
 }
 
+// countSkippedReads adds what the replicas' reads skipped since the last
+// refresh to read_expired_values and read_filtered_values.
+func (m *serverMetrics) countSkippedReads(parts []*partition) {
+	m.readMu.Lock()
+	defer m.readMu.Unlock()
+	seen := make(map[base.Gpid]readCounts, len(parts))
+	for _, p := range parts {
+		st := p.st()
+		now := readCounts{store: st}
+		now.expired, now.filtered = st.ReadCounts()
+		before := m.readSeen[p.gpid]
+		if before.store != st {
+			before = readCounts{}
+		}
+		e := m.entity(p)
+		e.Counter("read_expired_values").Add(now.expired - before.expired)
+		e.Counter("read_filtered_values").Add(now.filtered - before.filtered)
+		seen[p.gpid] = now
+	}
+	m.readSeen = seen
+}
+
 // dropEntity forgets a closed replica's metrics.
 func (m *serverMetrics) dropEntity(p *partition) {
 	m.reg.Remove("replica", p.gpid.String())
 }
 
-// HTTPHandler serves /version and /metrics.
+// HTTPHandler serves /version, /recentStartTime, /metrics and
+// /replica/data_version (dataversion.go).
 func (s *Stub) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
@@ -191,16 +234,5 @@ func (s *Stub) registerCommands() {
 		}
 		b, _ := json.Marshal(out)
 		return string(b)
-	})
-	s.cmds.SetCounters(func() []remotecmd.Counter {
-		var out []remotecmd.Counter
-		for _, p := range s.all() {
-			out = append(out, remotecmd.Counter{
-				Name:  "replica*app.pegasus*disk.storage.sst(MB)@" + p.gpid.String(),
-				Type:  "NUMBER",
-				Value: float64(p.st().SizeOnDisk()) / (1 << 20),
-			})
-		}
-		return out
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pegasusgo/pegasus/config"
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
@@ -79,6 +80,7 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, []string, err
 
 		DiskMinAvailableSpaceRatio:      rep.DiskMinAvailableSpaceRatio,
 		RejectWriteWhenDiskInsufficient: rep.RejectWriteWhenDiskInsufficient,
+		PerfCounterInterval:             time.Duration(cfg.Server.PerfCounterUpdateIntervalSeconds) * time.Second,
 	}, ignored, nil
 }
 

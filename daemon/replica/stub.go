@@ -68,6 +68,10 @@ type Options struct {
 	// DiskCheckInterval is how often the disks' free space is read (2 s): often
 	// enough to stop writes before a disk fills up, and a statfs call is cheap.
 	DiskCheckInterval time.Duration
+	// PerfCounterInterval is how often the legacy perf counters are snapshot
+	// from the metrics ([pegasus.server] perf_counter_update_interval_seconds,
+	// 10 s): their rates are over that interval.
+	PerfCounterInterval time.Duration
 
 	Logger    *slog.Logger
 	StartTime time.Time
@@ -90,6 +94,7 @@ func (o *Options) setDefaults() {
 	def(&o.GarbageRetention, 24*time.Hour)
 	def(&o.ErrorRetention, 7*24*time.Hour)
 	def(&o.DiskCheckInterval, 2*time.Second)
+	def(&o.PerfCounterInterval, 10*time.Second)
 	if o.CopyRateMBps <= 0 {
 		o.CopyRateMBps = 100
 	}
@@ -227,6 +232,12 @@ func Open(opts Options) (*Stub, error) {
 		s.Close()
 		return nil, err
 	}
+	// Started last: it reads the options Open completes (the block cache).
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.runPerfCounters(ctx)
+	}()
 	return s, nil
 }
 
