@@ -50,7 +50,7 @@ func (s *Server) Register(mux *rpc.Mux) {
 		newResult := m.NewResult
 		mux.HandleFunc(code, func(ctx context.Context, call *rpc.Call) (rpc.Value, error) {
 			res := newResult()
-			setErr(res, base.ErrNotImplemented)
+			notImplemented(res, code)
 			return res, nil
 		})
 	}
