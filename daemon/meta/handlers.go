@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pegasusgo/pegasus/daemon/meta/metastore"
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
@@ -84,6 +85,7 @@ func (s *Server) queryConfig(ctx context.Context, call *rpc.Call, req *layer2.Qu
 			if addr, err := base.ParseRPCAddress(l); err == nil {
 				hint := newPartition(0, 0, 0)
 				hint.Primary = addr
+				s.fillPartitionHostPorts(hint)
 				resp.Partitions = append(resp.Partitions, hint)
 			}
 		}
@@ -112,7 +114,9 @@ func (s *Server) queryConfig(ctx context.Context, call *rpc.Call, req *layer2.Qu
 		}
 	}
 	for _, i := range want {
-		resp.Partitions = append(resp.Partitions, cloneConfig(a.partitions[i]))
+		pc := cloneConfig(a.partitions[i])
+		s.fillPartitionHostPorts(pc)
+		resp.Partitions = append(resp.Partitions, pc)
 	}
 	return resp, nil
 }
@@ -179,7 +183,9 @@ func (s *Server) listNodes(ctx context.Context, call *rpc.Call, req *admin.Confi
 		if err != nil {
 			continue
 		}
-		resp.Infos = append(resp.Infos, &admin.NodeInfo{Status: st, Node: addr})
+		info := &admin.NodeInfo{Status: st, Node: addr}
+		s.fillNodeHostPort(info)
+		resp.Infos = append(resp.Infos, info)
 	}
 	return resp, nil
 }
@@ -205,17 +211,34 @@ func (s *Server) clusterInfoPairs(lt *leaderTerm) [][2]string {
 	stats := replicaStats(lt)
 	ops := lt.balanceOpCounts()
 	s.mu.RUnlock()
+	zkHosts, where := s.metadataLocation()
 	return [][2]string{
 		{"meta_servers", strings.Join(s.opts.MetaServers, ",")},
 		{"primary_meta_server", s.opts.Self},
-		{"zookeeper_hosts", strings.Join(s.opts.StoreHosts, ",")},
+		{"zookeeper_hosts", zkHosts},
 		{"zookeeper_root", s.opts.ClusterRoot},
 		{"meta_function_level", levelName(level)},
 		{"balance_operation_count", ops},
 		{"primary_replica_count_stddev", strconv.FormatFloat(stats.primaryStddev, 'f', 2, 64)},
 		{"total_replica_count_stddev", strconv.FormatFloat(stats.totalStddev, 'f', 2, 64)},
 		{"cluster_name", s.opts.ClusterName},
+		// Not upstream's: after its keys, so that readers that index them
+		// by position keep working.
+		{"meta_state_service", where},
 	}
+}
+
+// metadataLocation says where the metadata lives, for cluster_info: the
+// ZooKeeper hosts (the zookeeper_hosts value, "-" when the metadata is not in
+// ZooKeeper) and the meta_state_service value, "zookeeper <hosts><root>" or
+// "embedded <directory>". zookeeper_root keeps the cluster's root path in
+// either store: scripts take its last element as the cluster name.
+func (s *Server) metadataLocation() (zkHosts, where string) {
+	if local, ok := s.opts.Store.(*metastore.LocalStore); ok {
+		return "-", "embedded " + local.Dir()
+	}
+	hosts := strings.Join(s.opts.StoreHosts, ",")
+	return hosts, "zookeeper " + hosts + s.opts.ClusterRoot
 }
 
 // levelName spells a level as cluster_info does: without the "fl_" prefix.

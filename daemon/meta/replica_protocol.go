@@ -99,13 +99,15 @@ func (s *Server) configSync(ctx context.Context, call *rpc.Call, req *consensus.
 			if !slices.Contains(members(pc), node) {
 				continue
 			}
-			resp.Partitions = append(resp.Partitions, &consensus.ConfigurationUpdateRequest{
+			u := &consensus.ConfigurationUpdateRequest{
 				Info:     cloneInfo(a.info),
 				Config:   cloneConfig(pc),
 				Type:     admin.ConfigType_CT_INVALID,
 				Node:     base.RPCAddressFromRaw(req.Node.Raw()),
 				HostNode: &base.RPCAddress{},
-			})
+			}
+			s.fillUpdateHostPorts(u)
+			resp.Partitions = append(resp.Partitions, u)
 		}
 	}
 	resp.GcReplicas = s.garbageReplicas(lt, req)
@@ -156,6 +158,7 @@ func (s *Server) updatePartitionConfig(ctx context.Context, call *rpc.Call, req 
 	resp.Err = errCode(errName)
 	if next != nil {
 		resp.Config = cloneConfig(next)
+		s.fillPartitionHostPorts(resp.Config)
 	}
 	if errName == base.ErrOK {
 		// Recovery chains (promote, then re-add) go on at once rather than at the

@@ -66,6 +66,7 @@ func OptionsFromConfig(cfg *config.Config, self string) Options {
 		WhiteList:       whiteList(ms),
 		AssignDelay:     ms.ReplicaAssignDelayForDropouts(),
 		BalanceMoves:    ms.BalanceOpCountPerRound,
+		SendHostPort:    ms.SendHostPortFields,
 	}
 }
 

@@ -70,6 +70,9 @@ type Options struct {
 	Now              func() time.Time
 	StartTime        time.Time
 	ConfigSyncPeriod time.Duration // what replica servers use; shown in docs only
+	// SendHostPort fills the hp_* fields of replies ([meta_server]
+	// send_host_port_fields); see hostport.go.
+	SendHostPort bool
 }
 
 func (o *Options) setDefaults() {

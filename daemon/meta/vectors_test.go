@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -193,7 +194,10 @@ func checkPrediction(t *testing.T, name string, req, resp rpc.Value) {
 		}
 		want = base.ErrOK
 	case *admin.ConfigurationClusterInfoResponse:
-		if len(r.Keys) != 9 || len(r.Values) != 9 || r.Keys[0] != "meta_servers" || r.Keys[8] != "cluster_name" {
+		// Upstream's nine keys in upstream's order, then meta_state_service.
+		upstream := []string{"meta_servers", "primary_meta_server", "zookeeper_hosts", "zookeeper_root", "meta_function_level",
+			"balance_operation_count", "primary_replica_count_stddev", "total_replica_count_stddev", "cluster_name"}
+		if !slices.Equal(r.Keys, append(upstream, "meta_state_service")) || len(r.Values) != len(r.Keys) {
 			t.Errorf("%s: keys %v", name, r.Keys)
 		}
 		want = base.ErrOK
