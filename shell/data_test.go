@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pegasusgo/pegasus/rpc/kv/kvtest"
+	"github.com/pegasusgo/pegasus/internal/kvtest"
 	"github.com/pegasusgo/pegasus/shell"
 )
 

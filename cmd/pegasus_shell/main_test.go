@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pegasusgo/pegasus/rpc/kv/kvtest"
+	"github.com/pegasusgo/pegasus/internal/kvtest"
 )
 
 // buildShell builds the real binary once per test.

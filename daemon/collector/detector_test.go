@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/internal/kvtest"
 	"github.com/pegasusgo/pegasus/rpc/kv"
-	"github.com/pegasusgo/pegasus/rpc/kv/kvtest"
 )
 
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pegasusgo/pegasus/rpc/kv/kvtest"
+	"github.com/pegasusgo/pegasus/internal/kvtest"
 )
 
 // env is a fake cluster with one table and a client on it.

@@ -12,8 +12,8 @@ import (
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/rrdb"
+	"github.com/pegasusgo/pegasus/internal/kvtest"
 	"github.com/pegasusgo/pegasus/rpc"
-	"github.com/pegasusgo/pegasus/rpc/kv/kvtest"
 )
 
 // setFault installs f on every node.
