@@ -179,6 +179,7 @@ func (s *Stub) HTTPHandler() http.Handler {
 		s.metrics.refresh()
 		s.metrics.reg.ServeHTTP(w, r)
 	})
+	mux.HandleFunc("/replica/data_version", s.httpDataVersion)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("service not found for %q", r.URL.Path), http.StatusNotFound)
 	})
