@@ -82,6 +82,32 @@ const (
 	CodeNegotiation   = "RPC_NEGOTIATION"
 )
 
+// Cluster-internal RPC codes: what meta and replica servers send each other. They
+// are deliberately not in the Catalogue, which is what makes Access treat them as
+// reserved to cluster members (see Access.Internal).
+const (
+	// Replica server to meta server.
+	CodeBeacon                = "RPC_FD_FAILURE_DETECTOR_PING"
+	CodeConfigSync            = "RPC_CM_CONFIG_SYNC"
+	CodeUpdatePartitionConfig = "RPC_CM_UPDATE_PARTITION_CONFIGURATION"
+
+	// Meta server to replica server.
+	CodeConfigProposal = "RPC_CONFIG_PROPOSAL"
+
+	// Between the replica servers of a partition: replication (a removal also
+	// comes from a meta server).
+	CodePrepare       = "RPC_PREPARE"
+	CodeGroupCheck    = "RPC_GROUP_CHECK"
+	CodeRemoveReplica = "RPC_REMOVE_REPLICA"
+
+	// Between the replica servers of a partition: learning. CodeNFSCopy carries a
+	// chunk of a checkpoint file to a learner.
+	CodeAddLearner     = "RPC_LEARN_ADD_LEARNER"
+	CodeLearn          = "RPC_LEARN"
+	CodeLearnCompleted = "RPC_LEARN_COMPLETION_NOTIFY"
+	CodeNFSCopy        = "RPC_NFS_COPY"
+)
+
 // Method describes one RPC of the catalogue: how to make its args and result values.
 type Method struct {
 	Code      string

@@ -157,7 +157,7 @@ func startFakeNode(t *testing.T, metaAddr string) *fakeNode {
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			var ack consensus.BeaconAck
-			_ = client.Call(ctx, rpc.Request{Code: meta.CodeBeacon, Args: &consensus.BeaconMsg{
+			_ = client.Call(ctx, rpc.Request{Code: rpc.CodeBeacon, Args: &consensus.BeaconMsg{
 				Time: time.Now().UnixMilli(), FromNode: base.MustParseRPCAddress(addr), ToNode: &base.RPCAddress{}, StartTime: &startMS,
 			}}, &ack)
 			cancel()

@@ -66,20 +66,20 @@ func TestClusterProtocolNeedsMembership(t *testing.T) {
 
 	t.Run("phantom beacon", func(t *testing.T) {
 		phantom := base.MustParseRPCAddress("127.0.0.1:45899")
-		err := call(meta, "RPC_FD_FAILURE_DETECTOR_PING", &consensus.BeaconMsg{Time: startTime, FromNode: phantom, ToNode: &base.RPCAddress{}, StartTime: &startTime}, &consensus.BeaconAck{})
+		err := call(meta, rpc.CodeBeacon, &consensus.BeaconMsg{Time: startTime, FromNode: phantom, ToNode: &base.RPCAddress{}, StartTime: &startTime}, &consensus.BeaconAck{})
 		wantRefused(t, "phantom beacon", err, base.ErrUnauthenticated)
 	})
 	t.Run("beacons evicting a live node", func(t *testing.T) {
 		victim := base.MustParseRPCAddress(c.ReplicaAddrs()[0])
 		for i := int64(0); i < 5; i++ {
 			restarted := startTime + 1000*(i+1) // a node that keeps restarting is declared unstable
-			err := call(meta, "RPC_FD_FAILURE_DETECTOR_PING", &consensus.BeaconMsg{Time: restarted, FromNode: victim, ToNode: &base.RPCAddress{}, StartTime: &restarted}, &consensus.BeaconAck{})
+			err := call(meta, rpc.CodeBeacon, &consensus.BeaconMsg{Time: restarted, FromNode: victim, ToNode: &base.RPCAddress{}, StartTime: &restarted}, &consensus.BeaconAck{})
 			wantRefused(t, "forged beacon", err, base.ErrUnauthenticated)
 		}
 	})
 	t.Run("forged config sync", func(t *testing.T) {
 		victim := base.MustParseRPCAddress(c.ReplicaAddrs()[1])
-		err := call(meta, "RPC_CM_CONFIG_SYNC", &consensus.ConfigurationQueryByNodeRequest{Node: victim, StoredReplicas: []*metadata.ReplicaInfo{}}, &consensus.ConfigurationQueryByNodeResponse{})
+		err := call(meta, rpc.CodeConfigSync, &consensus.ConfigurationQueryByNodeRequest{Node: victim, StoredReplicas: []*metadata.ReplicaInfo{}}, &consensus.ConfigurationQueryByNodeResponse{})
 		wantRefused(t, "config sync", err, base.ErrUnauthenticated)
 	})
 	// Replication messages to the members of partition 0.
@@ -89,17 +89,17 @@ func TestClusterProtocolNeedsMembership(t *testing.T) {
 		r := outsider(t, sec.String())
 		t.Run("forged prepare to "+sec.String(), func(t *testing.T) {
 			mu := &consensus.MutationData{Header: &consensus.MutationHeader{Pid: pc.Pid, Ballot: rc.Ballot, Decree: 1 << 40, LastCommittedDecree: 1 << 40}, Updates: []*consensus.MutationUpdate{}}
-			err := call(r, "RPC_PREPARE", &consensus.PrepareRequest{Config: rc, Mutation: mu}, &consensus.PrepareResponse{})
+			err := call(r, rpc.CodePrepare, &consensus.PrepareRequest{Config: rc, Mutation: mu}, &consensus.PrepareResponse{})
 			wantRefused(t, "prepare", err, base.ErrUnauthenticated)
 		})
 		t.Run("forged group check to "+sec.String(), func(t *testing.T) {
-			err := call(r, "RPC_GROUP_CHECK", &consensus.GroupCheckRequest{App: &layer2.AppInfo{}, Node: sec, Config: rc, LastCommittedDecree: 1 << 40}, &consensus.GroupCheckResponse{})
+			err := call(r, rpc.CodeGroupCheck, &consensus.GroupCheckRequest{App: &layer2.AppInfo{}, Node: sec, Config: rc, LastCommittedDecree: 1 << 40}, &consensus.GroupCheckResponse{})
 			wantRefused(t, "group check", err, base.ErrUnauthenticated)
 		})
 		t.Run("forged proposal to "+sec.String(), func(t *testing.T) {
 			// One-way: never answered, refused or not. Its effect is checked below.
-			err := r.Call(context.Background(), rpc.Request{Code: "RPC_CONFIG_PROPOSAL", Args: &consensus.ConfigurationUpdateRequest{
-				Info: &layer2.AppInfo{AppID: pc.Pid.Appid, AppName: "temp", PartitionCount: int32(len(before.Partitions))},
+			err := r.Call(context.Background(), rpc.Request{Code: rpc.CodeConfigProposal, Args: &consensus.ConfigurationUpdateRequest{
+				Info:   &layer2.AppInfo{AppID: pc.Pid.Appid, AppName: "temp", PartitionCount: int32(len(before.Partitions))},
 				Config: &layer2.PartitionConfiguration{Pid: pc.Pid, Ballot: pc.Ballot + 1, Primary: &base.RPCAddress{}, Secondaries: []*base.RPCAddress{}, LastDrops: []*base.RPCAddress{}},
 				Type:   admin.ConfigType_CT_REMOVE, Node: sec, HostNode: sec,
 			}}, nil)

@@ -133,7 +133,7 @@ func (n *fakeNode) beaconOnce() error {
 	defer cancel()
 	var ack consensus.BeaconAck
 	start := n.start
-	err := n.client.Call(ctx, rpc.Request{Code: CodeBeacon, Args: &consensus.BeaconMsg{
+	err := n.client.Call(ctx, rpc.Request{Code: rpc.CodeBeacon, Args: &consensus.BeaconMsg{
 		Time: sent.UnixMilli(), FromNode: base.MustParseRPCAddress(n.addr), ToNode: &base.RPCAddress{}, StartTime: &start,
 	}}, &ack)
 	if err == nil && ack.IsMaster {

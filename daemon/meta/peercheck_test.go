@@ -110,7 +110,7 @@ func TestBeaconMustComeFromItsNode(t *testing.T) {
 			} else {
 				c = memberClient(t, m.addr, tc.auth, keys)
 			}
-			err := rpcCall(c, CodeBeacon, beaconFor(tc.from, tc.start), &consensus.BeaconAck{})
+			err := rpcCall(c, rpc.CodeBeacon, beaconFor(tc.from, tc.start), &consensus.BeaconAck{})
 			if got := frameCode(err); got != tc.want {
 				t.Fatalf("beacon: %s, want %s", got, tc.want)
 			}
@@ -132,7 +132,7 @@ func TestInsecureClusterTrustsBeacons(t *testing.T) {
 	c := rpc.NewClient(m.addr, rpc.ClientOptions{})
 	defer c.Close()
 	for _, node := range []string{"127.0.0.1:35921", "127.0.0.1:35922"} {
-		if err := rpcCall(c, CodeBeacon, beaconFor(node, time.Now().UnixMilli()), &consensus.BeaconAck{}); err != nil {
+		if err := rpcCall(c, rpc.CodeBeacon, beaconFor(node, time.Now().UnixMilli()), &consensus.BeaconAck{}); err != nil {
 			t.Fatalf("beacon for %s: %v", node, err)
 		}
 		if _, alive, _, _ := fdState(m, node); !alive {
@@ -161,7 +161,7 @@ func TestConfigSyncMustComeFromItsNode(t *testing.T) {
 			c := memberClient(t, m.addr, tc.auth, keys)
 			var resp consensus.ConfigurationQueryByNodeResponse
 			req := &consensus.ConfigurationQueryByNodeRequest{Node: base.MustParseRPCAddress(tc.node), StoredReplicas: []*metadata.ReplicaInfo{}}
-			if err := rpcCall(c, CodeConfigSync, req, &resp); err != nil {
+			if err := rpcCall(c, rpc.CodeConfigSync, req, &resp); err != nil {
 				t.Fatal(err)
 			}
 			if got := resp.Err.Name(); got != tc.want {
@@ -268,7 +268,7 @@ func TestUpdatePartitionConfigFromTheRightNode(t *testing.T) {
 		next.Pid = base.NewGpid(pc.Pid.Appid, pc.Pid.PartitionIndex)
 		var resp consensus.ConfigurationUpdateResponse
 		req := &consensus.ConfigurationUpdateRequest{Info: info, Config: next, Type: typ, Node: base.MustParseRPCAddress(node), HostNode: base.MustParseRPCAddress(sender)}
-		if err := rpcCall(memberClient(t, m.addr, sender, keys), CodeUpdatePartitionCf, req, &resp); err != nil {
+		if err := rpcCall(memberClient(t, m.addr, sender, keys), rpc.CodeUpdatePartitionConfig, req, &resp); err != nil {
 			t.Fatal(err)
 		}
 		return resp.Err.Name()

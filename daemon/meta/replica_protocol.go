@@ -13,9 +13,9 @@ import (
 )
 
 func (s *Server) registerReplicaProtocol(mux *rpc.Mux) {
-	rpc.Handle(mux, CodeBeacon, s.beacon)
-	rpc.Handle(mux, CodeConfigSync, s.configSync)
-	rpc.Handle(mux, CodeUpdatePartitionCf, s.updatePartitionConfig)
+	rpc.Handle(mux, rpc.CodeBeacon, s.beacon)
+	rpc.Handle(mux, rpc.CodeConfigSync, s.configSync)
+	rpc.Handle(mux, rpc.CodeUpdatePartitionConfig, s.updatePartitionConfig)
 }
 
 // beacon answers a replica server's failure-detector ping. A follower names the
@@ -45,7 +45,7 @@ func (s *Server) beacon(ctx context.Context, call *rpc.Call, req *consensus.Beac
 	if p := call.Peer(); p.Authenticated() && !p.Is(node) {
 		// A member beaconing for another node would keep a phantom alive, or
 		// make a live node look like it keeps restarting.
-		s.refusePeer(call, CodeBeacon, "a beacon for another node", "node", node)
+		s.refusePeer(call, rpc.CodeBeacon, "a beacon for another node", "node", node)
 		return nil, rpc.NewError(base.ErrACLDeny)
 	}
 	if len(s.opts.WhiteList) > 0 && !slices.Contains(s.opts.WhiteList, node) {
@@ -83,7 +83,7 @@ func (s *Server) configSync(ctx context.Context, call *rpc.Call, req *consensus.
 	}
 	node := req.Node.String()
 	if p := call.Peer(); p.Authenticated() && !p.Is(node) {
-		s.refusePeer(call, CodeConfigSync, "a config sync for another node", "node", node)
+		s.refusePeer(call, rpc.CodeConfigSync, "a config sync for another node", "node", node)
 		resp.Err = errCode(base.ErrACLDeny)
 		return resp, nil
 	}
@@ -195,7 +195,7 @@ func (s *Server) applyUpdate(lt *leaderTerm, req *consensus.ConfigurationUpdateR
 	// Checked once the change would be applied: a stale or repeated request is
 	// answered as before, whoever sends it (it changes nothing).
 	if p := call.Peer(); p.Authenticated() && !mayRequestChange(p.Node, cur, req) {
-		s.refusePeer(call, CodeUpdatePartitionCf, "a configuration change from a node that is neither the partition's primary nor the node it is about",
+		s.refusePeer(call, rpc.CodeUpdatePartitionConfig, "a configuration change from a node that is neither the partition's primary nor the node it is about",
 			"gpid", pid.String(), "type", req.Type.String(), "node", req.Node.String(), "ballot", cur.Ballot,
 			"primary", cur.Primary.String(), "secondaries", addrStrings(cur.Secondaries),
 			"asked_primary", req.Config.Primary.String(), "asked_secondaries", addrStrings(req.Config.Secondaries))

@@ -636,7 +636,7 @@ func (s *Server) sendProposal(lt *leaderTerm, info *layer2.AppInfo, pc *layer2.P
 	go func() {
 		ctx, cancel := context.WithTimeout(lt.ctx, s.opts.ProposalTimeout)
 		defer cancel()
-		if err := c.Call(ctx, rpc.Request{Code: CodeConfigProposal, Args: req}, nil); err != nil {
+		if err := c.Call(ctx, rpc.Request{Code: rpc.CodeConfigProposal, Args: req}, nil); err != nil {
 			s.log.Debug("sending proposal failed", "target", target, "gpid", pc.Pid.String(), "type", typ, "err", err)
 		}
 	}()
@@ -667,14 +667,6 @@ func (s *Server) closeClients() {
 func (s *Server) onNodeDead(lt *leaderTerm, node string) {
 	s.cureAll(lt)
 }
-
-// Internal RPC codes between meta and replica servers.
-const (
-	CodeBeacon            = "RPC_FD_FAILURE_DETECTOR_PING"
-	CodeConfigSync        = "RPC_CM_CONFIG_SYNC"
-	CodeConfigProposal    = "RPC_CONFIG_PROPOSAL"
-	CodeUpdatePartitionCf = "RPC_CM_UPDATE_PARTITION_CONFIGURATION"
-)
 
 // HTTPHandler returns the meta server's HTTP API (served on the RPC port).
 func (s *Server) HTTPHandler() http.Handler { return s.httpHandler() }

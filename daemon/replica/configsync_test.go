@@ -83,7 +83,7 @@ func startScripted(t *testing.T, before ...func(*scriptedMeta)) (*scriptedMeta, 
 	}
 	m := &scriptedMeta{t: t, addr: metaLn.Addr().String(), self: replicaLn.Addr().String(), configs: map[base.Gpid]*layer2.PartitionConfiguration{}}
 	mux := rpc.NewMux()
-	rpc.Handle(mux, codeBeacon, func(ctx context.Context, c *rpc.Call, req *consensus.BeaconMsg) (*consensus.BeaconAck, error) {
+	rpc.Handle(mux, rpc.CodeBeacon, func(ctx context.Context, c *rpc.Call, req *consensus.BeaconMsg) (*consensus.BeaconAck, error) {
 		if m.beaconGate != nil {
 			select {
 			case <-m.beaconGate:
@@ -93,8 +93,8 @@ func startScripted(t *testing.T, before ...func(*scriptedMeta)) (*scriptedMeta, 
 		return &consensus.BeaconAck{Time: req.Time, ThisNode: base.MustParseRPCAddress(m.addr),
 			PrimaryNode: base.MustParseRPCAddress(m.addr), IsMaster: true, Allowed: true}, nil
 	})
-	rpc.Handle(mux, codeConfigSync, m.configSync)
-	rpc.Handle(mux, codeUpdateConfig, m.updateConfig)
+	rpc.Handle(mux, rpc.CodeConfigSync, m.configSync)
+	rpc.Handle(mux, rpc.CodeUpdatePartitionConfig, m.updateConfig)
 	for _, f := range before {
 		f(m)
 	}
@@ -254,7 +254,7 @@ func (m *scriptedMeta) propose(typ admin.ConfigType, pc *layer2.PartitionConfigu
 	m.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := m.cl.Call(ctx, rpc.Request{Code: codeConfigProposal, Args: &consensus.ConfigurationUpdateRequest{
+	err := m.cl.Call(ctx, rpc.Request{Code: rpc.CodeConfigProposal, Args: &consensus.ConfigurationUpdateRequest{
 		Info: tableInfo(), Config: cloneConfig(pc), Type: typ, Node: base.MustParseRPCAddress(node), HostNode: &base.RPCAddress{}}}, nil)
 	if err != nil {
 		m.t.Fatal(err)

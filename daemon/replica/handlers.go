@@ -180,8 +180,8 @@ func (s *Stub) Register(mux *rpc.Mux) {
 	})
 
 	// Replication between replica servers.
-	rpc.Handle(mux, CodePrepare, s.onPrepare)
-	rpc.Handle(mux, CodeGroupCheck, func(ctx context.Context, c *rpc.Call, req *consensus.GroupCheckRequest) (*consensus.GroupCheckResponse, error) {
+	rpc.Handle(mux, rpc.CodePrepare, s.onPrepare)
+	rpc.Handle(mux, rpc.CodeGroupCheck, func(ctx context.Context, c *rpc.Call, req *consensus.GroupCheckRequest) (*consensus.GroupCheckResponse, error) {
 		resp := &consensus.GroupCheckResponse{Node: addrOrEmpty(s.self), Pid: &base.Gpid{}}
 		if req.Config == nil || req.Config.Pid == nil {
 			resp.Err = base.NewErrorCode(base.ErrInvalidParameters)
@@ -189,7 +189,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		}
 		resp.Pid = base.NewGpid(req.Config.Pid.Appid, req.Config.Pid.PartitionIndex)
 		cfg, from := fromConfig(req.Config), senderOf(c)
-		if !s.namesSender(from, CodeGroupCheck, *req.Config.Pid, cfg) {
+		if !s.namesSender(from, rpc.CodeGroupCheck, *req.Config.Pid, cfg) {
 			resp.Err = base.NewErrorCode(base.ErrACLDeny)
 			return resp, nil
 		}
@@ -204,7 +204,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		resp.LastCommittedDecree = p.st().LastAppliedDecree()
 		return resp, nil
 	})
-	rpc.HandleOneWay(mux, CodeRemoveReplica, func(ctx context.Context, c *rpc.Call, req *consensus.GroupCheckRequest) {
+	rpc.HandleOneWay(mux, rpc.CodeRemoveReplica, func(ctx context.Context, c *rpc.Call, req *consensus.GroupCheckRequest) {
 		if req.Config == nil || req.Config.Pid == nil {
 			return
 		}
@@ -221,8 +221,8 @@ func (s *Stub) Register(mux *rpc.Mux) {
 	s.registerLearning(mux)
 
 	// Meta server -> replica server.
-	rpc.HandleOneWay(mux, codeConfigProposal, func(ctx context.Context, c *rpc.Call, req *consensus.ConfigurationUpdateRequest) {
-		if s.fromMetaServer(senderOf(c), codeConfigProposal) {
+	rpc.HandleOneWay(mux, rpc.CodeConfigProposal, func(ctx context.Context, c *rpc.Call, req *consensus.ConfigurationUpdateRequest) {
+		if s.fromMetaServer(senderOf(c), rpc.CodeConfigProposal) {
 			s.onProposal(req)
 		}
 	})
@@ -343,7 +343,7 @@ func (s *Stub) onPrepare(ctx context.Context, c *rpc.Call, req *consensus.Prepar
 	}
 	resp.Ballot, resp.Decree = mu.Ballot, mu.Decree
 	cfg, from := fromConfig(req.Config), senderOf(c)
-	if !s.namesSender(from, CodePrepare, g, cfg) {
+	if !s.namesSender(from, rpc.CodePrepare, g, cfg) {
 		resp.Err = base.NewErrorCode(base.ErrACLDeny)
 		return resp, nil
 	}

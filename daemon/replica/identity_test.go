@@ -41,11 +41,11 @@ func TestProposalOvertakingTheIdentityCheck(t *testing.T) {
 	// proposal has been delivered.
 	proposed := make(chan struct{})
 	mux := rpc.NewMux()
-	rpc.Handle(mux, codeBeacon, func(ctx context.Context, c *rpc.Call, req *consensus.BeaconMsg) (*consensus.BeaconAck, error) {
+	rpc.Handle(mux, rpc.CodeBeacon, func(ctx context.Context, c *rpc.Call, req *consensus.BeaconMsg) (*consensus.BeaconAck, error) {
 		return &consensus.BeaconAck{Time: req.Time, ThisNode: base.MustParseRPCAddress(metaLn.Addr().String()),
 			PrimaryNode: base.MustParseRPCAddress(metaLn.Addr().String()), IsMaster: true, Allowed: true}, nil
 	})
-	rpc.Handle(mux, codeConfigSync, func(ctx context.Context, c *rpc.Call, req *consensus.ConfigurationQueryByNodeRequest) (*consensus.ConfigurationQueryByNodeResponse, error) {
+	rpc.Handle(mux, rpc.CodeConfigSync, func(ctx context.Context, c *rpc.Call, req *consensus.ConfigurationQueryByNodeRequest) (*consensus.ConfigurationQueryByNodeResponse, error) {
 		select {
 		case <-proposed:
 		case <-ctx.Done():
@@ -91,7 +91,7 @@ func TestProposalOvertakingTheIdentityCheck(t *testing.T) {
 	g := base.Gpid{Appid: 1, PartitionIndex: 0}
 	cl := rpc.NewClient(self, rpc.ClientOptions{})
 	defer cl.Close()
-	err = cl.Call(ctx, rpc.Request{Code: codeConfigProposal, Args: &consensus.ConfigurationUpdateRequest{
+	err = cl.Call(ctx, rpc.Request{Code: rpc.CodeConfigProposal, Args: &consensus.ConfigurationUpdateRequest{
 		Info: &layer2.AppInfo{Status: layer2.AppStatus_AS_AVAILABLE, AppType: "pegasus", AppName: "temp", AppID: 1,
 			PartitionCount: 1, IsStateful: true, MaxReplicaCount: 1, Envs: map[string]string{}},
 		Config: &layer2.PartitionConfiguration{Pid: &g, Ballot: 1, MaxReplicaCount: 1,

@@ -23,30 +23,22 @@ import (
 	"github.com/pegasusgo/pegasus/storage"
 )
 
-// Learning RPC codes.
-const (
-	CodeAddLearner     = "RPC_LEARN_ADD_LEARNER"
-	CodeLearn          = "RPC_LEARN"
-	CodeLearnCompleted = "RPC_LEARN_COMPLETION_NOTIFY"
-	CodeCopy           = "RPC_NFS_COPY"
-)
-
 // copyChunk is the size of one file-copy RPC.
 const copyChunk = 4 << 20
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func (s *Stub) registerLearning(mux *rpc.Mux) {
-	rpc.HandleOneWay(mux, CodeAddLearner, func(ctx context.Context, c *rpc.Call, req *consensus.LearnAddLearnerRequest) {
+	rpc.HandleOneWay(mux, rpc.CodeAddLearner, func(ctx context.Context, c *rpc.Call, req *consensus.LearnAddLearnerRequest) {
 		s.onAddLearner(req, senderOf(c))
 	})
-	rpc.Handle(mux, CodeLearn, s.onLearn)
-	rpc.Handle(mux, CodeLearnCompleted, func(ctx context.Context, c *rpc.Call, req *consensus.LearnNotifyRequest) (*consensus.LearnNotifyResponse, error) {
+	rpc.Handle(mux, rpc.CodeLearn, s.onLearn)
+	rpc.Handle(mux, rpc.CodeLearnCompleted, func(ctx context.Context, c *rpc.Call, req *consensus.LearnNotifyRequest) (*consensus.LearnNotifyResponse, error) {
 		if req.Pid == nil || !req.Learner.IsValid() {
 			return &consensus.LearnNotifyResponse{Err: base.NewErrorCode(base.ErrInvalidParameters)}, nil
 		}
 		node, sig := req.Learner.String(), req.Signature
-		if !s.fromLearner(senderOf(c), CodeLearnCompleted, *req.Pid, node) {
+		if !s.fromLearner(senderOf(c), rpc.CodeLearnCompleted, *req.Pid, node) {
 			return &consensus.LearnNotifyResponse{Err: base.NewErrorCode(base.ErrACLDeny)}, nil
 		}
 		p := s.get(*req.Pid)
@@ -59,7 +51,7 @@ func (s *Stub) registerLearning(mux *rpc.Mux) {
 		}))
 		return &consensus.LearnNotifyResponse{Err: base.NewErrorCode(base.ErrOK)}, nil
 	})
-	rpc.Handle(mux, CodeCopy, s.onCopy)
+	rpc.Handle(mux, rpc.CodeNFSCopy, s.onCopy)
 }
 
 // ---- primary side
@@ -88,7 +80,7 @@ func (s *Stub) sendAddLearner(p *partition, ls *pacifica.LearnerStart) {
 	go func() {
 		ctx, cancel := context.WithTimeout(s.ctx, s.opts.RPCTimeout)
 		defer cancel()
-		if err := c.Call(ctx, rpc.Request{Code: CodeAddLearner, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, nil); err != nil {
+		if err := c.Call(ctx, rpc.Request{Code: rpc.CodeAddLearner, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, nil); err != nil {
 			p.log.Warn("inviting a learner failed", "learner", ls.Node, "err", err)
 		}
 	}()
@@ -106,7 +98,7 @@ func (s *Stub) onLearn(ctx context.Context, c *rpc.Call, req *consensus.LearnReq
 		return resp, nil
 	}
 	node, sig, committed := req.Learner.String(), req.Signature, req.LastCommittedDecree
-	if !s.fromLearner(senderOf(c), CodeLearn, *req.Pid, node) {
+	if !s.fromLearner(senderOf(c), rpc.CodeLearn, *req.Pid, node) {
 		resp.Err = base.NewErrorCode(base.ErrACLDeny)
 		return resp, nil
 	}
@@ -261,7 +253,7 @@ func (s *Stub) onCopy(ctx context.Context, c *rpc.Call, req *consensus.CopyReque
 		return resp, nil
 	}
 	if !handed {
-		s.refusePeer(from, CodeCopy, "the checkpoint was not handed to the sender (ERR_ACL_DENY)", "gpid", req.Pid.String(), "file", req.File)
+		s.refusePeer(from, rpc.CodeNFSCopy, "the checkpoint was not handed to the sender (ERR_ACL_DENY)", "gpid", req.Pid.String(), "file", req.File)
 		resp.Err = base.NewErrorCode(base.ErrACLDeny)
 		return resp, nil
 	}
@@ -304,7 +296,7 @@ func (s *Stub) onAddLearner(req *consensus.LearnAddLearnerRequest, from sender) 
 	}
 	g := *req.Config.Pid
 	cfg := fromConfig(req.Config)
-	if !s.namesSender(from, CodeAddLearner, g, cfg) {
+	if !s.namesSender(from, rpc.CodeAddLearner, g, cfg) {
 		return
 	}
 	p, err := s.openOrCreate(g, req.App)
@@ -314,7 +306,7 @@ func (s *Stub) onAddLearner(req *consensus.LearnAddLearnerRequest, from sender) 
 	}
 	sig := req.Config.LearnerSignature
 	p.post(funcEv(func(p *partition) {
-		if !p.fromPrimary(from, CodeAddLearner, cfg) {
+		if !p.fromPrimary(from, rpc.CodeAddLearner, cfg) {
 			return
 		}
 		p.setAppInfo(req.App)
@@ -402,7 +394,7 @@ func (p *partition) learnLoop(primary string, sig int64) {
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, 60*time.Second)
 		var resp consensus.LearnResponse
-		err := c.Call(ctx, rpc.Request{Code: CodeLearn, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, &resp)
+		err := c.Call(ctx, rpc.Request{Code: rpc.CodeLearn, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, &resp)
 		cancel()
 		if err != nil {
 			p.log.Warn("learn request failed", "primary", primary, "err", err)
@@ -471,7 +463,7 @@ func (p *partition) notifyLearned(c *rpc.Client, sig int64) {
 	for i := 0; i < 5; i++ {
 		ctx, cancel := context.WithTimeout(p.stub.ctx, p.stub.opts.RPCTimeout)
 		var resp consensus.LearnNotifyResponse
-		err := c.Call(ctx, rpc.Request{Code: CodeLearnCompleted, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, &resp)
+		err := c.Call(ctx, rpc.Request{Code: rpc.CodeLearnCompleted, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, &resp)
 		cancel()
 		if err == nil && resp.Err.OK() {
 			p.log.Info("learning completed", "committed", p.st().LastAppliedDecree())
@@ -533,7 +525,7 @@ func (p *partition) copyFile(c *rpc.Client, decree int64, f *consensus.LearnFile
 	for off < f.Size {
 		ctx, cancel := context.WithTimeout(p.stub.ctx, 30*time.Second)
 		var resp consensus.CopyResponse
-		err := c.Call(ctx, rpc.Request{Code: CodeCopy, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: &consensus.CopyRequest{
+		err := c.Call(ctx, rpc.Request{Code: rpc.CodeNFSCopy, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: &consensus.CopyRequest{
 			Pid: base.NewGpid(p.gpid.Appid, p.gpid.PartitionIndex), CheckpointDecree: decree, File: f.Name, Offset: off, Size: copyChunk,
 		}}, &resp)
 		cancel()

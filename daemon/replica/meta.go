@@ -18,14 +18,6 @@ import (
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
-// Meta server RPC codes used by a replica server.
-const (
-	codeBeacon         = "RPC_FD_FAILURE_DETECTOR_PING"
-	codeConfigSync     = "RPC_CM_CONFIG_SYNC"
-	codeConfigProposal = "RPC_CONFIG_PROPOSAL"
-	codeUpdateConfig   = "RPC_CM_UPDATE_PARTITION_CONFIGURATION"
-)
-
 // metaLink is the replica server's side of the failure detector and of config sync.
 // The lease: a replica server serves only while its last acknowledged beacon was
 // sent less than Lease ago; the meta server declares it dead only after a longer
@@ -114,7 +106,7 @@ func (m *metaLink) beacon(ctx context.Context) time.Duration {
 	cctx, cancel := context.WithTimeout(ctx, min(interval, m.s.opts.RPCTimeout))
 	defer cancel()
 	var ack consensus.BeaconAck
-	err := c.Call(cctx, rpc.Request{Code: codeBeacon, Args: msg}, &ack)
+	err := c.Call(cctx, rpc.Request{Code: rpc.CodeBeacon, Args: msg}, &ack)
 	if err != nil {
 		m.s.metrics.beaconFailed.Inc()
 		m.rotate("")
@@ -207,7 +199,7 @@ func (m *metaLink) configSync(ctx context.Context) {
 	}
 	var resp consensus.ConfigurationQueryByNodeResponse
 	cctx, cancel := context.WithTimeout(ctx, m.s.opts.RPCTimeout)
-	err := m.leader().Call(cctx, rpc.Request{Code: codeConfigSync, Args: req}, &resp)
+	err := m.leader().Call(cctx, rpc.Request{Code: rpc.CodeConfigSync, Args: req}, &resp)
 	cancel()
 	if err != nil || !resp.Err.OK() {
 		code := resp.Err.Name()
@@ -271,7 +263,7 @@ func (m *metaLink) updateConfig(ctx context.Context, req *consensus.Configuratio
 		c := m.leader()
 		cctx, cancel := context.WithTimeout(ctx, m.s.opts.RPCTimeout)
 		var resp consensus.ConfigurationUpdateResponse
-		err := c.Call(cctx, rpc.Request{Code: codeUpdateConfig, Args: req}, &resp)
+		err := c.Call(cctx, rpc.Request{Code: rpc.CodeUpdatePartitionConfig, Args: req}, &resp)
 		cancel()
 		if err != nil {
 			lastErr = err

@@ -13,6 +13,7 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/storage"
 )
 
@@ -202,7 +203,7 @@ func (p *partition) handle(ev any) {
 	now := time.Now()
 	switch e := ev.(type) {
 	case prepareEv:
-		if !p.fromPrimary(e.peer, CodePrepare, e.cfg) {
+		if !p.fromPrimary(e.peer, rpc.CodePrepare, e.cfg) {
 			e.reply <- pacifica.Ack{To: e.from, Decree: e.mu.Decree, Ballot: e.mu.Ballot, Err: base.ErrACLDeny}
 			return
 		}
@@ -221,7 +222,7 @@ func (p *partition) handle(ev any) {
 	case ackEv:
 		p.process(p.core.OnPrepareAck(e.from, e.decree, e.ballot, e.err, now), now)
 	case groupCheckEv:
-		if !p.fromPrimary(e.peer, CodeGroupCheck, e.cfg) {
+		if !p.fromPrimary(e.peer, rpc.CodeGroupCheck, e.cfg) {
 			e.verdict <- base.ErrACLDeny
 			return
 		}

@@ -103,7 +103,7 @@ func (p *partition) mayRemove(from sender, msg pacifica.Config) bool {
 	if from.is(cur.Primary) || msg.Primary != "" && mayReplicate(from.node, cur, msg) {
 		return true
 	}
-	p.stub.refusePeer(from, CodeRemoveReplica, "the sender is neither the primary that removed this replica nor a meta server",
+	p.stub.refusePeer(from, rpc.CodeRemoveReplica, "the sender is neither the primary that removed this replica nor a meta server",
 		"gpid", p.gpid.String(), "ballot", cur.Ballot, "primary", cur.Primary, "message_ballot", msg.Ballot, "named_primary", msg.Primary)
 	return false
 }

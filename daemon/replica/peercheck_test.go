@@ -119,7 +119,7 @@ func TestReplicationOnlyFromThePrimary(t *testing.T) {
 			Mutation: toWire(g, &pacifica.Mutation{Ballot: ballot, Decree: decree, LastCommitted: committed}),
 		}
 		var resp consensus.PrepareResponse
-		if code := callCode(cl, g, CodePrepare, req, &resp); code != "" {
+		if code := callCode(cl, g, rpc.CodePrepare, req, &resp); code != "" {
 			return code
 		}
 		return resp.Err.Name()
@@ -129,7 +129,7 @@ func TestReplicationOnlyFromThePrimary(t *testing.T) {
 			Config:              toConfig(pacifica.Config{Ballot: ballot, Primary: named, Secondaries: []string{m.self}}, g, pacifica.StatusSecondary),
 			LastCommittedDecree: committed}
 		var resp consensus.GroupCheckResponse
-		if code := callCode(cl, g, CodeGroupCheck, req, &resp); code != "" {
+		if code := callCode(cl, g, rpc.CodeGroupCheck, req, &resp); code != "" {
 			return code
 		}
 		return resp.Err.Name()
@@ -191,7 +191,7 @@ func TestProposalsAndRemovalFromTheRightNode(t *testing.T) {
 	pc.Secondaries = []*base.RPCAddress{base.MustParseRPCAddress(m.self)}
 	req := &consensus.ConfigurationUpdateRequest{Info: tableInfo(), Config: pc, Type: admin.ConfigType_CT_UPGRADE_TO_PRIMARY,
 		Node: base.MustParseRPCAddress(m.self), HostNode: &base.RPCAddress{}}
-	if code := callCode(m.member(other), g, codeConfigProposal, req, nil); code != "" {
+	if code := callCode(m.member(other), g, rpc.CodeConfigProposal, req, nil); code != "" {
 		t.Fatal(code)
 	}
 	refused("the proposal")
@@ -203,7 +203,7 @@ func TestProposalsAndRemovalFromTheRightNode(t *testing.T) {
 	for _, named := range []string{primary, other} {
 		req := &consensus.LearnAddLearnerRequest{App: tableInfo(),
 			Config: toConfig(pacifica.Config{Ballot: 1, Primary: named, Secondaries: []string{m.self}}, g, pacifica.StatusLearner)}
-		if code := callCode(m.member(other), g, CodeAddLearner, req, nil); code != "" {
+		if code := callCode(m.member(other), g, rpc.CodeAddLearner, req, nil); code != "" {
 			t.Fatal(code)
 		}
 		refused("the invitation naming " + named)
@@ -216,7 +216,7 @@ func TestProposalsAndRemovalFromTheRightNode(t *testing.T) {
 		t.Helper()
 		req := &consensus.GroupCheckRequest{App: tableInfo(), Node: base.MustParseRPCAddress(m.self),
 			Config: toConfig(pacifica.Config{Ballot: 2, Primary: named}, g, pacifica.StatusInactive)}
-		if code := callCode(cl, g, CodeRemoveReplica, req, nil); code != "" {
+		if code := callCode(cl, g, rpc.CodeRemoveReplica, req, nil); code != "" {
 			t.Fatal(code)
 		}
 	}
@@ -251,7 +251,7 @@ func TestLearningFromTheLearner(t *testing.T) {
 	learn := func(cl *rpc.Client, named string) string {
 		var resp consensus.LearnResponse
 		req := &consensus.LearnRequest{Pid: base.NewGpid(g.Appid, g.PartitionIndex), Learner: base.MustParseRPCAddress(named), Signature: 1}
-		if code := callCode(cl, g, CodeLearn, req, &resp); code != "" {
+		if code := callCode(cl, g, rpc.CodeLearn, req, &resp); code != "" {
 			return code
 		}
 		return resp.Err.Name()
@@ -259,7 +259,7 @@ func TestLearningFromTheLearner(t *testing.T) {
 	completed := func(cl *rpc.Client, named string) string {
 		var resp consensus.LearnNotifyResponse
 		req := &consensus.LearnNotifyRequest{Pid: base.NewGpid(g.Appid, g.PartitionIndex), Learner: base.MustParseRPCAddress(named), Signature: 1}
-		if code := callCode(cl, g, CodeLearnCompleted, req, &resp); code != "" {
+		if code := callCode(cl, g, rpc.CodeLearnCompleted, req, &resp); code != "" {
 			return code
 		}
 		return resp.Err.Name()
@@ -267,7 +267,7 @@ func TestLearningFromTheLearner(t *testing.T) {
 	copyFile := func(cl *rpc.Client) string {
 		var resp consensus.CopyResponse
 		req := &consensus.CopyRequest{Pid: base.NewGpid(g.Appid, g.PartitionIndex), CheckpointDecree: 7, File: "f.sst", Size: 1024}
-		if code := callCode(cl, g, CodeCopy, req, &resp); code != "" {
+		if code := callCode(cl, g, rpc.CodeNFSCopy, req, &resp); code != "" {
 			return code
 		}
 		if resp.Err.OK() && string(resp.Data.Bytes()) != "checkpoint data" {

@@ -625,13 +625,6 @@ func (s *Stub) peer(addr string) *rpc.Client {
 	return c
 }
 
-// Internal RPC codes between replica servers.
-const (
-	CodePrepare       = "RPC_PREPARE"
-	CodeGroupCheck    = "RPC_GROUP_CHECK"
-	CodeRemoveReplica = "RPC_REMOVE_REPLICA"
-)
-
 func toConfig(rc pacifica.Config, g base.Gpid, status pacifica.Status) *consensus.ReplicaConfiguration {
 	out := &consensus.ReplicaConfiguration{
 		Pid:         base.NewGpid(g.Appid, g.PartitionIndex),
@@ -696,7 +689,7 @@ func (s *Stub) sendPrepare(p *partition, pr pacifica.Prepare) {
 		ctx, cancel := context.WithTimeout(s.ctx, p.core0PrepareTimeout())
 		defer cancel()
 		var resp consensus.PrepareResponse
-		err := c.Call(ctx, rpc.Request{Code: CodePrepare, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, &resp)
+		err := c.Call(ctx, rpc.Request{Code: rpc.CodePrepare, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, &resp)
 		code := resp.Err.Name()
 		if err != nil {
 			code = rpc.ErrorCode(err)
@@ -724,7 +717,7 @@ func (s *Stub) sendGroupCheck(p *partition, gc pacifica.GroupCheck) {
 		ctx, cancel := context.WithTimeout(s.ctx, s.opts.RPCTimeout)
 		defer cancel()
 		var resp consensus.GroupCheckResponse
-		if err := c.Call(ctx, rpc.Request{Code: CodeGroupCheck, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, &resp); err != nil {
+		if err := c.Call(ctx, rpc.Request{Code: rpc.CodeGroupCheck, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, &resp); err != nil {
 			// A node that does not answer is the failure detector's business.
 			return
 		}
@@ -784,7 +777,7 @@ func (s *Stub) notifyRemoved(p *partition, node string, ballot int64) {
 	go func() {
 		ctx, cancel := context.WithTimeout(s.ctx, s.opts.RPCTimeout)
 		defer cancel()
-		_ = c.Call(ctx, rpc.Request{Code: CodeRemoveReplica, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, nil)
+		_ = c.Call(ctx, rpc.Request{Code: rpc.CodeRemoveReplica, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, nil)
 	}()
 }
 

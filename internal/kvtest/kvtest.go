@@ -378,7 +378,7 @@ func (c *Cluster) promote(cur *layer2.PartitionConfiguration, node string) error
 			next.Secondaries = append(next.Secondaries, m)
 		}
 	}
-	resp, err := callMeta[consensus.ConfigurationUpdateResponse](c, meta.CodeUpdatePartitionCf, &consensus.ConfigurationUpdateRequest{
+	resp, err := callMeta[consensus.ConfigurationUpdateResponse](c, rpc.CodeUpdatePartitionConfig, &consensus.ConfigurationUpdateRequest{
 		Info:     layer2.NewAppInfo(),
 		Config:   &next,
 		Type:     admin.ConfigType_CT_UPGRADE_TO_PRIMARY,

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pegasusgo/pegasus/daemon/meta"
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
@@ -219,7 +218,7 @@ func (n *Node) beacon() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	var ack consensus.BeaconAck
-	_ = cli.Call(ctx, rpc.Request{Code: meta.CodeBeacon, Args: &consensus.BeaconMsg{
+	_ = cli.Call(ctx, rpc.Request{Code: rpc.CodeBeacon, Args: &consensus.BeaconMsg{
 		Time: time.Now().UnixMilli(), FromNode: base.MustParseRPCAddress(addr), ToNode: &base.RPCAddress{}, StartTime: &started,
 	}}, &ack)
 }
@@ -270,7 +269,7 @@ func (n *Node) syncOnce() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var resp consensus.ConfigurationQueryByNodeResponse
-	err := cli.Call(ctx, rpc.Request{Code: meta.CodeConfigSync, Args: &consensus.ConfigurationQueryByNodeRequest{Node: self}}, &resp)
+	err := cli.Call(ctx, rpc.Request{Code: rpc.CodeConfigSync, Args: &consensus.ConfigurationQueryByNodeRequest{Node: self}}, &resp)
 	if err != nil {
 		return err
 	}
@@ -414,7 +413,7 @@ func (n *Node) write(p *partition, op storage.Op) (storage.OpResult, error) {
 
 // register installs the rrdb handlers and the meta's one-way proposal.
 func (n *Node) register(mux *rpc.Mux) {
-	rpc.HandleOneWay(mux, meta.CodeConfigProposal, func(ctx context.Context, call *rpc.Call, req *consensus.ConfigurationUpdateRequest) {
+	rpc.HandleOneWay(mux, rpc.CodeConfigProposal, func(ctx context.Context, call *rpc.Call, req *consensus.ConfigurationUpdateRequest) {
 		n.wake()
 	})
 
