@@ -485,14 +485,3 @@ func (p *partition) write(ctx context.Context, code string, raw []byte, op stora
 		return writeResult{}, errors.New("replica closed")
 	}
 }
-
-func roleIn(cfg pacifica.Config, self string) pacifica.Status {
-	switch {
-	case cfg.Primary == self:
-		return pacifica.StatusPrimary
-	case cfg.Has(self):
-		return pacifica.StatusSecondary
-	default:
-		return pacifica.StatusInactive
-	}
-}

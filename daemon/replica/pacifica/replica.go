@@ -556,6 +556,7 @@ func (r *Replica) UpdateConfig(cfg Config, now time.Time) Ready {
 	}
 }
 
+// roleOf is the role a configuration gives self.
 func roleOf(cfg Config, self string) Status {
 	switch {
 	case cfg.Primary == self:
