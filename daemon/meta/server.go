@@ -140,6 +140,10 @@ type Server struct {
 
 	// peerLog limits the log lines of refused cluster RPCs (peercheck.go).
 	peerLog *ratelog.Limiter
+	// storeLog limits the log lines of failed store writes that are retried
+	// (retryStore); storeRetry is the pause between the attempts.
+	storeLog   *ratelog.Limiter
+	storeRetry time.Duration
 }
 
 // New returns a meta server. Register its handlers on a mux with Register and serve
@@ -157,6 +161,9 @@ func New(opts Options) (*Server, error) {
 		log:     opts.Logger,
 		clients: map[string]*rpc.Client{},
 		peerLog: ratelog.New(peerLogEvery),
+
+		storeLog:   ratelog.New(storeLogEvery),
+		storeRetry: time.Second,
 	}
 	s.cmds = remotecmd.New("meta", opts.StartTime)
 	s.registerCommands()
@@ -474,7 +481,7 @@ func (s *Server) persistNewApp(ctx context.Context, a *app) error {
 		return err
 	}
 	p := appPath(s.opts.ClusterRoot, a.info.AppID)
-	if err := retryStore(ctx, func() error { return s.opts.Store.Create(ctx, p, data) }, metastore.ErrExists); err != nil {
+	if err := s.retryStore(ctx, "create "+p, func() error { return s.opts.Store.Create(ctx, p, data) }, metastore.ErrExists); err != nil {
 		return fmt.Errorf("create %s: %w", p, err)
 	}
 	for _, pc := range a.partitions {
@@ -491,7 +498,7 @@ func (s *Server) writeApp(ctx context.Context, info *layer2.AppInfo) error {
 		return err
 	}
 	p := appPath(s.opts.ClusterRoot, info.AppID)
-	if err := retryStore(ctx, func() error { return s.opts.Store.Set(ctx, p, data) }, nil); err != nil {
+	if err := s.retryStore(ctx, "write "+p, func() error { return s.opts.Store.Set(ctx, p, data) }, nil); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	return nil
@@ -503,25 +510,36 @@ func (s *Server) writePartition(ctx context.Context, pc *layer2.PartitionConfigu
 		return err
 	}
 	p := partitionPath(s.opts.ClusterRoot, pc.Pid.Appid, pc.Pid.PartitionIndex)
-	op := func() error { return s.opts.Store.Set(ctx, p, data) }
+	what, op := "write "+p, func() error { return s.opts.Store.Set(ctx, p, data) }
 	var tolerate error
 	if create {
-		op = func() error { return s.opts.Store.Create(ctx, p, data) }
+		what, op = "create "+p, func() error { return s.opts.Store.Create(ctx, p, data) }
 		tolerate = metastore.ErrExists
 	}
-	if err := retryStore(ctx, op, tolerate); err != nil {
+	if err := s.retryStore(ctx, what, op, tolerate); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	return nil
 }
 
-// retryStore retries a store operation every second until it succeeds or ctx ends;
-// the store is the source of truth, so a change must not be applied without it. An
-// error matching tolerate counts as success (a retried create that had succeeded).
-func retryStore(ctx context.Context, op func() error, tolerate error) error {
+// storeLogEvery is how often a failed store write that is retried is logged at
+// most.
+const storeLogEvery = 10 * time.Second
+
+// retryStore retries a store operation (what names it in the log) every second
+// until it succeeds or ctx ends; the store is the source of truth, so a change
+// must not be applied without it. An error matching tolerate counts as success (a
+// retried create that had succeeded). Each failure that is retried is logged with
+// its cause (rate-limited), and so is (always) the success that ends failures.
+func (s *Server) retryStore(ctx context.Context, what string, op func() error, tolerate error) error {
+	var failed int
+	var first time.Time
 	for {
 		err := op()
 		if err == nil || (tolerate != nil && errors.Is(err, tolerate)) {
+			if failed > 0 {
+				s.log.Info("meta store write succeeded after failed attempts", "op", what, "failed_attempts", failed, "failing_for", time.Since(first).Round(time.Millisecond))
+			}
 			return nil
 		}
 		if errors.Is(err, metastore.ErrNotFound) || errors.Is(err, metastore.ErrClosed) || (tolerate == nil && errors.Is(err, metastore.ErrExists)) {
@@ -530,7 +548,12 @@ func retryStore(ctx context.Context, op func() error, tolerate error) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
 		}
-		sleep(ctx, time.Second)
+		if failed == 0 {
+			first = time.Now()
+		}
+		failed++
+		s.storeLog.Warn(s.log, "meta store write failed, retrying", "op", what, "attempt", failed, "retry_in", s.storeRetry, "err", err)
+		sleep(ctx, s.storeRetry)
 	}
 }
 
