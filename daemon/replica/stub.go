@@ -155,6 +155,9 @@ type Stub struct {
 	copyLimit *rate.Limiter // bytes/s served to learners
 
 	peerLog *ratelog.Limiter // refused cluster messages (peercheck.go)
+	// oversizeLog and misroutedLog limit the warnings about refused client
+	// writes (writeguard.go).
+	oversizeLog, misroutedLog *ratelog.Limiter
 
 	diskKick chan struct{} // a write found a disk full: check the disks now
 
@@ -195,6 +198,8 @@ func Open(opts Options) (*Stub, error) {
 	}
 	s.copyLimit = rate.NewLimiter(rate.Limit(opts.CopyRateMBps<<20), copyChunk)
 	s.peerLog = ratelog.New(peerLogEvery)
+	s.oversizeLog = ratelog.New(refusedWriteLogEvery)
+	s.misroutedLog = ratelog.New(refusedWriteLogEvery)
 	s.metrics = newServerMetrics(s)
 	s.meta = newMetaLink(s)
 	s.cmds = remotecmd.New("replica", opts.StartTime)

@@ -4,19 +4,15 @@ import (
 	"time"
 
 	"github.com/pegasusgo/pegasus/idl/base"
-	"github.com/pegasusgo/pegasus/internal/ratelog"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/storage"
 	"github.com/pegasusgo/pegasus/storage/keys"
 )
 
-// The warnings about refused writes are limited to one per few seconds each: a
-// client can send such writes at any rate. The limits are per process, which hosts
-// one replica server outside tests.
-var (
-	oversizeLog  = ratelog.New(10 * time.Second)
-	misroutedLog = ratelog.New(10 * time.Second)
-)
+// refusedWriteLogEvery is how often each kind of refused client write is logged
+// at most (Stub.oversizeLog, Stub.misroutedLog): a client can send such writes
+// at any rate.
+const refusedWriteLogEvery = 10 * time.Second
 
 // checkWrite refuses, before it is proposed, a client write that is larger than
 // max_allowed_write_size (ERR_INVALID_DATA, as upstream) or whose hash key belongs
@@ -27,13 +23,13 @@ func (s *Stub) checkWrite(c *rpc.Call, p *partition, op string, raw []byte, o *s
 		// ERR_INVALID_DATA: the log and the metric are where the size shows.
 		s.metrics.writeFailed.Inc()
 		s.metrics.entity(p).Counter("write_size_exceed_threshold_requests").Inc()
-		oversizeLog.Warn(p.log, "write refused: request larger than [replication] max_allowed_write_size",
+		s.oversizeLog.Warn(p.log, "write refused: request larger than [replication] max_allowed_write_size",
 			"op", op, "size", len(raw), "limit", limit, "table", p.appInfo().AppName, "remote", remoteAddr(c))
 		return rpc.NewError(base.ErrInvalidData)
 	}
 	if hk := writeHashKey(o); !p.owns(hk) {
 		s.metrics.writeFailed.Inc()
-		misroutedLog.Warn(p.log, "write refused: its hash key belongs to another partition",
+		s.misroutedLog.Warn(p.log, "write refused: its hash key belongs to another partition",
 			"op", op, "table", p.appInfo().AppName, "partition_hash", rpc.PartitionHash(hk),
 			"header_partition_hash", c.Header.PartitionHash, "remote", remoteAddr(c))
 		return rpc.NewError(base.ErrParentPartitionMisused)
