@@ -320,6 +320,13 @@ func TestAvailabilityFromCollector(t *testing.T) {
 			{Pidx: 0, Result: "OK", LatencyMS: 1.25, Time: "2024-07-01 12:00:00"},
 			{Pidx: 1, Result: "FAIL", Error: "ERR_TIMEOUT", LatencyMS: 1000, Time: "2024-07-01 12:00:00", ConsecutiveFailures: 2},
 		},
+		HistoryTable: "stat",
+		History: []shell.AvailabilityRecord{
+			{Kind: "minute", Period: "2024-07-01 11:59", Attempts: 40, PPM: 1000000},
+			{Kind: "minute", Period: "2024-07-01 12:00", Attempts: 40, Failures: 1, PPM: 975000},
+			{Kind: "hour", Period: "2024-07-01 11", Attempts: 2400, Failures: 1, PPM: 999583},
+			{Kind: "day", Period: "2024-06-30", Attempts: 57600, PPM: 1000000},
+		},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/availability" {
@@ -343,6 +350,7 @@ app_id                   : 1
 partition_count          : 2                  
 detect_interval_seconds  : 3                  
 updated_at               : 2024-07-01 12:00:00
+history_table            : stat               
 
 [availability]
 period  time                attempts  failures  availability(%)  availability(ppm)
@@ -355,6 +363,13 @@ pidx  result  latency_ms  time                 consecutive_failures  error
 0     OK      1.250       2024-07-01 12:00:00  0                     -            
 1     FAIL    1000.000    2024-07-01 12:00:00  2                     ERR_TIMEOUT  
 
+[history]
+time              period    attempts  failures  availability(%)  availability(ppm)
+2024-07-01 11:59  minute          40         0          100.000            1000000
+2024-07-01 12:00  minute          40         1           97.500             975000
+2024-07-01 11     hour          2400         1           99.958             999583
+2024-06-30        day          57600         0          100.000            1000000
+
 `
 	if out != want {
 		t.Errorf("availability:\n%s\nwant:\n%s", out, want)
@@ -363,6 +378,9 @@ pidx  result  latency_ms  time                 consecutive_failures  error
 	v := parseJSON(t, "availability", out)
 	if p := obj(t, v, "partitions", "1"); p["result"] != "FAIL" || p["error"] != "ERR_TIMEOUT" {
 		t.Errorf("availability -j: %v", p)
+	}
+	if h := obj(t, v, "history", "2024-07-01 11"); h["period"] != "hour" || h["failures"] != "1" || h["availability(ppm)"] != "999583" {
+		t.Errorf("availability -j history: %v", h)
 	}
 	_, errOut = runScript(t, sh, "availability -c 127.0.0.1:1\n")
 	contains(t, "collector down", errOut, "ERROR: query availability from the collector at 127.0.0.1:1 failed")

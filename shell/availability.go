@@ -33,6 +33,24 @@ type AvailabilityReport struct {
 	Day    AvailabilityPeriod `json:"day"`
 	// Partitions holds the latest probe of every partition, by index.
 	Partitions []PartitionProbe `json:"partitions"`
+	// HistoryTable is the table where the collector keeps the closed
+	// periods ([pegasus.collector] available_detect_history_app), empty when
+	// it keeps none. History holds the latest periods of each kind it read
+	// back from there (minute, then hour, then day, each oldest first), and
+	// HistoryError why it could not read them.
+	HistoryTable string               `json:"history_table"`
+	History      []AvailabilityRecord `json:"history"`
+	HistoryError string               `json:"history_error,omitempty"`
+}
+
+// AvailabilityRecord is one closed period as the collector keeps it in its
+// history table (upstream's detect_available_<kind> rows).
+type AvailabilityRecord struct {
+	Kind     string `json:"kind"`   // "minute", "hour" or "day"
+	Period   string `json:"period"` // as AvailabilityPeriod.Period
+	Attempts int64  `json:"attempts"`
+	Failures int64  `json:"failures"`
+	PPM      int64  `json:"ppm"`
 }
 
 // AvailabilityPeriod is the availability over one period.
@@ -91,7 +109,22 @@ func cmdAvailability(ctx context.Context, s *Shell, r *opts.Result) error {
 	for _, p := range rep.Partitions {
 		parts.Row(p.Pidx, p.Result, table.Float(p.LatencyMS, 3), dashIfEmpty(p.Time), p.ConsecutiveFailures, dashIfEmpty(p.Error))
 	}
-	return table.Multi(s.out, r.Bool("json"), general, periods, parts)
+	general.KV("history_table", dashIfEmpty(rep.HistoryTable))
+	if rep.HistoryError != "" {
+		general.KV("history_error", rep.HistoryError)
+	}
+	// The columns of [availability], with time first: the JSON form keys
+	// the rows by their first cell, and the period kind repeats.
+	history := table.New("history", table.L("time"), table.L("period"), table.R("attempts"), table.R("failures"),
+		table.R("availability(%)"), table.R("availability(ppm)"))
+	for _, h := range rep.History {
+		percent := 100.0
+		if h.Attempts > 0 {
+			percent = 100 * float64(h.Attempts-h.Failures) / float64(h.Attempts)
+		}
+		history.Row(h.Period, h.Kind, h.Attempts, h.Failures, table.Float(percent, 3), h.PPM)
+	}
+	return table.Multi(s.out, r.Bool("json"), general, periods, parts, history)
 }
 
 func dashIfEmpty(s string) string {
@@ -125,7 +158,9 @@ func (s *Shell) probeAvailability(ctx context.Context, r *opts.Result) error {
 		result, why := "FAIL", ""
 		start := time.Now()
 		wctx, cancel := context.WithTimeout(ctx, timeout)
-		err := t.Set(wctx, hk, nil, value, 0)
+		// With a TTL, as the collector's probes: a safety net should the
+		// delete below fail.
+		err := t.Set(wctx, hk, nil, value, time.Hour)
 		cancel()
 		if err != nil {
 			why = "write: " + kv.ErrorCode(err)
@@ -145,6 +180,11 @@ func (s *Shell) probeAvailability(ctx context.Context, r *opts.Result) error {
 				result = "OK"
 				ok++
 			}
+			// The detect table (temp) must stay empty between probes. The
+			// delete is not part of the probe's result.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+			_ = t.Del(dctx, hk, nil)
+			cancel()
 		}
 		probes.Row(pidx, dashIfEmpty(t.Primary(pidx)), result, writeMS, readMS, dashIfEmpty(why))
 	}

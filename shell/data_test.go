@@ -183,6 +183,9 @@ func TestDataCommands(t *testing.T) {
 	if p := obj(t, v, "probe", "3"); p["result"] != "OK" {
 		t.Errorf("probe -j: %v", p)
 	}
+	// A probe deletes its rows: the probed table holds what it held before.
+	_, errOut = step("count_data -c")
+	contains(t, "after probe", errOut, "total 19 rows")
 	_, errOut = step("availability --probe -a nosuch")
 	contains(t, "probe unknown table", errOut, "ERROR: open table nosuch: ERR_OBJECT_NOT_FOUND")
 	_, errOut = step("use nosuch")

@@ -4,15 +4,22 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pegasusgo/pegasus/daemon/clustertest"
+	"github.com/pegasusgo/pegasus/daemon/collector"
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/rpc"
+	"github.com/pegasusgo/pegasus/rpc/kv"
 	"github.com/pegasusgo/pegasus/shell"
 )
 
@@ -217,4 +224,166 @@ func runShellScript(t *testing.T, c *clustertest.Cluster, script string, tweak .
 		t.Fatalf("shell %q: %s", script, errOut.String())
 	}
 	return out.String()
+}
+
+// TestTempTableEmpty checks the temp table of a cluster whose collector probes
+// it, as the default onebox does: scans over several probe intervals find no
+// row but a probe's own in its instant (a row written less than one probe
+// interval ago), the availability history lands in stat, and the collector's
+// /availability and the shell's availability command read it from there.
+func TestTempTableEmpty(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster and waits for a minute boundary")
+	}
+	c := clustertest.Start(t, clustertest.Options{
+		Metas: 1, Replicas: 3, Collector: true,
+		Tables: []clustertest.Table{{Name: "temp", Partitions: 8, Replicas: 3}, {Name: "stat", Partitions: 4, Replicas: 3}},
+	})
+	c.WaitHealthy(90 * time.Second)
+	// The harness probes every second ([pegasus.collector]
+	// available_detect_interval_seconds = 1).
+	const interval = time.Second
+	temp, stat := c.OpenTable("temp"), c.OpenTable("stat")
+	report := func() collector.AvailabilityReport {
+		var r collector.AvailabilityReport
+		resp, err := http.Get("http://" + c.CollectorAddr() + "/availability")
+		if err != nil {
+			return r
+		}
+		defer resp.Body.Close()
+		_ = json.NewDecoder(resp.Body).Decode(&r)
+		return r
+	}
+	waitUntil(t, 60*time.Second, "every temp partition probed OK", func() (bool, string) {
+		r := report()
+		ok := len(r.Partitions) == 8
+		for _, p := range r.Partitions {
+			ok = ok && p.Result == "OK"
+		}
+		return ok, fmt.Sprintf("%+v", r.Partitions)
+	})
+
+	// checkTemp scans temp several times over four probe intervals.
+	checkTemp := func(when string) {
+		t.Helper()
+		inFlight := 0
+		deadline := time.Now().Add(4 * interval)
+		for scans := 0; scans < 8 || time.Now().Before(deadline); scans++ {
+			for _, row := range scanTable(t, temp) {
+				if !freshProbeRow(row, interval) {
+					t.Errorf("%s: temp holds %q", when, row)
+				} else {
+					inFlight++
+				}
+			}
+			// Pacing only: the scans are meant to fall at various points of
+			// the probe cycle.
+			time.Sleep(interval / 3)
+		}
+		t.Logf("%s: %d probe rows seen in flight", when, inFlight)
+	}
+	checkTemp("while probing")
+
+	// The first minute boundary writes the history, into stat.
+	var minute string
+	waitUntil(t, 90*time.Second, "a minute row in stat", func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rows, _, err := stat.MultiGet(ctx, []byte("detect_available_minute"), nil, kv.MultiGetOptions{})
+		if err != nil || len(rows) == 0 {
+			return false, fmt.Sprint(rows, err)
+		}
+		minute = string(rows[len(rows)-1].SortKey)
+		return true, ""
+	})
+	checkTemp("after a minute boundary")
+
+	// /availability reads the history back from stat: a row written there
+	// behind the collector's back shows up.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := stat.Set(ctx, []byte("detect_available_minute"), []byte("2999-12-31 23:59"), []byte("7,6,857142"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the history in /availability", func() (bool, string) {
+		r := report()
+		found := map[string]bool{}
+		for _, h := range r.History {
+			found[h.Kind+" "+h.Period] = true
+		}
+		return r.HistoryTable == "stat" && r.HistoryError == "" && found["minute "+minute] && found["minute 2999-12-31 23:59"],
+			fmt.Sprintf("%+v", r)
+	})
+	out := runShellScript(t, c, "availability", func(o *shell.Options) { o.Collector = c.CollectorAddr() })
+	for _, want := range []string{"history_table            : stat", "[history]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("shell availability: no %q in\n%s", want, out)
+		}
+	}
+	if !hasFields(out, "2999-12-31", "23:59", "minute", "7", "1", "85.714", "857142") || !hasFields(out, strings.Fields(minute)[0], strings.Fields(minute)[1], "minute") {
+		t.Errorf("shell availability: the history rows of stat are missing:\n%s", out)
+	}
+}
+
+// freshProbeRow reports whether a scanned row is a probe's own written less
+// than one probe interval ago (plus a second: the value holds whole seconds).
+func freshProbeRow(row [3]string, interval time.Duration) bool {
+	ts, ok := strings.CutPrefix(row[2], "detect_value_")
+	if !strings.HasPrefix(row[0], "detect_available_p") || row[1] != "" || !ok {
+		return false
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	return err == nil && time.Since(time.Unix(sec, 0)) < interval+time.Second
+}
+
+// scanTable returns every row of a table: hash key, sort key, value.
+func scanTable(t *testing.T, tb *kv.Table) [][3]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	scanners, err := tb.GetUnorderedScanners(ctx, 1, kv.ScannerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows [][3]string
+	for _, s := range scanners {
+		for {
+			hk, sk, v, ok, err := s.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			rows = append(rows, [3]string{string(hk), string(sk), string(v)})
+		}
+		s.Close(ctx)
+	}
+	return rows
+}
+
+// hasFields reports whether a line of out starts with these
+// whitespace-separated fields.
+func hasFields(out string, fields ...string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= len(fields) && slices.Equal(f[:len(fields)], fields) {
+			return true
+		}
+	}
+	return false
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		last = why
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %v; last: %s", what, d, last)
 }

@@ -18,6 +18,12 @@ type AvailabilityReport struct {
 	Hour                  AvailabilityPeriod `json:"hour"`
 	Day                   AvailabilityPeriod `json:"day"`
 	Partitions            []PartitionProbe   `json:"partitions"`
+	// HistoryTable is where the closed periods are kept, empty when no
+	// history is kept; History the latest HistoryRows periods of each kind
+	// read from it, and HistoryError why they could not be read.
+	HistoryTable string               `json:"history_table"`
+	History      []AvailabilityRecord `json:"history"`
+	HistoryError string               `json:"history_error,omitempty"`
 }
 
 // AvailabilityPeriod is the availability over one complete period.

@@ -37,9 +37,14 @@ type Options struct {
 	// AlertFailCount is the number of failed probes in a row of one partition
 	// that is logged as an alert.
 	AlertFailCount int
-	// RecordTTL is the TTL of the detect_available_* rows written into the
-	// detect table at each period boundary; 0 writes none.
+	// RecordTTL is the TTL of the rows the collector writes: the
+	// detect_available_* history rows and the statistics; 0 writes none.
 	RecordTTL time.Duration
+	// HistoryTable receives the availability of each closed period, as
+	// upstream's detect_available_<minute|hour|day> rows
+	// ([pegasus.collector] available_detect_history_app); empty keeps no
+	// history. Not the detect table: that one stays empty between probes.
+	HistoryTable string
 
 	// StatInterval is the time between two collections of /metrics.
 	StatInterval time.Duration
@@ -125,8 +130,10 @@ type Collector struct {
 	log  *slog.Logger
 	kv   *kv.Client
 	book *availabilityBook
-	cmds *remotecmd.Registry
-	reg  *prometheus.Registry
+	// history keeps the closed periods in the history table.
+	history *historyStore
+	cmds    *remotecmd.Registry
+	reg     *prometheus.Registry
 
 	scrapeFailures atomic.Int64 // nodes whose /metrics could not be read
 	metaFailures   atomic.Int64 // rounds whose node or table list failed
@@ -166,6 +173,7 @@ func New(opts Options) (*Collector, error) {
 		hot:    newHotspotDetector(hotspotConfig{History: opts.HotHistory, Threshold: opts.HotThreshold, MinRate: opts.HotMinRate}),
 		scores: map[int32][numKinds][]PartitionScore{},
 	}
+	c.history = &historyStore{c: c}
 	c.reg = newPromRegistry(c)
 	c.registerCommands()
 	return c, nil
@@ -237,6 +245,11 @@ func (c *Collector) runDetector(ctx context.Context) {
 				}
 				inflight = make([]atomic.Bool, n)
 				c.log.Info("availability: probing the detect table", "table", c.opts.DetectTable, "app_id", t.AppID(), "partitions", n, "interval", c.opts.DetectInterval)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c.history.moveLegacyRows(ctx, t)
+				}()
 			}
 		}
 		for p := range keys {
@@ -270,12 +283,15 @@ func (c *Collector) openDetectTable(ctx context.Context) (*kv.Table, error) {
 	return t, nil
 }
 
-// probe runs one probe of partition pidx and accounts it. It reports whether
-// the table no longer exists.
+// probe runs one probe of partition pidx and accounts it, then deletes the
+// row it wrote. It reports whether the table no longer exists.
 func (c *Collector) probe(ctx context.Context, t *kv.Table, pidx int, key []byte) (gone bool) {
 	start := time.Now()
-	failure, err := c.writeRead(ctx, t, key)
+	failure, written, err := c.writeRead(ctx, t, key)
 	latency := time.Since(start)
+	if written {
+		c.removeProbeRow(ctx, t, pidx, key)
+	}
 	if ctx.Err() != nil {
 		// Shutting down: the probe was cut short by us, not by the cluster.
 		return false
@@ -292,27 +308,48 @@ func (c *Collector) probe(ctx context.Context, t *kv.Table, pidx int, key []byte
 	return errors.Is(err, kv.ErrTableNotFound)
 }
 
+// probeRowTTL is the TTL of a probe row: a safety net for a collector stopped
+// for good between the write and the delete (a restarted one writes and
+// deletes the same keys again). It is long because the expiry time is
+// computed from the collector's clock, and a short TTL would make every probe
+// fail against servers whose clocks are ahead by more than it.
+const probeRowTTL = time.Hour
+
 // writeRead is upstream's probe: set (key, "", "detect_value_<unix seconds>")
 // then get it back, each within the timeout. failure is the short reason shown
-// in /availability, err the full one for the log.
-func (c *Collector) writeRead(ctx context.Context, t *kv.Table, key []byte) (failure string, err error) {
+// in /availability, err the full one for the log; written says the set
+// succeeded, so that there is a row to delete.
+func (c *Collector) writeRead(ctx context.Context, t *kv.Table, key []byte) (failure string, written bool, err error) {
 	value := []byte("detect_value_" + strconv.FormatInt(c.opts.Now().Unix(), 10))
 	wctx, cancel := context.WithTimeout(ctx, c.opts.DetectTimeout)
-	err = t.Set(wctx, key, nil, value, 0)
+	err = t.Set(wctx, key, nil, value, probeRowTTL)
 	cancel()
 	if err != nil {
-		return "write: " + kv.ErrorCode(err), err
+		return "write: " + kv.ErrorCode(err), false, err
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.opts.DetectTimeout)
 	got, err := t.Get(rctx, key, nil)
 	cancel()
 	switch {
 	case err != nil:
-		return "read: " + kv.ErrorCode(err), err
+		return "read: " + kv.ErrorCode(err), true, err
 	case !bytes.Equal(got, value):
-		return "read: a different value", fmt.Errorf("read back %q, wrote %q", got, value)
+		return "read: a different value", true, fmt.Errorf("read back %q, wrote %q", got, value)
 	}
-	return "", nil
+	return "", true, nil
+}
+
+// removeProbeRow deletes the row of a probe, so that the detect table (temp on
+// a default cluster, which clients expect to find empty) holds nothing
+// between probes. It is not part of the probe's result, as upstream's probe is
+// the write and the read; a failure is logged. It runs even when the
+// collector is stopping, within the timeout, so that a stop leaves no row.
+func (c *Collector) removeProbeRow(ctx context.Context, t *kv.Table, pidx int, key []byte) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.DetectTimeout)
+	defer cancel()
+	if err := t.Del(dctx, key, nil); err != nil {
+		c.log.Warn("availability: deleting the probe row failed; the next probe of the partition deletes it", "table", t.Name(), "pidx", pidx, "err", err)
+	}
 }
 
 func (c *Collector) logClosed(closed []closedPeriod) {
@@ -329,30 +366,24 @@ func (c *Collector) logClosed(closed []closedPeriod) {
 	}
 }
 
-// writeRecords writes the periods that just closed into the detect table, in
-// upstream's row format: hash key detect_available_<minute|hour|day>, sort key
-// the period, value "attempts,successes,ppm". It does not wait for the writes.
+// writeRecords writes the periods that just closed into the history table
+// (see history.go). It does not wait for the writes. Nothing is written while
+// the detect table is not open: a period without probes would read as fully
+// available.
 func (c *Collector) writeRecords(ctx context.Context, wg *sync.WaitGroup, t *kv.Table, closed []closedPeriod) {
 	c.logClosed(closed)
-	if t == nil || c.opts.RecordTTL <= 0 || len(closed) == 0 {
+	if t == nil || !c.history.enabled() || len(closed) == 0 {
 		return
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for _, p := range closed {
-			wctx, cancel := context.WithTimeout(ctx, c.opts.DetectTimeout)
-			value := fmt.Sprintf("%d,%d,%d", p.Attempts, p.Attempts-p.Failures, p.PPM)
-			err := t.Set(wctx, []byte("detect_available_"+p.Kind.String()), []byte(p.Period), []byte(value), c.opts.RecordTTL)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				c.log.Warn("availability: writing the period record failed", "table", t.Name(), "period", p.Kind.String(), "time", p.Period, "err", err)
-			}
-		}
+		c.history.write(ctx, closed)
 	}()
 }
 
-// Availability returns the /availability document.
+// Availability returns the figures of the /availability document kept in
+// memory; AvailabilityWithHistory adds the history read from the table.
 func (c *Collector) Availability() AvailabilityReport {
 	return c.book.report(c.opts.DetectInterval)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,14 +33,39 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() (bool, st
 // TestDetectorOnFakeCluster runs the detector against an in-process cluster
 // with the period clock under the test's control: a partition whose primary
 // stops answering fails its probes, the minute shows it, the next clean
-// minute is fully available, and the period rows land in the detect table.
+// minute is fully available, the period rows land in the history table
+// (with the rows an earlier version left in the detect table moved there),
+// /availability reads them back, and the detect table is left empty.
 func TestDetectorOnFakeCluster(t *testing.T) {
 	kc := kvtest.StartCluster(t, 3)
 	kc.CreateTable("temp", 4)
+	kc.CreateTable("stat", 2)
+	cl, err := kv.NewClient(kv.Config{MetaServers: []string{kc.MetaAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	temp, err := cl.OpenTable(t.Context(), "temp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stat, err := cl.OpenTable(t.Context(), "stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Earlier versions wrote the history into the detect table.
+	legacy := []kv.KV{{SortKey: []byte("2024-07-01 11:58"), Value: []byte("20,20,1000000")}, {SortKey: []byte("2024-07-01 11:59"), Value: []byte("20,19,950000")}}
+	if err := temp.MultiSet(t.Context(), []byte("detect_available_minute"), legacy, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := temp.Set(t.Context(), []byte("detect_available_day"), []byte("2024-06-30"), []byte("28800,28800,1000000"), 0); err != nil {
+		t.Fatal(err)
+	}
+
 	clk := &fakeClock{t: at(12, 0, 0)}
 	c, err := New(Options{ClusterName: "fake", MetaServers: []string{kc.MetaAddr()}, Now: clk.Now,
 		DetectInterval: 30 * time.Millisecond, DetectTimeout: 300 * time.Millisecond,
-		StatInterval: time.Hour, RecordTTL: 24 * time.Hour})
+		StatInterval: time.Hour, RecordTTL: 24 * time.Hour, HistoryTable: "stat"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,10 +76,11 @@ func TestDetectorOnFakeCluster(t *testing.T) {
 		defer close(done)
 		c.Run(ctx)
 	}()
-	defer func() {
+	stop := func() {
 		cancel()
 		<-done
-	}()
+	}
+	defer stop()
 
 	partitionsOK := func(want map[int]string) func() (bool, string) {
 		return func() (bool, string) {
@@ -100,21 +128,100 @@ func TestDetectorOnFakeCluster(t *testing.T) {
 		t.Errorf("clean minute = %+v", m)
 	}
 
-	// The detector writes each closed period into the detect table.
-	cl, err := kv.NewClient(kv.Config{MetaServers: []string{kc.MetaAddr()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	tb, err := cl.OpenTable(t.Context(), "temp")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The detector writes each closed period into the history table, and
+	// /availability reads the latest back, the moved rows included.
 	want := fmt.Sprintf("%d,%d,%d", first.Attempts, first.Attempts-first.Failures, first.PPM)
-	waitUntil(t, 10*time.Second, "the minute row in the detect table", func() (bool, string) {
-		v, err := tb.Get(t.Context(), []byte("detect_available_minute"), []byte("2024-07-01 12:00"))
+	waitUntil(t, 10*time.Second, "the minute row in the history table", func() (bool, string) {
+		v, err := stat.Get(t.Context(), []byte("detect_available_minute"), []byte("2024-07-01 12:00"))
 		return err == nil && string(v) == want, fmt.Sprintf("%q %v, want %q", v, err, want)
 	})
+	wantHistory := []AvailabilityRecord{
+		{Kind: "minute", Period: "2024-07-01 11:58", Attempts: 20, Failures: 0, PPM: 1_000_000},
+		{Kind: "minute", Period: "2024-07-01 11:59", Attempts: 20, Failures: 1, PPM: 950_000},
+		{Kind: "minute", Period: "2024-07-01 12:00", Attempts: first.Attempts, Failures: first.Failures, PPM: first.PPM},
+	}
+	waitUntil(t, 10*time.Second, "the history in /availability", func() (bool, string) {
+		r := c.AvailabilityWithHistory(t.Context())
+		got := r.History
+		if len(got) < len(wantHistory) || r.HistoryTable != "stat" || r.HistoryError != "" {
+			return false, fmt.Sprintf("%+v", r)
+		}
+		return reflect.DeepEqual(got[:len(wantHistory)], wantHistory) && got[len(got)-1].Kind == "day" && got[len(got)-1].Period == "2024-06-30",
+			fmt.Sprintf("%+v", got)
+	})
+
+	// Nothing is left in the detect table once the collector stops: probe
+	// rows are deleted after each probe, old history rows were moved.
+	stop()
+	if rows := scanAll(t, temp); len(rows) != 0 {
+		t.Errorf("the detect table holds %d rows after the collector stopped: %q", len(rows), rows)
+	}
+}
+
+// TestDetectorWithoutHistoryTable checks that a missing history table costs
+// the history only: probes go on, /availability says why there is no history.
+func TestDetectorWithoutHistoryTable(t *testing.T) {
+	kc := kvtest.StartCluster(t, 3)
+	kc.CreateTable("temp", 2)
+	clk := &fakeClock{t: at(12, 0, 0)}
+	c, err := New(Options{ClusterName: "fake", MetaServers: []string{kc.MetaAddr()}, Now: clk.Now,
+		DetectInterval: 30 * time.Millisecond, DetectTimeout: 300 * time.Millisecond,
+		StatInterval: time.Hour, RecordTTL: 24 * time.Hour, HistoryTable: "nosuch"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitUntil(t, 10*time.Second, "probes", func() (bool, string) {
+		return c.book.counters().Attempts >= 4, ""
+	})
+	clk.Advance(time.Minute)
+	r := c.AvailabilityWithHistory(t.Context())
+	if r.HistoryTable != "nosuch" || len(r.History) != 0 || !strings.Contains(r.HistoryError, "nosuch") {
+		t.Errorf("history table %q, history %+v, error %q", r.HistoryTable, r.History, r.HistoryError)
+	}
+	before := c.book.counters().Attempts
+	waitUntil(t, 10*time.Second, "probes go on", func() (bool, string) {
+		r := c.Availability()
+		ok := c.book.counters().Attempts >= before+4 && len(r.Partitions) == 2
+		for _, p := range r.Partitions {
+			ok = ok && p.Result == "OK"
+		}
+		return ok, fmt.Sprintf("%+v", r.Partitions)
+	})
+}
+
+// scanAll returns every row of a table as "hashkey/sortkey=value".
+func scanAll(t *testing.T, tb *kv.Table) []string {
+	t.Helper()
+	scanners, err := tb.GetUnorderedScanners(t.Context(), 1, kv.ScannerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, s := range scanners {
+		for {
+			hk, sk, v, ok, err := s.Next(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			rows = append(rows, fmt.Sprintf("%s/%s=%s", hk, sk, v))
+		}
+		s.Close(t.Context())
+	}
+	return rows
 }
 
 // TestRunEndsWithContext checks that every goroutine of Run ends with its

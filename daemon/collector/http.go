@@ -124,7 +124,7 @@ func (c *Collector) HTTPHandler() http.Handler {
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/availability", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, c.Availability())
+		writeJSON(w, c.AvailabilityWithHistory(r.Context()))
 	})
 	mux.HandleFunc("/apps", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, c.Apps(r.URL.Query().Has("history")))
@@ -150,9 +150,9 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func (c *Collector) registerCommands() {
-	jsonCmd := func(v func() any) func(ctx context.Context, args []string) string {
+	jsonCmd := func(v func(ctx context.Context) any) func(ctx context.Context, args []string) string {
 		return func(ctx context.Context, args []string) string {
-			b, err := json.Marshal(v())
+			b, err := json.Marshal(v(ctx))
 			if err != nil {
 				return "ERR: " + err.Error()
 			}
@@ -160,9 +160,9 @@ func (c *Collector) registerCommands() {
 		}
 	}
 	c.cmds.Register("availability", "availability: availability of the detect table, as GET /availability (JSON)",
-		jsonCmd(func() any { return c.Availability() }))
+		jsonCmd(func(ctx context.Context) any { return c.AvailabilityWithHistory(ctx) }))
 	c.cmds.Register("hotspots", "hotspots: hot partitions, as GET /hotspots (JSON)",
-		jsonCmd(func() any { return c.Hotspots() }))
+		jsonCmd(func(context.Context) any { return c.Hotspots() }))
 	c.cmds.Register("app-stat", "app-stat [table]: statistics of every table, or one, as GET /apps (JSON)", func(ctx context.Context, args []string) string {
 		r := c.Apps(false)
 		if len(args) > 0 {

@@ -40,6 +40,7 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, error) {
 		DetectTimeout:  col.AvailableDetectTimeout(),
 		AlertFailCount: col.AvailableDetectAlertFailCount,
 		RecordTTL:      time.Duration(col.CapacityUnitSavingTTLDays) * 24 * time.Hour,
+		HistoryTable:   col.AvailableDetectHistoryApp,
 		StatInterval:   col.AppStatInterval(),
 		// Upstream keeps its usage records in usage_stat_app; unset (the
 		// default) writes nothing.

@@ -45,6 +45,7 @@ available_detect_timeout = 1500
 available_detect_alert_fail_count = 10
 app_stat_interval_seconds = 20
 usage_stat_app = stat
+available_detect_history_app = history
 storage_size_fetch_interval_seconds = 600
 capacity_unit_saving_ttl_days = 7
 hot_partition_threshold = 4
@@ -59,7 +60,7 @@ max_hotspot_store_size = 50
 		o.DetectTable != "probe" || o.DetectInterval != 5*time.Second || o.DetectTimeout != 1500*time.Millisecond ||
 		o.AlertFailCount != 10 || o.StatInterval != 20*time.Second || o.StatTable != "stat" ||
 		o.StatRecordInterval != 10*time.Minute || o.RecordTTL != 7*24*time.Hour || o.HotThreshold != 4 ||
-		o.HotOccurrence != 5 || o.HotHistory != 50 || !o.StartTime.Equal(env.Start) {
+		o.HotOccurrence != 5 || o.HotHistory != 50 || !o.StartTime.Equal(env.Start) || o.HistoryTable != "history" {
 		t.Errorf("options = %+v", o)
 	}
 
@@ -71,7 +72,8 @@ max_hotspot_store_size = 50
 		t.Fatal(err)
 	}
 	if o.ClusterName != "onebox" || len(o.MetaServers) != 2 || o.DetectTable != "temp" || o.DetectInterval != 3*time.Second ||
-		o.StatInterval != 10*time.Second || o.StatTable != "" || o.HotThreshold != 3 || o.HotHistory != 100 {
+		o.StatInterval != 10*time.Second || o.StatTable != "" || o.HotThreshold != 3 || o.HotHistory != 100 ||
+		o.HistoryTable != "stat" {
 		t.Errorf("default options = %+v", o)
 	}
 }
