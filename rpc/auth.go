@@ -322,6 +322,11 @@ var adminCodes = map[string]bool{
 // administrator. Remote commands are checked by command (Call.Peer).
 func IsAdminCode(code string) bool { return adminCodes[code] }
 
+// ToolNode is the node an administration tool (the shell) authenticates as: it
+// holds the cluster secret but is no server, and the unspecified address never
+// names one.
+const ToolNode = "0.0.0.0:0"
+
 // ClientAuth is what a client proves itself with: the cluster keyring and the
 // node name it claims.
 type ClientAuth struct {

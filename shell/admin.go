@@ -150,7 +150,7 @@ func (s *Shell) nodeClient(addr string) *rpc.Client {
 	defer s.mu.Unlock()
 	c, ok := s.nodes[addr]
 	if !ok {
-		c = rpc.NewClient(addr, rpc.ClientOptions{DialTimeout: min(s.opts.NodeTimeout, 2*time.Second)})
+		c = rpc.NewClient(addr, rpc.ClientOptions{DialTimeout: min(s.opts.NodeTimeout, 2*time.Second), Auth: s.opts.Auth})
 		s.nodes[addr] = c
 	}
 	return c

@@ -49,6 +49,9 @@ type Options struct {
 	// HTTP fetches /metrics and /availability; nil uses a client with
 	// NodeTimeout.
 	HTTP *http.Client
+	// Auth, when set, authenticates the shell's connections with the cluster
+	// secret: the servers then let it administer the cluster from any address.
+	Auth *rpc.ClientAuth
 }
 
 // Shell runs commands against one cluster. It is not safe for concurrent use:
@@ -101,7 +104,7 @@ func New(o Options) (*Shell, error) {
 	mc, err := rpc.NewMetaClient(o.MetaServers, rpc.MetaClientOptions{
 		// A dead meta server must not eat the whole budget of a command.
 		AttemptTimeout: min(o.MetaTimeout, 3*time.Second),
-		ClientOptions:  rpc.ClientOptions{DialTimeout: min(o.MetaTimeout, time.Second)},
+		ClientOptions:  rpc.ClientOptions{DialTimeout: min(o.MetaTimeout, time.Second), Auth: o.Auth},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("shell: %w", err)

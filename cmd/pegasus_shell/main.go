@@ -25,6 +25,7 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/pegasusgo/pegasus/config"
+	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/shell"
 	"github.com/pegasusgo/pegasus/shell/repl"
 )
@@ -39,6 +40,7 @@ func run() int {
 	script := fs.String("e", "", "run these commands, separated by ';', and exit")
 	collector := fs.String("collector", "", "collector HTTP address for \"availability\" (default 127.0.0.1:34101)")
 	metaTimeout := fs.Duration("meta-timeout", 10*time.Second, "timeout of one request to the meta servers")
+	secretFile := fs.String("secret_file", os.Getenv("PEGASUS_CLUSTER_SECRET_FILE"), "the cluster secret file: authenticate as an administrator from any address (default $PEGASUS_CLUSTER_SECRET_FILE)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: pegasus_shell [flags] [config_file] [cluster_name]")
 		fs.PrintDefaults()
@@ -63,8 +65,20 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "ERROR: init pegasus failed: %v\n", err)
 		return 1
 	}
+	var auth *rpc.ClientAuth
+	if *secretFile != "" {
+		keys, err := rpc.LoadKeyring(*secretFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ERROR: init pegasus failed: %v\n", err)
+			return 1
+		}
+		// A tool is no server: it claims the unspecified address, which no
+		// server check mistakes for a node of the cluster.
+		auth = &rpc.ClientAuth{Keys: keys, Node: rpc.ToolNode}
+	}
 	interactive := *script == "" && isatty.IsTerminal(os.Stdin.Fd())
 	sh, err := shell.New(shell.Options{
+		Auth:        auth,
 		ConfigFile:  file,
 		ClusterName: name,
 		MetaServers: metas,
