@@ -3,9 +3,7 @@ package collector
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -236,7 +234,7 @@ func parseRecord(k periodKind, r kv.KV) (AvailabilityRecord, error) {
 		n[i] = v
 	}
 	if n[1] > n[0] || n[1] < 0 {
-		return AvailabilityRecord{}, errors.New("more successes than attempts")
+		return AvailabilityRecord{}, fmt.Errorf("%s %q: value %q: successes out of 0..attempts", k, r.SortKey, r.Value)
 	}
 	return AvailabilityRecord{Kind: k.String(), Period: string(r.SortKey), Attempts: n[0], Failures: n[0] - n[1], PPM: n[2]}, nil
 }
@@ -255,7 +253,7 @@ func (c *Collector) AvailabilityWithHistory(ctx context.Context) AvailabilityRep
 	r.History = hist
 	if err != nil {
 		r.HistoryError = err.Error()
-		c.log.Log(ctx, slog.LevelDebug, "availability: reading the history failed", "err", err)
+		c.log.Debug("availability: reading the history failed", "err", err)
 	}
 	return r
 }
