@@ -194,8 +194,16 @@ func TestKeyringFile(t *testing.T) {
 		t.Fatalf("load: %v", err)
 	}
 	// Rotation: the file gains the new secret in front; Reload picks it up.
-	time.Sleep(10 * time.Millisecond) // a distinct modification time
+	loaded, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	write(secretB+"\n"+secretA+"\n", 0o600)
+	// A distinct modification time, as a later edit has, however coarse the
+	// file system's clock.
+	if err := os.Chtimes(path, time.Time{}, loaded.ModTime().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if changed, err := k.Reload(); err != nil || !changed || k.Len() != 2 || string(k.current()) != secretB {
 		t.Fatalf("reload: changed %v, %v, %d secrets", changed, err, k.Len())
 	}

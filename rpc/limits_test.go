@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/rrdb"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 )
 
 // v0Header is a THFT v0 request header declaring a body of bodyLen bytes.
@@ -153,13 +155,10 @@ func TestConnectionCaps(t *testing.T) {
 	}
 	// Closing one gives its slot back.
 	from1[0].Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Stats().Connections > 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("slot not released: %+v", s.Stats())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfor.Until(t, 5*time.Second, 5*time.Millisecond, "the slot to be released", func() (bool, string) {
+		st := s.Stats()
+		return st.Connections <= 4, fmt.Sprintf("%+v", st)
+	})
 	if err := roundTrip(t, rawConn(t, addr, "127.0.0.1"), "k"); err != nil {
 		t.Fatalf("connection after one closed: %v", err)
 	}
@@ -199,11 +198,13 @@ func TestSlowFrameClosed(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		tick := time.NewTicker(50 * time.Millisecond) // the slowloris's pace
+		defer tick.Stop()
 		for _, b := range frame {
 			if _, err := nc.Write([]byte{b}); err != nil {
 				return
 			}
-			time.Sleep(50 * time.Millisecond)
+			<-tick.C
 		}
 	}()
 	took := waitClosed(t, nc, 10*time.Second)

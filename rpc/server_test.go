@@ -20,6 +20,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/cmd"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
 	"github.com/pegasusgo/pegasus/idl/gen/rrdb"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 )
 
 // startServer serves mux on a loopback port and stops it when the test ends.
@@ -66,18 +67,13 @@ func echoMux(delay func() time.Duration) *Mux {
 // settleGoroutines waits until the goroutine count drops to at most want.
 func settleGoroutines(t *testing.T, want int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	if err := waitfor.Within(5*time.Second, 20*time.Millisecond, func() (bool, string) {
 		n := runtime.NumGoroutine()
-		if n <= want {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("goroutine leak: %d goroutines, want <= %d\n%s", n, want, buf)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return n <= want, fmt.Sprintf("%d goroutines", n)
+	}); err != nil {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		t.Fatalf("goroutine leak: %v, want <= %d\n%s", err, want, buf)
 	}
 }
 
@@ -382,7 +378,22 @@ func TestGracefulShutdownDeliversInflightReplies(t *testing.T) {
 		defer cancel()
 		shut <- s.Shutdown(ctx)
 	}()
-	time.Sleep(50 * time.Millisecond)
+	// The replies are released only once the shutdown has begun: the server
+	// refuses new connections and has told every reader to stop.
+	waitfor.True(t, 5*time.Second, time.Millisecond, "the shutdown to begin", func() bool {
+		s.mu.Lock()
+		closing, conns := s.closing, make([]*serverConn, 0, len(s.conns))
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		for _, c := range conns {
+			if !c.isStopping() {
+				return false
+			}
+		}
+		return closing
+	})
 	close(release)
 	for i := 0; i < n; i++ {
 		if err := <-errs; err != nil {
@@ -424,17 +435,10 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	s2 := NewServer(echoMux(nil), ServerOptions{})
 	go s2.Serve(ln2)
 	defer s2.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitfor.Until(t, 5*time.Second, 10*time.Millisecond, "the client to reconnect", func() (bool, string) {
 		err := c.Call(ctx, Request{Code: CodeGet, Args: base.BlobString("c")}, &rrdb.ReadResponse{})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("client did not reconnect: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil, fmt.Sprint(err)
+	})
 }
 
 func TestCallDeadline(t *testing.T) {
