@@ -13,6 +13,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/rrdb"
 	"github.com/pegasusgo/pegasus/internal/kvtest"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
@@ -350,13 +351,7 @@ func TestPartitionWithoutPrimary(t *testing.T) {
 		}
 	}
 	victim.Stop()
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Primary("t", 0) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the meta server did not remove the dead primary")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitfor.True(t, 10*time.Second, 20*time.Millisecond, "the meta server to remove the dead primary", func() bool { return c.Primary("t", 0) == nil })
 
 	// Opening the table waits for the missing primaries, then gives up.
 	_, err = short.OpenTable(ctx, "t")
