@@ -39,35 +39,44 @@ func (s *Server) registerBalancer(mux *rpc.Mux) {
 // the balancer's own moves.
 func (s *Server) proposeBalancer(ctx context.Context, call *rpc.Call, req *admin.ConfigurationBalancerRequest) (*admin.ConfigurationBalancerResponse, error) {
 	resp := &admin.ConfigurationBalancerResponse{}
-	lt, code := s.leaderOrNot()
+	spec := opSpec{what: "balancer proposal", check: func() error {
+		if req.Gpid == nil || len(req.ActionList) == 0 {
+			return refuseLogged(base.ErrInvalidParameters, "no partition or no action")
+		}
+		return nil
+	}}
+	// A plan is not persisted: the operation lock is not needed.
+	code, _ := s.leaderOp(spec, func(op *leaderOp) error {
+		s.mu.Lock()
+		err := s.acceptManualPlan(op.lt, req)
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		s.log.Info("manual balancer proposal accepted", "gpid", req.Gpid.String(), "steps", len(req.ActionList))
+		go s.cureAll(op.lt)
+		return nil
+	})
 	resp.Err = errCode(code)
-	if lt == nil {
-		return resp, nil
-	}
-	bad := func(why string) (*admin.ConfigurationBalancerResponse, error) {
-		s.log.Info("balancer proposal refused", "reason", why)
-		resp.Err = errCode(base.ErrInvalidParameters)
-		return resp, nil
-	}
-	if req.Gpid == nil || len(req.ActionList) == 0 {
-		return bad("no partition or no action")
-	}
+	return resp, nil
+}
+
+// acceptManualPlan checks a manual move and makes it the partition's plan.
+// Caller holds s.mu.
+func (s *Server) acceptManualPlan(lt *leaderTerm, req *admin.ConfigurationBalancerRequest) error {
+	bad := func(why string) error { return refuseLogged(base.ErrInvalidParameters, why) }
 	g := *req.Gpid
-	s.mu.Lock()
 	a := lt.state.apps[g.Appid]
 	if a == nil || a.info.Status != layer2.AppStatus_AS_AVAILABLE || g.PartitionIndex < 0 || int(g.PartitionIndex) >= len(a.partitions) {
-		s.mu.Unlock()
 		return bad("no such partition " + g.String())
 	}
 	var steps []step
 	for _, act := range req.ActionList {
 		if act == nil || !act.Node.IsValid() {
-			s.mu.Unlock()
 			return bad("an action without a node")
 		}
 		node := act.Node.String()
 		if !lt.fd.isAlive(node) {
-			s.mu.Unlock()
 			return bad("node " + node + " is not alive")
 		}
 		switch act.Type {
@@ -75,7 +84,6 @@ func (s *Server) proposeBalancer(ctx context.Context, call *rpc.Call, req *admin
 			admin.ConfigType_CT_ADD_SECONDARY, admin.ConfigType_CT_ADD_SECONDARY_FOR_LB,
 			admin.ConfigType_CT_DOWNGRADE_TO_INACTIVE, admin.ConfigType_CT_REMOVE:
 		default:
-			s.mu.Unlock()
 			return bad("unsupported action " + act.Type.String())
 		}
 		steps = append(steps, step{kind: act.Type, node: node})
@@ -92,8 +100,5 @@ func (s *Server) proposeBalancer(ctx context.Context, call *rpc.Call, req *admin
 		}
 	}
 	lt.plans[g] = &plan{kind: kind, steps: steps, started: s.opts.Now()}
-	s.mu.Unlock()
-	s.log.Info("manual balancer proposal accepted", "gpid", g.String(), "steps", len(steps))
-	go s.cureAll(lt)
-	return resp, nil
+	return nil
 }

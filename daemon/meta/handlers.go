@@ -77,9 +77,34 @@ func (s *Server) leaderOrNot() (*leaderTerm, string) {
 
 func (s *Server) queryConfig(ctx context.Context, call *rpc.Call, req *layer2.QueryCfgRequest) (*layer2.QueryCfgResponse, error) {
 	resp := &layer2.QueryCfgResponse{Partitions: []*layer2.PartitionConfiguration{}}
-	lt, code := s.leaderOrNot()
-	if lt == nil {
-		resp.Err = errCode(code)
+	code, _ := s.leaderOp(opSpec{what: "query config", table: req.AppName}, func(op *leaderOp) error {
+		a, err := op.table(req.AppName)
+		if err != nil {
+			return refuse(base.ErrObjectNotFound, "")
+		}
+		resp.AppID = a.info.AppID
+		resp.PartitionCount = a.info.PartitionCount
+		resp.IsStateful = a.info.IsStateful
+		var want []int32
+		for _, i := range req.PartitionIndices {
+			if i >= 0 && i < a.info.PartitionCount {
+				want = append(want, i)
+			}
+		}
+		if len(want) == 0 {
+			for i := range a.partitions {
+				want = append(want, int32(i))
+			}
+		}
+		for _, i := range want {
+			pc := cloneConfig(a.partitions[i])
+			s.fillPartitionHostPorts(pc)
+			resp.Partitions = append(resp.Partitions, pc)
+		}
+		return nil
+	})
+	resp.Err = errCode(code)
+	if code == base.ErrForwardToOthers {
 		// Old clients follow the leader named in the first partition.
 		if l := s.LeaderAddr(); l != "" {
 			if addr, err := base.ParseRPCAddress(l); err == nil {
@@ -89,57 +114,28 @@ func (s *Server) queryConfig(ctx context.Context, call *rpc.Call, req *layer2.Qu
 				resp.Partitions = append(resp.Partitions, hint)
 			}
 		}
-		return resp, nil
-	}
-	s.mu.RLock()
-	a := lt.state.lookup(req.AppName)
-	s.mu.RUnlock()
-	if a == nil {
-		resp.Err = errCode(base.ErrObjectNotFound)
-		return resp, nil
-	}
-	resp.Err = errCode(base.ErrOK)
-	resp.AppID = a.info.AppID
-	resp.PartitionCount = a.info.PartitionCount
-	resp.IsStateful = a.info.IsStateful
-	var want []int32
-	for _, i := range req.PartitionIndices {
-		if i >= 0 && i < a.info.PartitionCount {
-			want = append(want, i)
-		}
-	}
-	if len(want) == 0 {
-		for i := range a.partitions {
-			want = append(want, int32(i))
-		}
-	}
-	for _, i := range want {
-		pc := cloneConfig(a.partitions[i])
-		s.fillPartitionHostPorts(pc)
-		resp.Partitions = append(resp.Partitions, pc)
 	}
 	return resp, nil
 }
 
 func (s *Server) listApps(ctx context.Context, call *rpc.Call, req *admin.ConfigurationListAppsRequest) (*admin.ConfigurationListAppsResponse, error) {
 	resp := &admin.ConfigurationListAppsResponse{Infos: []*layer2.AppInfo{}}
-	lt, code := s.leaderOrNot()
+	code, _ := s.leaderOp(opSpec{what: "list tables"}, func(op *leaderOp) error {
+		s.mu.RLock()
+		apps := op.lt.state.sortedApps()
+		s.mu.RUnlock()
+		for _, a := range apps {
+			if req.Status != layer2.AppStatus_AS_INVALID && a.info.Status != req.Status {
+				continue
+			}
+			if req.IsSetAppNamePattern() && !matchPattern(a.info.AppName, req.GetAppNamePattern(), req.GetMatchType()) {
+				continue
+			}
+			resp.Infos = append(resp.Infos, cloneInfo(a.info))
+		}
+		return nil
+	})
 	resp.Err = errCode(code)
-	if lt == nil {
-		return resp, nil
-	}
-	s.mu.RLock()
-	apps := lt.state.sortedApps()
-	s.mu.RUnlock()
-	for _, a := range apps {
-		if req.Status != layer2.AppStatus_AS_INVALID && a.info.Status != req.Status {
-			continue
-		}
-		if req.IsSetAppNamePattern() && !matchPattern(a.info.AppName, req.GetAppNamePattern(), req.GetMatchType()) {
-			continue
-		}
-		resp.Infos = append(resp.Infos, cloneInfo(a.info))
-	}
 	return resp, nil
 }
 
@@ -163,45 +159,43 @@ func matchPattern(name, pattern string, t admin.PatternMatchType) bool {
 
 func (s *Server) listNodes(ctx context.Context, call *rpc.Call, req *admin.ConfigurationListNodesRequest) (*admin.ConfigurationListNodesResponse, error) {
 	resp := &admin.ConfigurationListNodesResponse{Infos: []*admin.NodeInfo{}}
-	lt, code := s.leaderOrNot()
+	code, _ := s.leaderOp(opSpec{what: "list nodes"}, func(op *leaderOp) error {
+		s.mu.RLock()
+		nodes := op.lt.nodesOfState()
+		s.mu.RUnlock()
+		for _, n := range nodes {
+			st := admin.NodeStatus_NS_UNALIVE
+			if n.alive {
+				st = admin.NodeStatus_NS_ALIVE
+			}
+			if req.Status != admin.NodeStatus_NS_INVALID && req.Status != st {
+				continue
+			}
+			addr, err := base.ParseRPCAddress(n.addr)
+			if err != nil {
+				continue
+			}
+			info := &admin.NodeInfo{Status: st, Node: addr}
+			s.fillNodeHostPort(info)
+			resp.Infos = append(resp.Infos, info)
+		}
+		return nil
+	})
 	resp.Err = errCode(code)
-	if lt == nil {
-		return resp, nil
-	}
-	s.mu.RLock()
-	nodes := lt.nodesOfState()
-	s.mu.RUnlock()
-	for _, n := range nodes {
-		st := admin.NodeStatus_NS_UNALIVE
-		if n.alive {
-			st = admin.NodeStatus_NS_ALIVE
-		}
-		if req.Status != admin.NodeStatus_NS_INVALID && req.Status != st {
-			continue
-		}
-		addr, err := base.ParseRPCAddress(n.addr)
-		if err != nil {
-			continue
-		}
-		info := &admin.NodeInfo{Status: st, Node: addr}
-		s.fillNodeHostPort(info)
-		resp.Infos = append(resp.Infos, info)
-	}
 	return resp, nil
 }
 
 // clusterInfo answers the keys of upstream's cluster_info, in upstream's order.
 func (s *Server) clusterInfo(ctx context.Context, call *rpc.Call, req *admin.ConfigurationClusterInfoRequest) (*admin.ConfigurationClusterInfoResponse, error) {
 	resp := &admin.ConfigurationClusterInfoResponse{Keys: []string{}, Values: []string{}}
-	lt, code := s.leaderOrNot()
+	code, _ := s.leaderOp(opSpec{what: "cluster info"}, func(op *leaderOp) error {
+		for _, kv := range s.clusterInfoPairs(op.lt) {
+			resp.Keys = append(resp.Keys, kv[0])
+			resp.Values = append(resp.Values, kv[1])
+		}
+		return nil
+	})
 	resp.Err = errCode(code)
-	if lt == nil {
-		return resp, nil
-	}
-	for _, kv := range s.clusterInfoPairs(lt) {
-		resp.Keys = append(resp.Keys, kv[0])
-		resp.Values = append(resp.Values, kv[1])
-	}
 	return resp, nil
 }
 
@@ -295,28 +289,29 @@ func sqrt(x float64) float64 {
 
 func (s *Server) controlMeta(ctx context.Context, call *rpc.Call, req *admin.ConfigurationMetaControlRequest) (*admin.ConfigurationMetaControlResponse, error) {
 	resp := &admin.ConfigurationMetaControlResponse{}
-	lt, code := s.leaderOrNot()
+	// The level is not persisted: the operation lock is not needed.
+	code, _ := s.leaderOp(opSpec{what: "control meta level"}, func(op *leaderOp) error {
+		lt := op.lt
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		resp.OldLevel = lt.level
+		switch req.Level {
+		case admin.MetaFunctionLevel_fl_invalid:
+		case admin.MetaFunctionLevel_fl_stopped, admin.MetaFunctionLevel_fl_blind, admin.MetaFunctionLevel_fl_freezed,
+			admin.MetaFunctionLevel_fl_steady, admin.MetaFunctionLevel_fl_lively:
+			if req.Level != lt.level {
+				s.log.Info("meta function level changed", "from", levelName(lt.level), "to", levelName(req.Level))
+			}
+			lt.level = req.Level
+			if req.Level <= admin.MetaFunctionLevel_fl_steady {
+				lt.clearBalancerPlan()
+			}
+		default:
+			return refuse(base.ErrInvalidParameters, "")
+		}
+		return nil
+	})
 	resp.Err = errCode(code)
-	if lt == nil {
-		return resp, nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	resp.OldLevel = lt.level
-	switch req.Level {
-	case admin.MetaFunctionLevel_fl_invalid:
-	case admin.MetaFunctionLevel_fl_stopped, admin.MetaFunctionLevel_fl_blind, admin.MetaFunctionLevel_fl_freezed,
-		admin.MetaFunctionLevel_fl_steady, admin.MetaFunctionLevel_fl_lively:
-		if req.Level != lt.level {
-			s.log.Info("meta function level changed", "from", levelName(lt.level), "to", levelName(req.Level))
-		}
-		lt.level = req.Level
-		if req.Level <= admin.MetaFunctionLevel_fl_steady {
-			lt.clearBalancerPlan()
-		}
-	default:
-		resp.Err = errCode(base.ErrInvalidParameters)
-	}
 	return resp, nil
 }
 
@@ -331,142 +326,126 @@ const maxPartitionCount = 1 << 16
 
 func (s *Server) createApp(ctx context.Context, call *rpc.Call, req *admin.ConfigurationCreateAppRequest) (*admin.ConfigurationCreateAppResponse, error) {
 	resp := &admin.ConfigurationCreateAppResponse{}
-	lt, code := s.leaderOrNot()
-	resp.Err = errCode(code)
-	if lt == nil {
-		return resp, nil
-	}
 	opts := req.Options
 	if opts == nil {
 		opts = admin.NewCreateAppOptions()
 	}
-	fail := func(code, why string) (*admin.ConfigurationCreateAppResponse, error) {
-		s.log.Info("create table refused", "table", req.AppName, "err", code, "reason", why)
-		resp.Err = errCode(code)
-		return resp, nil
-	}
-	switch {
-	case !validTableName(req.AppName):
-		return fail(base.ErrInvalidParameters, "bad table name")
-	case !isPowerOfTwo(opts.PartitionCount) || opts.PartitionCount > maxPartitionCount:
-		return fail(base.ErrInvalidParameters, "partition count must be a power of two up to 65536")
-	case opts.ReplicaCount < s.opts.MinReplicaCount || opts.ReplicaCount > s.opts.MaxReplicaCount:
-		return fail(base.ErrInvalidParameters, "replica count out of range")
-	case opts.AppType != "" && opts.AppType != "pegasus":
-		return fail(base.ErrInvalidParameters, "only app type pegasus is supported")
-	}
-	if err := validateEnvs(opts.Envs); err != nil {
-		return fail(base.ErrInvalidParameters, err.Error())
-	}
-	lt.opMu.Lock()
-	defer lt.opMu.Unlock()
-	s.mu.RLock()
-	level := s.effectiveLevel(lt)
-	alive := lt.aliveNodes()
-	existing := lt.state.lookup(req.AppName)
-	id := lt.state.maxID + 1
-	l := countLoad(lt.state, id)
-	s.mu.RUnlock()
-	if existing != nil {
-		if opts.SuccessIfExist && existing.info.PartitionCount == opts.PartitionCount && existing.info.MaxReplicaCount == opts.ReplicaCount {
-			resp.Err = errCode(base.ErrOK)
-			resp.Appid = existing.info.AppID
-			return resp, nil
+	spec := opSpec{what: "create table", table: req.AppName, persists: true, check: func() error {
+		switch {
+		case !validTableName(req.AppName):
+			return refuseLogged(base.ErrInvalidParameters, "bad table name")
+		case !isPowerOfTwo(opts.PartitionCount) || opts.PartitionCount > maxPartitionCount:
+			return refuseLogged(base.ErrInvalidParameters, "partition count must be a power of two up to 65536")
+		case opts.ReplicaCount < s.opts.MinReplicaCount || opts.ReplicaCount > s.opts.MaxReplicaCount:
+			return refuseLogged(base.ErrInvalidParameters, "replica count out of range")
+		case opts.AppType != "" && opts.AppType != "pegasus":
+			return refuseLogged(base.ErrInvalidParameters, "only app type pegasus is supported")
 		}
-		return fail(base.ErrAppExist, "a table of that name exists")
-	}
-	if level <= admin.MetaFunctionLevel_fl_freezed {
-		return fail(base.ErrStateFreezed, "meta level "+levelName(level)+" (too few alive replica servers, or frozen by an admin)")
-	}
-	if int(opts.ReplicaCount) > len(alive) {
-		return fail(base.ErrInvalidParameters, "replica count exceeds the alive replica servers")
-	}
-	info := newAppInfo(id, req.AppName, opts.AppType, opts.PartitionCount, opts.ReplicaCount, opts.Envs, s.opts.Now().Unix())
-	a := &app{info: info}
-	for i := int32(0); i < info.PartitionCount; i++ {
-		pc := newPartition(id, i, info.MaxReplicaCount)
-		if next := placeNew(pc, alive, l); next != nil {
-			pc = next
+		if err := validateEnvs(opts.Envs); err != nil {
+			return refuseLogged(base.ErrInvalidParameters, err.Error())
 		}
-		a.partitions = append(a.partitions, pc)
-	}
-	if err := s.persistNewApp(lt.ctx, a); err != nil {
-		s.log.Error("create table failed", "table", req.AppName, "err", err)
-		resp.Err = errCode(base.ErrTimeout)
-		return resp, nil
-	}
-	s.mu.Lock()
-	lt.state.put(a)
-	s.mu.Unlock()
-	for _, pc := range a.partitions {
-		if pc.Ballot == 1 {
-			s.proposeInstall(lt, info, pc)
+		return nil
+	}}
+	code, _ := s.leaderOp(spec, func(op *leaderOp) error {
+		lt := op.lt
+		s.mu.RLock()
+		level := s.effectiveLevel(lt)
+		alive := lt.aliveNodes()
+		existing := lt.state.lookup(req.AppName)
+		id := lt.state.maxID + 1
+		l := countLoad(lt.state, id)
+		s.mu.RUnlock()
+		if existing != nil {
+			if opts.SuccessIfExist && existing.info.PartitionCount == opts.PartitionCount && existing.info.MaxReplicaCount == opts.ReplicaCount {
+				resp.Appid = existing.info.AppID
+				return nil
+			}
+			return refuseLogged(base.ErrAppExist, "a table of that name exists")
 		}
-	}
-	s.log.Info("created table", "table", req.AppName, "app_id", id, "partitions", info.PartitionCount, "replicas", info.MaxReplicaCount)
-	resp.Err = errCode(base.ErrOK)
-	resp.Appid = id
+		if err := refuseIfFrozen(level); err != nil {
+			return err
+		}
+		if int(opts.ReplicaCount) > len(alive) {
+			return refuseLogged(base.ErrInvalidParameters, "replica count exceeds the alive replica servers")
+		}
+		info := newAppInfo(id, req.AppName, opts.AppType, opts.PartitionCount, opts.ReplicaCount, opts.Envs, s.opts.Now().Unix())
+		a := &app{info: info}
+		for i := int32(0); i < info.PartitionCount; i++ {
+			pc := newPartition(id, i, info.MaxReplicaCount)
+			if next := placeNew(pc, alive, l); next != nil {
+				pc = next
+			}
+			a.partitions = append(a.partitions, pc)
+		}
+		if err := op.createApp(a); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		lt.state.put(a)
+		s.mu.Unlock()
+		for _, pc := range a.partitions {
+			if pc.Ballot == 1 {
+				s.proposeInstall(lt, info, pc)
+			}
+		}
+		s.log.Info("created table", "table", req.AppName, "app_id", id, "partitions", info.PartitionCount, "replicas", info.MaxReplicaCount)
+		resp.Appid = id
+		return nil
+	})
+	resp.Err = errCode(code)
 	return resp, nil
 }
 
 func (s *Server) dropApp(ctx context.Context, call *rpc.Call, req *admin.ConfigurationDropAppRequest) (*admin.ConfigurationDropAppResponse, error) {
 	resp := &admin.ConfigurationDropAppResponse{}
-	lt, code := s.leaderOrNot()
-	resp.Err = errCode(code)
-	if lt == nil {
-		return resp, nil
-	}
-	lt.opMu.Lock()
-	defer lt.opMu.Unlock()
-	s.mu.RLock()
-	a := lt.state.lookup(req.AppName)
-	s.mu.RUnlock()
-	if a == nil {
-		if req.Options != nil && req.Options.SuccessIfNotExist {
-			resp.Err = errCode(base.ErrOK)
-		} else {
-			resp.Err = errCode(base.ErrAppNotExist)
-		}
-		return resp, nil
-	}
-	now := s.opts.Now().Unix()
-	reserve := int64(s.opts.HoldDroppedApp.Seconds())
-	if req.Options != nil && req.Options.IsSetReserveSeconds() && req.Options.GetReserveSeconds() > 0 {
-		reserve = req.Options.GetReserveSeconds()
-	}
-	info := cloneInfo(a.info)
-	info.Status = layer2.AppStatus_AS_DROPPED
-	info.DropSecond = now
-	info.ExpireSecond = now + reserve
-	if err := s.writeApp(lt.ctx, info); err != nil {
-		resp.Err = errCode(base.ErrTimeout)
-		return resp, nil
-	}
-	parts := make([]*layer2.PartitionConfiguration, len(a.partitions))
-	for i, pc := range a.partitions {
-		next := cloneConfig(pc)
-		next.Ballot++
-		for _, m := range append(slices.Clone(pc.Secondaries), pc.Primary) {
-			if m.IsValid() {
-				next.LastDrops = pushDrop(next.LastDrops, m, int(pc.MaxReplicaCount))
+	code, _ := s.leaderOp(opSpec{what: "drop table", table: req.AppName, persists: true}, func(op *leaderOp) error {
+		lt := op.lt
+		a, err := op.table(req.AppName)
+		if err != nil {
+			if req.Options != nil && req.Options.SuccessIfNotExist {
+				return nil
 			}
+			return err
 		}
-		next.Primary = &base.RPCAddress{}
-		next.Secondaries = []*base.RPCAddress{}
-		next.PartitionFlags |= partitionFlagDropped
-		// The table is already marked dropped in the store; a failed partition write
-		// is redone by the next leader's recovery.
-		if err := s.writePartition(lt.ctx, next, false); err != nil {
-			s.log.Error("marking a partition dropped failed", "gpid", next.Pid.String(), "err", err)
-			next = pc
+		now := s.opts.Now().Unix()
+		reserve := int64(s.opts.HoldDroppedApp.Seconds())
+		if req.Options != nil && req.Options.IsSetReserveSeconds() && req.Options.GetReserveSeconds() > 0 {
+			reserve = req.Options.GetReserveSeconds()
 		}
-		parts[i] = next
-	}
-	s.mu.Lock()
-	lt.state.put(&app{info: info, partitions: parts})
-	s.mu.Unlock()
-	s.log.Info("dropped table", "table", req.AppName, "app_id", info.AppID, "expire_second", info.ExpireSecond)
-	resp.Err = errCode(base.ErrOK)
+		info := cloneInfo(a.info)
+		info.Status = layer2.AppStatus_AS_DROPPED
+		info.DropSecond = now
+		info.ExpireSecond = now + reserve
+		if err := op.writeApp(info); err != nil {
+			return err
+		}
+		parts := make([]*layer2.PartitionConfiguration, len(a.partitions))
+		for i, pc := range a.partitions {
+			next := cloneConfig(pc)
+			next.Ballot++
+			for _, m := range append(slices.Clone(pc.Secondaries), pc.Primary) {
+				if m.IsValid() {
+					next.LastDrops = pushDrop(next.LastDrops, m, int(pc.MaxReplicaCount))
+				}
+			}
+			next.Primary = &base.RPCAddress{}
+			next.Secondaries = []*base.RPCAddress{}
+			next.PartitionFlags |= partitionFlagDropped
+			// The table is already marked dropped in the store; a failed partition write
+			// is redone by the next leader's recovery.
+			if err := s.writePartition(lt.ctx, next, false); err != nil {
+				s.log.Error("marking a partition dropped failed", "gpid", next.Pid.String(), "err", err)
+				next = pc
+			}
+			parts[i] = next
+		}
+		s.mu.Lock()
+		lt.state.put(&app{info: info, partitions: parts})
+		s.mu.Unlock()
+		s.log.Info("dropped table", "table", req.AppName, "app_id", info.AppID, "expire_second", info.ExpireSecond)
+		return nil
+	})
+	resp.Err = errCode(code)
 	return resp, nil
 }
 
@@ -489,254 +468,194 @@ func pushDrop(drops []*base.RPCAddress, node *base.RPCAddress, keep int) []*base
 
 func (s *Server) recallApp(ctx context.Context, call *rpc.Call, req *admin.ConfigurationRecallAppRequest) (*admin.ConfigurationRecallAppResponse, error) {
 	resp := &admin.ConfigurationRecallAppResponse{Info: layer2.NewAppInfo()}
-	lt, code := s.leaderOrNot()
-	resp.Err = errCode(code)
-	if lt == nil {
-		return resp, nil
-	}
-	lt.opMu.Lock()
-	defer lt.opMu.Unlock()
-	s.mu.RLock()
-	a := lt.state.apps[req.AppID]
-	s.mu.RUnlock()
-	if a == nil || a.info.Status != layer2.AppStatus_AS_DROPPED {
-		resp.Err = errCode(base.ErrAppNotExist)
-		return resp, nil
-	}
-	now := s.opts.Now().Unix()
-	if a.info.ExpireSecond > 0 && a.info.ExpireSecond <= now {
-		resp.Err = errCode(base.ErrAppNotExist)
-		return resp, nil
-	}
-	name := req.NewAppName_
-	if name == "" {
-		name = a.info.AppName
-	}
-	if !validTableName(name) {
-		resp.Err = errCode(base.ErrInvalidParameters)
-		return resp, nil
-	}
-	s.mu.RLock()
-	taken := lt.state.lookup(name) != nil
-	s.mu.RUnlock()
-	if taken {
-		resp.Err = errCode(base.ErrAppExist)
-		return resp, nil
-	}
-	info := cloneInfo(a.info)
-	info.Status = layer2.AppStatus_AS_AVAILABLE
-	info.AppName = name
-	info.DropSecond, info.ExpireSecond = 0, 0
-	if err := s.writeApp(lt.ctx, info); err != nil {
-		resp.Err = errCode(base.ErrTimeout)
-		return resp, nil
-	}
-	parts := make([]*layer2.PartitionConfiguration, len(a.partitions))
-	for i, pc := range a.partitions {
-		next := cloneConfig(pc)
-		next.Ballot++
-		next.PartitionFlags &^= partitionFlagDropped
-		if err := s.writePartition(lt.ctx, next, false); err != nil {
-			s.log.Error("recalling a partition failed", "gpid", next.Pid.String(), "err", err)
-			next = pc
+	code, _ := s.leaderOp(opSpec{what: "recall table", persists: true}, func(op *leaderOp) error {
+		lt := op.lt
+		s.mu.RLock()
+		a := lt.state.apps[req.AppID]
+		s.mu.RUnlock()
+		if a == nil || a.info.Status != layer2.AppStatus_AS_DROPPED {
+			return refuse(base.ErrAppNotExist, "")
 		}
-		parts[i] = next
-	}
-	s.mu.Lock()
-	lt.state.put(&app{info: info, partitions: parts})
-	s.mu.Unlock()
-	s.log.Info("recalled table", "table", name, "app_id", info.AppID)
-	resp.Err = errCode(base.ErrOK)
-	resp.Info = cloneInfo(info)
+		now := s.opts.Now().Unix()
+		if a.info.ExpireSecond > 0 && a.info.ExpireSecond <= now {
+			return refuse(base.ErrAppNotExist, "")
+		}
+		name := req.NewAppName_
+		if name == "" {
+			name = a.info.AppName
+		}
+		if !validTableName(name) {
+			return refuse(base.ErrInvalidParameters, "")
+		}
+		if _, err := op.table(name); err == nil {
+			return refuse(base.ErrAppExist, "")
+		}
+		info := cloneInfo(a.info)
+		info.Status = layer2.AppStatus_AS_AVAILABLE
+		info.AppName = name
+		info.DropSecond, info.ExpireSecond = 0, 0
+		if err := op.writeApp(info); err != nil {
+			return err
+		}
+		parts := make([]*layer2.PartitionConfiguration, len(a.partitions))
+		for i, pc := range a.partitions {
+			next := cloneConfig(pc)
+			next.Ballot++
+			next.PartitionFlags &^= partitionFlagDropped
+			if err := s.writePartition(lt.ctx, next, false); err != nil {
+				s.log.Error("recalling a partition failed", "gpid", next.Pid.String(), "err", err)
+				next = pc
+			}
+			parts[i] = next
+		}
+		s.mu.Lock()
+		lt.state.put(&app{info: info, partitions: parts})
+		s.mu.Unlock()
+		s.log.Info("recalled table", "table", name, "app_id", info.AppID)
+		resp.Info = cloneInfo(info)
+		return nil
+	})
+	resp.Err = errCode(code)
 	return resp, nil
 }
 
 func (s *Server) renameApp(ctx context.Context, call *rpc.Call, req *admin.ConfigurationRenameAppRequest) (*admin.ConfigurationRenameAppResponse, error) {
 	resp := &admin.ConfigurationRenameAppResponse{}
-	lt, code := s.leaderOrNot()
-	resp.Err = errCode(code)
-	if lt == nil {
-		return resp, nil
-	}
-	lt.opMu.Lock()
-	defer lt.opMu.Unlock()
-	s.mu.RLock()
-	a := lt.state.lookup(req.OldAppName)
-	taken := lt.state.lookup(req.NewAppName_) != nil
-	s.mu.RUnlock()
-	switch {
-	case a == nil:
-		resp.Err = errCode(base.ErrAppNotExist)
-		resp.HintMessage = "no available table named " + req.OldAppName
-	case !validTableName(req.NewAppName_):
-		resp.Err = errCode(base.ErrInvalidParameters)
-		resp.HintMessage = "invalid table name " + strconv.Quote(req.NewAppName_)
-	case taken:
-		resp.Err = errCode(base.ErrAppExist)
-		resp.HintMessage = "a table named " + req.NewAppName_ + " exists"
-	default:
+	code, hint := s.leaderOp(opSpec{what: "rename table", table: req.OldAppName, persists: true}, func(op *leaderOp) error {
+		a, err := op.table(req.OldAppName)
+		if err != nil {
+			return err
+		}
+		if !validTableName(req.NewAppName_) {
+			return refuse(base.ErrInvalidParameters, "invalid table name "+strconv.Quote(req.NewAppName_))
+		}
+		if _, err := op.table(req.NewAppName_); err == nil {
+			return refuse(base.ErrAppExist, "a table named "+req.NewAppName_+" exists")
+		}
 		info := cloneInfo(a.info)
 		info.AppName = req.NewAppName_
-		if err := s.commitApp(lt, info, a.partitions); err != nil {
-			resp.Err = errCode(base.ErrTimeout)
-			return resp, nil
-		}
-		resp.Err = errCode(base.ErrOK)
+		return op.commitApp(info, a.partitions)
+	})
+	resp.Err = errCode(code)
+	if hint != "" {
+		resp.HintMessage = hint
 	}
 	return resp, nil
 }
 
 func (s *Server) updateAppEnv(ctx context.Context, call *rpc.Call, req *admin.ConfigurationUpdateAppEnvRequest) (*admin.ConfigurationUpdateAppEnvResponse, error) {
 	resp := &admin.ConfigurationUpdateAppEnvResponse{}
-	lt, code := s.leaderOrNot()
+	code, hint := s.leaderOp(opSpec{what: "update table envs", table: req.AppName, persists: true}, func(op *leaderOp) error {
+		a, err := op.table(req.AppName)
+		if err != nil {
+			return err
+		}
+		info := cloneInfo(a.info)
+		switch req.Op {
+		case admin.AppEnvOperation_APP_ENV_OP_SET:
+			if len(req.Keys) == 0 || len(req.Keys) != len(req.Values) {
+				return refuse(base.ErrInvalidParameters, "set needs as many values as keys, at least one")
+			}
+			envs := map[string]string{}
+			for i, k := range req.Keys {
+				envs[k] = req.Values[i]
+			}
+			if err := validateEnvs(envs); err != nil {
+				return refuse(base.ErrInvalidParameters, err.Error())
+			}
+			for k, v := range envs {
+				info.Envs[k] = v
+			}
+		case admin.AppEnvOperation_APP_ENV_OP_DEL:
+			if len(req.Keys) == 0 {
+				return refuse(base.ErrInvalidParameters, "del needs at least one key")
+			}
+			var deleted []string
+			for _, k := range req.Keys {
+				if _, ok := info.Envs[k]; ok {
+					delete(info.Envs, k)
+					deleted = append(deleted, k)
+				}
+			}
+			resp.HintMessage = strings.Join(deleted, "\n")
+		case admin.AppEnvOperation_APP_ENV_OP_CLEAR:
+			prefix := req.GetClearPrefix()
+			var deleted []string
+			for k := range info.Envs {
+				if prefix == "" || strings.HasPrefix(k, prefix+".") {
+					delete(info.Envs, k)
+					deleted = append(deleted, k)
+				}
+			}
+			sort.Strings(deleted)
+			resp.HintMessage = strings.Join(deleted, "\n")
+		default:
+			return refuse(base.ErrInvalidParameters, "unknown env operation")
+		}
+		// A failed write keeps the hint of what would have been deleted.
+		return op.commitApp(info, a.partitions)
+	})
 	resp.Err = errCode(code)
-	if lt == nil {
-		return resp, nil
-	}
-	lt.opMu.Lock()
-	defer lt.opMu.Unlock()
-	s.mu.RLock()
-	a := lt.state.lookup(req.AppName)
-	s.mu.RUnlock()
-	if a == nil {
-		resp.Err = errCode(base.ErrAppNotExist)
-		resp.HintMessage = "no available table named " + req.AppName
-		return resp, nil
-	}
-	info := cloneInfo(a.info)
-	bad := func(hint string) (*admin.ConfigurationUpdateAppEnvResponse, error) {
-		resp.Err = errCode(base.ErrInvalidParameters)
+	if hint != "" {
 		resp.HintMessage = hint
-		return resp, nil
 	}
-	switch req.Op {
-	case admin.AppEnvOperation_APP_ENV_OP_SET:
-		if len(req.Keys) == 0 || len(req.Keys) != len(req.Values) {
-			return bad("set needs as many values as keys, at least one")
-		}
-		envs := map[string]string{}
-		for i, k := range req.Keys {
-			envs[k] = req.Values[i]
-		}
-		if err := validateEnvs(envs); err != nil {
-			return bad(err.Error())
-		}
-		for k, v := range envs {
-			info.Envs[k] = v
-		}
-	case admin.AppEnvOperation_APP_ENV_OP_DEL:
-		if len(req.Keys) == 0 {
-			return bad("del needs at least one key")
-		}
-		var deleted []string
-		for _, k := range req.Keys {
-			if _, ok := info.Envs[k]; ok {
-				delete(info.Envs, k)
-				deleted = append(deleted, k)
-			}
-		}
-		resp.HintMessage = strings.Join(deleted, "\n")
-	case admin.AppEnvOperation_APP_ENV_OP_CLEAR:
-		prefix := req.GetClearPrefix()
-		var deleted []string
-		for k := range info.Envs {
-			if prefix == "" || strings.HasPrefix(k, prefix+".") {
-				delete(info.Envs, k)
-				deleted = append(deleted, k)
-			}
-		}
-		sort.Strings(deleted)
-		resp.HintMessage = strings.Join(deleted, "\n")
-	default:
-		return bad("unknown env operation")
-	}
-	if err := s.commitApp(lt, info, a.partitions); err != nil {
-		resp.Err = errCode(base.ErrTimeout)
-		return resp, nil
-	}
-	resp.Err = errCode(base.ErrOK)
 	return resp, nil
 }
 
 func (s *Server) getMaxReplicaCount(ctx context.Context, call *rpc.Call, req *admin.ConfigurationGetMaxReplicaCountRequest) (*admin.ConfigurationGetMaxReplicaCountResponse, error) {
 	resp := &admin.ConfigurationGetMaxReplicaCountResponse{}
-	lt, code := s.leaderOrNot()
+	code, hint := s.leaderOp(opSpec{what: "get max replica count", table: req.AppName}, func(op *leaderOp) error {
+		a, err := op.table(req.AppName)
+		if err != nil {
+			return err
+		}
+		resp.MaxReplicaCount = a.info.MaxReplicaCount
+		return nil
+	})
 	resp.Err = errCode(code)
-	if lt == nil {
-		return resp, nil
+	if hint != "" {
+		resp.HintMessage = hint
 	}
-	s.mu.RLock()
-	a := lt.state.lookup(req.AppName)
-	s.mu.RUnlock()
-	if a == nil {
-		resp.Err = errCode(base.ErrAppNotExist)
-		resp.HintMessage = "no available table named " + req.AppName
-		return resp, nil
-	}
-	resp.MaxReplicaCount = a.info.MaxReplicaCount
 	return resp, nil
 }
 
 func (s *Server) setMaxReplicaCount(ctx context.Context, call *rpc.Call, req *admin.ConfigurationSetMaxReplicaCountRequest) (*admin.ConfigurationSetMaxReplicaCountResponse, error) {
 	resp := &admin.ConfigurationSetMaxReplicaCountResponse{}
-	lt, code := s.leaderOrNot()
-	resp.Err = errCode(code)
-	if lt == nil {
-		return resp, nil
-	}
-	lt.opMu.Lock()
-	defer lt.opMu.Unlock()
-	s.mu.RLock()
-	a := lt.state.lookup(req.AppName)
-	alive := len(lt.aliveNodes())
-	s.mu.RUnlock()
-	if a == nil {
-		resp.Err = errCode(base.ErrAppNotExist)
-		resp.HintMessage = "no available table named " + req.AppName
-		return resp, nil
-	}
-	resp.OldMaxReplicaCount = a.info.MaxReplicaCount
-	n := req.MaxReplicaCount
-	switch {
-	case n < s.opts.MinReplicaCount || n > s.opts.MaxReplicaCount:
-		resp.Err = errCode(base.ErrInvalidParameters)
-		resp.HintMessage = "max_replica_count must be within [" + strconv.Itoa(int(s.opts.MinReplicaCount)) + ", " + strconv.Itoa(int(s.opts.MaxReplicaCount)) + "]"
-		return resp, nil
-	case int(n) > alive:
-		resp.Err = errCode(base.ErrInvalidParameters)
-		resp.HintMessage = "max_replica_count exceeds the " + strconv.Itoa(alive) + " alive replica servers"
-		return resp, nil
-	case n == a.info.MaxReplicaCount:
-		resp.HintMessage = "no change"
-		return resp, nil
-	}
-	info := cloneInfo(a.info)
-	info.MaxReplicaCount = n
-	parts := make([]*layer2.PartitionConfiguration, len(a.partitions))
-	for i, pc := range a.partitions {
-		next := cloneConfig(pc)
-		next.MaxReplicaCount = n
-		if err := s.writePartition(lt.ctx, next, false); err != nil {
-			resp.Err = errCode(base.ErrTimeout)
-			return resp, nil
+	code, hint := s.leaderOp(opSpec{what: "set max replica count", table: req.AppName, persists: true}, func(op *leaderOp) error {
+		s.mu.RLock()
+		a := op.lt.state.lookup(req.AppName)
+		alive := len(op.lt.aliveNodes())
+		s.mu.RUnlock()
+		if a == nil {
+			return &noTableError{name: req.AppName}
 		}
-		parts[i] = next
-	}
-	if err := s.commitApp(lt, info, parts); err != nil {
-		resp.Err = errCode(base.ErrTimeout)
-		return resp, nil
+		resp.OldMaxReplicaCount = a.info.MaxReplicaCount
+		n := req.MaxReplicaCount
+		switch {
+		case n < s.opts.MinReplicaCount || n > s.opts.MaxReplicaCount:
+			return refuse(base.ErrInvalidParameters, "max_replica_count must be within ["+strconv.Itoa(int(s.opts.MinReplicaCount))+", "+strconv.Itoa(int(s.opts.MaxReplicaCount))+"]")
+		case int(n) > alive:
+			return refuse(base.ErrInvalidParameters, "max_replica_count exceeds the "+strconv.Itoa(alive)+" alive replica servers")
+		case n == a.info.MaxReplicaCount:
+			resp.HintMessage = "no change"
+			return nil
+		}
+		info := cloneInfo(a.info)
+		info.MaxReplicaCount = n
+		parts := make([]*layer2.PartitionConfiguration, len(a.partitions))
+		for i, pc := range a.partitions {
+			next := cloneConfig(pc)
+			next.MaxReplicaCount = n
+			if err := op.writePartition(next); err != nil {
+				return err
+			}
+			parts[i] = next
+		}
+		return op.commitApp(info, parts)
+	})
+	resp.Err = errCode(code)
+	if hint != "" {
+		resp.HintMessage = hint
 	}
 	return resp, nil
-}
-
-// commitApp makes info durable first and only then visible, so a reply of
-// ERR_OK never describes a table state a new leader could not recover.
-func (s *Server) commitApp(lt *leaderTerm, info *layer2.AppInfo, parts []*layer2.PartitionConfiguration) error {
-	if err := s.writeApp(lt.ctx, info); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	lt.state.put(&app{info: info, partitions: parts})
-	s.mu.Unlock()
-	return nil
 }

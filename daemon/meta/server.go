@@ -144,6 +144,9 @@ type Server struct {
 	// (retryStore); storeRetry is the pause between the attempts.
 	storeLog   *ratelog.Limiter
 	storeRetry time.Duration
+	// opLog limits the log lines of admin operations that failed to persist
+	// their change (leaderop.go).
+	opLog *ratelog.Limiter
 }
 
 // New returns a meta server. Register its handlers on a mux with Register and serve
@@ -164,6 +167,7 @@ func New(opts Options) (*Server, error) {
 
 		storeLog:   ratelog.New(storeLogEvery),
 		storeRetry: time.Second,
+		opLog:      ratelog.New(opLogEvery),
 	}
 	s.cmds = remotecmd.New("meta", opts.StartTime)
 	s.registerCommands()
