@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 )
 
 func storedCount(t *testing.T, s *Store) int {
@@ -170,11 +172,8 @@ func TestPeriodicPurge(t *testing.T) {
 	s.apply(putOp("h", "a", "v", int32(now+1)), putOp("h", "b", "v", 0))
 	s.clk.Advance(time.Second)
 	s.apply()
-	deadline := time.Now().Add(10 * time.Second)
-	for storedCount(t, s.Store) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the background sweep did not purge the expired record")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitfor.Until(t, 10*time.Second, 50*time.Millisecond, "the background sweep to purge the expired record", func() (bool, string) {
+		n := storedCount(t, s.Store)
+		return n == 1, fmt.Sprintf("%d records stored", n)
+	})
 }

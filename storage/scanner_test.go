@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pegasusgo/pegasus/idl/gen/rrdb"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/storage/keys"
 )
 
@@ -343,13 +344,10 @@ func TestScannerJanitor(t *testing.T) {
 		t.Fatalf("no context stored: %+v", resp)
 	}
 	s.clk.Advance(2 * time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for s.OpenScanners() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("janitor did not expire the idle context")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitfor.Until(t, 10*time.Second, 50*time.Millisecond, "the janitor to expire the idle context", func() (bool, string) {
+		n := s.OpenScanners()
+		return n == 0, fmt.Sprintf("%d contexts open", n)
+	})
 }
 
 func TestScannerAfterClose(t *testing.T) {
