@@ -20,6 +20,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
 	"github.com/pegasusgo/pegasus/idl/gen/radmin"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/shell"
 )
@@ -84,13 +85,7 @@ func startMeta(t *testing.T, minLive int) string {
 		<-done
 		rs.Close()
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for !srv.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("meta server never became leader")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.True(t, 5*time.Second, 10*time.Millisecond, "the meta server to become leader", srv.IsLeader)
 	return addr
 }
 
@@ -196,17 +191,10 @@ func startCluster(t *testing.T, n int) *testCluster {
 	}
 	sort.Strings(c.nodes)
 	sh := newShell(t, c.meta, nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitfor.Until(t, 10*time.Second, 50*time.Millisecond, "temp to become healthy", func() (bool, string) {
 		out, _ := runScript(t, sh, "ls -d\n")
-		if strings.Contains(out, "fully_healthy_app_count    : 1") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("temp never became healthy:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return strings.Contains(out, "fully_healthy_app_count    : 1"), "\n" + out
+	})
 	return c
 }
 

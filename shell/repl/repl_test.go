@@ -3,6 +3,7 @@ package repl_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/pegasusgo/pegasus/daemon/meta"
 	"github.com/pegasusgo/pegasus/daemon/meta/metastore"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
@@ -58,13 +60,7 @@ func startMeta(t *testing.T) string {
 		<-done
 		rs.Close()
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for !srv.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("no meta leader")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.True(t, 5*time.Second, 10*time.Millisecond, "a meta leader", srv.IsLeader)
 	return addr
 }
 
@@ -90,18 +86,24 @@ func (s *screen) String() string {
 // it ends.
 func (s *screen) waitFor(t *testing.T, from int, text string) int {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	end := -1
+	waitfor.Until(t, 15*time.Second, 20*time.Millisecond, fmt.Sprintf("the screen to show %q", text), func() (bool, string) {
 		all := s.String()
 		if i := strings.Index(all[min(from, len(all)):], text); i >= 0 {
-			return from + i + len(text)
+			end = from + i + len(text)
+			return true, ""
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %q; the screen shows:\n%q", text, all[min(from, len(all)):])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("the screen shows:\n%q", all[min(from, len(all)):])
+	})
+	return end
 }
+
+// renderStart begins each redraw of the prompt line by go-prompt (it hides the
+// cursor while drawing).
+const renderStart = "\x1b[?25l"
+
+// renders counts the redraws of the prompt line so far.
+func (s *screen) renders() int { return strings.Count(s.String(), renderStart) }
 
 // TestInteractive drives the real binary through a pseudo-terminal: it types a
 // command with tab completion, reads the rendered table, and leaves with Ctrl-D.
@@ -154,10 +156,19 @@ func TestInteractive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	type_("cluster_i")
-	time.Sleep(200 * time.Millisecond)
-	type_("\t")
-	time.Sleep(200 * time.Millisecond)
+	// press types keys and waits for the redraw that follows their reading:
+	// go-prompt takes a read as a key (Tab, Enter) only when it holds nothing
+	// else, so the next keys must come in a read of their own.
+	press := func(keys string) {
+		t.Helper()
+		before := scr.renders()
+		type_(keys)
+		waitfor.Until(t, 15*time.Second, 10*time.Millisecond, fmt.Sprintf("the shell to redraw after reading %q", keys), func() (bool, string) {
+			return scr.renders() > before, fmt.Sprintf("the screen shows:\n%q", scr.String()[pos:])
+		})
+	}
+	press("cluster_i")
+	press("\t")
 	type_("\r")
 	pos = scr.waitFor(t, pos, "[cluster_info]")
 	pos = scr.waitFor(t, pos, "primary_meta_server           : "+metaAddr)
@@ -165,10 +176,8 @@ func TestInteractive(t *testing.T) {
 	pos = scr.waitFor(t, pos, ">>> ")
 
 	// Table names complete too.
-	type_("app te")
-	time.Sleep(200 * time.Millisecond)
-	type_("\t")
-	time.Sleep(200 * time.Millisecond)
+	press("app te")
+	press("\t")
 	type_("\r")
 	pos = scr.waitFor(t, pos, "app_name           : temp")
 	scr.waitFor(t, pos, ">>> ")
