@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pegasusgo/pegasus/daemon/zktest"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 )
 
 func TestMain(m *testing.M) {
@@ -87,22 +88,17 @@ func startZK(t testing.TB) *zktest.Server { return zktest.Start(t) }
 func checkGoroutines(t testing.TB) {
 	t.Cleanup(func() {
 		var leaked []string
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		if waitfor.Within(10*time.Second, 50*time.Millisecond, func() (bool, string) {
 			leaked = leakedGoroutines()
-			if len(leaked) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
+			return len(leaked) == 0, ""
+		}) != nil {
+			t.Errorf("%d goroutines left behind:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
 		}
-		t.Errorf("%d goroutines left behind:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
 	})
 }
 
-func leakedGoroutines() []string {
+// goroutines returns the stacks of every goroutine.
+func goroutines() []string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -112,8 +108,23 @@ func leakedGoroutines() []string {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+	return strings.Split(string(buf), "\n\n")
+}
+
+// running reports whether a goroutine is inside fn (as named in a stack trace,
+// e.g. "metastore.(*ZKStore).Set(").
+func running(fn string) bool {
+	for _, g := range goroutines() {
+		if strings.Contains(g, fn) {
+			return true
+		}
+	}
+	return false
+}
+
+func leakedGoroutines() []string {
 	var leaked []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range goroutines() {
 		if strings.Contains(g, "go-zookeeper/zk.") ||
 			strings.Contains(g, "metastore.(*") ||
 			strings.Contains(g, "metastore.NewZK") {
@@ -126,13 +137,7 @@ func leakedGoroutines() []string {
 // eventually polls cond until it holds or timeout passes.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitfor.True(t, timeout, 20*time.Millisecond, what, cond)
 }
 
 func ctxTimeout(t testing.TB, d time.Duration) context.Context {

@@ -110,7 +110,15 @@ func TestZKServerOutage(t *testing.T) {
 		t.Errorf("leader stepped down %v after the server stopped, not within the session timeout %v", after, testSessionTimeout)
 	}
 
-	time.Sleep(500 * time.Millisecond)
+	// The server comes back once every candidate has lost its connection.
+	eventually(t, 10*time.Second, "every candidate to see the outage", func() bool {
+		for _, c := range cands {
+			if st, _ := c.store.(*ZKStore).session(); st.state == zk.StateHasSession {
+				return false
+			}
+		}
+		return true
+	})
 	restarted := time.Now()
 	srv.Restart(t)
 	ev := nextEvent(t, events, testSessionTimeout+10*time.Second, "a leader after the restart")
@@ -388,7 +396,7 @@ func TestZKStoreOutage(t *testing.T) {
 		defer cancel()
 		done <- s.Set(setCtx, "/outage", []byte("after"))
 	}()
-	time.Sleep(time.Second)
+	eventually(t, 10*time.Second, "the set to start during the outage", func() bool { return running("metastore.(*ZKStore).Set(") })
 	srv.Restart(t)
 	select {
 	case err := <-done:
