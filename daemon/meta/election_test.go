@@ -13,8 +13,10 @@ import (
 
 	"github.com/pegasusgo/pegasus/daemon/clustertest"
 	"github.com/pegasusgo/pegasus/daemon/zktest"
+	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
@@ -203,19 +205,35 @@ func (c *metaCluster) leaders() []int {
 	return out
 }
 
+// leaderSeenBy asks meta i directly which meta it forwards to as the leader
+// ("" when it answers itself, gives no hint or cannot be reached).
+func (c *metaCluster) leaderSeenBy(i int) string {
+	cl := rpc.NewClient(c.addrs[i], rpc.ClientOptions{DialTimeout: 500 * time.Millisecond})
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var r layer2.QueryCfgResponse
+	err := cl.Call(ctx, rpc.Request{Code: rpc.CodeQueryConfig, Args: &layer2.QueryCfgRequest{AppName: "temp", PartitionIndices: []int32{}}}, &r)
+	if err != nil || r.Err.Name() != base.ErrForwardToOthers || len(r.Partitions) == 0 || !r.Partitions[0].Primary.IsValid() {
+		return ""
+	}
+	return r.Partitions[0].Primary.String()
+}
+
 func (c *metaCluster) waitLeader(d time.Duration) int {
 	c.t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if l := c.leaders(); len(l) == 1 {
-			return l[0]
-		} else if len(l) > 1 {
+	leader := -1
+	waitfor.Until(c.t, d, 50*time.Millisecond, "a leader", func() (bool, string) {
+		l := c.leaders()
+		if len(l) > 1 {
 			c.t.Fatalf("several leaders at once: %v", l)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	c.t.Fatalf("no leader within %v", d)
-	return -1
+		if len(l) == 1 {
+			leader = l[0]
+		}
+		return len(l) == 1, "no meta answers as the leader"
+	})
+	return leader
 }
 
 func testElectionAndRecovery(t *testing.T, zk string, maxFailover time.Duration) {
@@ -275,7 +293,11 @@ func testElectionAndRecovery(t *testing.T, zk string, maxFailover time.Duration)
 	}
 	// The killed meta comes back as a follower.
 	c.start(first)
-	time.Sleep(2 * time.Second)
+	// It is back once it forwards to the leader it found in the election; the
+	// check below tells what is wrong if that never happens.
+	_ = waitfor.Within(30*time.Second, 50*time.Millisecond, func() (bool, string) {
+		return c.leaderSeenBy(first) == c.addrs[second], ""
+	})
 	if l := c.leaders(); len(l) != 1 || l[0] != second {
 		t.Fatalf("leaders after restart: %v, want [%d]", l, second)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
@@ -96,13 +97,7 @@ func startMetaAccess(t *testing.T, dir string, tweak func(*Options), access *rpc
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.True(t, d, 10*time.Millisecond, what, cond)
 }
 
 // fakeNode beacons a meta server like a replica server would, recording when the
@@ -513,18 +508,22 @@ func TestNodeLiveness(t *testing.T) {
 	a := newAdmin(t, m.addr)
 	n := newFakeNode(t, m.addr, "127.0.0.1:35900", 100*time.Millisecond)
 	waitFor(t, 10*time.Second, "node alive", func() bool { return a.nodes()[n.addr] == admin.NodeStatus_NS_ALIVE })
-	time.Sleep(300 * time.Millisecond)
+	// The lease measured starts with a beacon acknowledged while the node is
+	// listed alive.
+	seen := time.Now()
+	waitFor(t, 10*time.Second, "a beacon acknowledged after the node was seen alive", func() bool { return n.lastAcked().After(seen) })
 	n.stop()
 	leaseStart := n.lastAcked()
 	var unalive time.Time
-	for time.Since(leaseStart) < grace+3*time.Second {
+	ctx, cancel := context.WithDeadline(context.Background(), leaseStart.Add(grace+3*time.Second))
+	defer cancel()
+	_ = waitfor.Poll(ctx, 10*time.Millisecond, func() (bool, string) {
 		st := a.nodes()[n.addr]
 		if st == admin.NodeStatus_NS_UNALIVE {
 			unalive = time.Now()
-			break
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return !unalive.IsZero(), st.String()
+	})
 	if unalive.IsZero() {
 		t.Fatal("node never turned UNALIVE")
 	}
