@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
 	"github.com/pegasusgo/pegasus/idl/gen/metadata"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
@@ -275,13 +277,37 @@ func (w tWriter) Write(b []byte) (int, error) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	waitfor.True(t, 20*time.Second, 10*time.Millisecond, what, cond)
+}
+
+// running returns the goroutines whose stacks name any of fns (such as
+// "replica.(*Stub).waitConnected("), one line each.
+func running(fns ...string) []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		buf = make([]byte, 2*len(buf))
 	}
+	var found []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, fn := range fns {
+			if strings.Contains(g, fn) {
+				found = append(found, strings.SplitN(g, "\n", 2)[0]+" in "+fn)
+				break
+			}
+		}
+	}
+	return found
+}
+
+// changesInFlight are the goroutines sending a configuration change to the meta
+// server.
+func changesInFlight() []string {
+	return running("replica.(*Stub).disownPrimary.func", "replica.(*Stub).sendConfigChange.func", "replica.(*metaLink).updateConfig(")
 }
 
 func cloneConfig(pc *layer2.PartitionConfiguration) *layer2.PartitionConfiguration {
@@ -393,7 +419,11 @@ func TestSyncBeforeInstallKeepsThePrimary(t *testing.T) {
 
 	m.propose(admin.ConfigType_CT_ASSIGN_PRIMARY, pc, m.self)
 	waitFor(t, "the partition to be served", servesAsPrimary(s, g, 1))
-	time.Sleep(300 * time.Millisecond) // time for a wrong hand-over to reach the meta server
+	// A hand-over would have been decided on the held answer, handled above: once
+	// no configuration change is on its way, it would have reached the meta server.
+	_ = waitfor.Within(20*time.Second, 10*time.Millisecond, func() (bool, string) {
+		return len(changesInFlight()) == 0, ""
+	})
 	if got := m.get(g); got.Ballot != 1 || got.Primary.String() != m.self {
 		t.Fatalf("the meta server's configuration became %v: the server gave away a primary it was being given", got)
 	}
@@ -483,7 +513,11 @@ func TestInstallBeforeTheBeaconAck(t *testing.T) {
 	pc := partitionConfig(g, 1, m.self)
 	m.set(pc)
 	m.propose(admin.ConfigType_CT_ASSIGN_PRIMARY, pc, m.self)
-	time.Sleep(200 * time.Millisecond) // the proposal arrives while not connected
+	// The proposal has arrived once it waits for the acknowledgement; had it been
+	// dropped instead, the install below never comes.
+	_ = waitfor.Within(5*time.Second, 5*time.Millisecond, func() (bool, string) {
+		return len(running("replica.(*Stub).waitConnected(")) > 0, ""
+	})
 	if s.meta.Connected() {
 		t.Fatal("setup: connected before the beacon was answered")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/metadata"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
@@ -238,13 +239,10 @@ func TestDiskWatcher(t *testing.T) {
 
 func waitStatus(t *testing.T, d *disk, want metadata.DiskStatus) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for d.Status() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("disk status %v, want %v", d.Status(), want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfor.Until(t, 5*time.Second, 5*time.Millisecond, fmt.Sprintf("disk status %v", want), func() (bool, string) {
+		st := d.Status()
+		return st == want, fmt.Sprintf("disk status %v", st)
+	})
 }
 
 func TestDiskRefusal(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/cmd"
 	"github.com/pegasusgo/pegasus/idl/gen/rrdb"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/rpc/kv"
 	"github.com/pegasusgo/pegasus/storage/keys"
@@ -57,9 +58,8 @@ func digests(t *testing.T, c *clustertest.Cluster) map[string]map[string]digestR
 // at least wantReplicas of them.
 func identicalReplicas(t *testing.T, c *clustertest.Cluster, wantReplicas int, timeout time.Duration) int {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
+	compared := 0
+	waitfor.Until(t, timeout, 300*time.Millisecond, "identical replicas", func() (bool, string) {
 		byGpid := map[string][]digestRow{}
 		for _, rows := range digests(t, c) {
 			for g, r := range rows {
@@ -69,7 +69,7 @@ func identicalReplicas(t *testing.T, c *clustertest.Cluster, wantReplicas int, t
 			}
 		}
 		ok := len(byGpid) > 0
-		last = ""
+		last := "no partition has members"
 		for g, rows := range byGpid {
 			if len(rows) < wantReplicas {
 				ok, last = false, fmt.Sprintf("partition %s has %d replicas", g, len(rows))
@@ -81,13 +81,10 @@ func identicalReplicas(t *testing.T, c *clustertest.Cluster, wantReplicas int, t
 				}
 			}
 		}
-		if ok {
-			return len(byGpid)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	t.Fatalf("replicas differ: %s", last)
-	return 0
+		compared = len(byGpid)
+		return ok, last
+	})
+	return compared
 }
 
 func TestReplicatedWrites(t *testing.T) {
@@ -139,17 +136,13 @@ func TestReplicatedWrites(t *testing.T) {
 	// The key estimate (count_data without -c) reaches every record once the
 	// checkpoints (every 10 s here) have flushed them: three replicas of each.
 	var sum float64
-	deadline := time.Now().Add(45 * time.Second)
-	for time.Now().Before(deadline) {
+	_ = waitfor.Within(45*time.Second, 500*time.Millisecond, func() (bool, string) {
 		sum = 0
 		for _, addr := range c.ReplicaAddrs() {
 			sum += metricSum(t, addr, "rdb_estimated_keys")
 		}
-		if sum >= 3*keys {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return sum >= 3*keys, ""
+	})
 	// Besides the records, each sstable holds the replica's decree record.
 	if sum < 3*keys || sum > 3*keys+300 {
 		t.Fatalf("rdb_estimated_keys over the replicas = %v, want about %d", sum, 3*keys)
@@ -217,10 +210,7 @@ func TestCrashAllReplicaServers(t *testing.T) {
 		}(w)
 	}
 	// Let the load run, then kill every replica server at once, mid-write.
-	deadline := time.Now().Add(20 * time.Second)
-	for writes.Load() < 2000 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	_ = waitfor.Within(20*time.Second, 50*time.Millisecond, func() (bool, string) { return writes.Load() >= 2000, "" })
 	c.KillTogether("replica", 1, 2, 3)
 	close(stop)
 	wg.Wait()
@@ -316,7 +306,7 @@ func TestWriteGuards(t *testing.T) {
 		}
 		// The first refusal is logged (the next ones within 10 s are held back).
 		var line string
-		for deadline := time.Now().Add(10 * time.Second); line == "" && time.Now().Before(deadline); {
+		_ = waitfor.Within(10*time.Second, 100*time.Millisecond, func() (bool, string) {
 			for i := range c.ReplicaAddrs() {
 				for _, l := range strings.Split(c.Log("replica", i+1), "\n") {
 					if strings.Contains(l, "larger than [replication] max_allowed_write_size") {
@@ -324,10 +314,8 @@ func TestWriteGuards(t *testing.T) {
 					}
 				}
 			}
-			if line == "" {
-				time.Sleep(100 * time.Millisecond)
-			}
-		}
+			return line != "", ""
+		})
 		for _, part := range []string{"size=", "limit=1048576", "table=temp", "gpid=1.", "remote=127.0.0.1:"} {
 			if !strings.Contains(line, part) {
 				t.Fatalf("log line %q does not say %q", line, part)

@@ -14,6 +14,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
@@ -38,7 +39,7 @@ func TestProposalOvertakingTheIdentityCheck(t *testing.T) {
 	self := replicaLn.Addr().String()
 
 	// The other cluster's meta server: it answers the config sync only once its
-	// proposal has been delivered.
+	// proposal has been delivered and is held by the replica server.
 	proposed := make(chan struct{})
 	mux := rpc.NewMux()
 	rpc.Handle(mux, rpc.CodeBeacon, func(ctx context.Context, c *rpc.Call, req *consensus.BeaconMsg) (*consensus.BeaconAck, error) {
@@ -50,8 +51,6 @@ func TestProposalOvertakingTheIdentityCheck(t *testing.T) {
 		case <-proposed:
 		case <-ctx.Done():
 		}
-		// Time enough for the replica server to apply the proposal, if it would.
-		time.Sleep(300 * time.Millisecond)
 		other := "new-id"
 		return &consensus.ConfigurationQueryByNodeResponse{Err: base.NewErrorCode(base.ErrOK), ClusterID: &other}, nil
 	})
@@ -82,11 +81,8 @@ func TestProposalOvertakingTheIdentityCheck(t *testing.T) {
 	runErr := make(chan error, 1)
 	go func() { runErr <- stub.Run(ctx) }()
 
-	for !stub.meta.Connected() {
-		if ctx.Err() != nil {
-			t.Fatal("the replica server never connected to the meta server")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if waitfor.Poll(ctx, 10*time.Millisecond, func() (bool, string) { return stub.meta.Connected(), "" }) != nil {
+		t.Fatal("the replica server never connected to the meta server")
 	}
 	g := base.Gpid{Appid: 1, PartitionIndex: 0}
 	cl := rpc.NewClient(self, rpc.ClientOptions{})
@@ -103,6 +99,15 @@ func TestProposalOvertakingTheIdentityCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The config sync is answered once the replica server has taken the proposal
+	// in: it waits for the identity check, is kept for after it, or (the check
+	// below says so) was applied.
+	_ = waitfor.Within(5*time.Second, 5*time.Millisecond, func() (bool, string) {
+		stub.mu.Lock()
+		kept := len(stub.early)
+		stub.mu.Unlock()
+		return kept > 0 || len(running("replica.(*Stub).waitClusterConfirmed(")) > 0 || stub.get(g) != nil, ""
+	})
 	close(proposed)
 
 	select {

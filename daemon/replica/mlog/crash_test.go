@@ -116,6 +116,8 @@ func TestCrashKill(t *testing.T) {
 			cmd.Wait()
 			t.Fatalf("child did not start: %s", stderr.String())
 		}
+		// The kill comes at a random moment of the appends: that moment is what
+		// the test varies.
 		time.Sleep(time.Duration(10+rng.IntN(250)) * time.Millisecond)
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
