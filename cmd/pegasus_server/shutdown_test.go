@@ -33,7 +33,7 @@ func TestShutdownWatchdog(t *testing.T) {
 				cancel()
 			}
 			if tc.stopsAfter >= 0 {
-				time.Sleep(tc.stopsAfter)
+				time.Sleep(tc.stopsAfter) // the roles' stopping time, the case under test
 				close(stopped)
 			}
 			select {

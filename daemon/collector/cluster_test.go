@@ -19,6 +19,7 @@ import (
 
 	"github.com/pegasusgo/pegasus/daemon/clustertest"
 	"github.com/pegasusgo/pegasus/daemon/collector"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc/kv"
 	"github.com/pegasusgo/pegasus/shell"
 )
@@ -141,17 +142,7 @@ func (c *collectorClient) availability() collector.AvailabilityReport {
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		time.Sleep(300 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v; last: %s", what, d, last)
+	waitfor.Until(t, d, 300*time.Millisecond, what, cond)
 }
 
 // waitMinute waits for a published minute other than after that satisfies

@@ -12,22 +12,13 @@ import (
 
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/internal/kvtest"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc/kv"
 )
 
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v; last: %s", what, d, last)
+	waitfor.Until(t, d, 20*time.Millisecond, what, cond)
 }
 
 // TestDetectorOnFakeCluster runs the detector against an in-process cluster
@@ -239,7 +230,11 @@ func TestRunEndsWithContext(t *testing.T) {
 		defer close(done)
 		c.Run(ctx)
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// Ended once Run is in its loops: two rounds failed to reach the meta.
+	waitUntil(t, 10*time.Second, "two failed rounds", func() (bool, string) {
+		n := c.metaFailures.Load()
+		return n >= 2, fmt.Sprintf("%d rounds failed", n)
+	})
 	cancel()
 	select {
 	case <-done:

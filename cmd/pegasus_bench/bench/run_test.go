@@ -41,7 +41,7 @@ func (f *fakeTarget) op(ctx context.Context) error {
 		}
 	}
 	if f.delay > 0 {
-		time.Sleep(f.delay)
+		time.Sleep(f.delay) // the fake's latency: each operation takes this long, as a slow server's would
 	}
 	if f.failNth > 0 && n%f.failNth == 0 {
 		return &kv.Error{Op: "Set", Code: "ERR_BUSY"}
