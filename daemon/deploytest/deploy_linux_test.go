@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pegasusgo/pegasus/daemon/zktest"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 )
 
 // The simulated LAN: hosts are 10.77.0.1, .2, .3 on one bridge. The addresses live
@@ -389,17 +390,12 @@ func startZooKeeper(t *testing.T, h *host) {
 	p := startProcess(t, "zookeeper", cmd, filepath.Join(dir, "zookeeper.out"))
 	dial := nsDial(h.ns)
 	addr := fmt.Sprintf("%s:%d", h.ip, zkClientPort)
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	waitfor.Until(t, 60*time.Second, 200*time.Millisecond, "ZooKeeper on "+addr+" to answer", func() (bool, string) {
 		if !p.running() {
 			t.Fatalf("ZooKeeper exited: %v\n%s", p.err, tail(p.out, 4000))
 		}
-		if ruok(dial, addr) {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("ZooKeeper on %s did not answer within 60 s:\n%s", addr, tail(p.out, 4000))
+		return ruok(dial, addr), "\n" + tail(p.out, 4000)
+	})
 }
 
 func ruok(dial func(context.Context, string, string) (net.Conn, error), addr string) bool {
@@ -432,13 +428,12 @@ func zkClient(t *testing.T, h *host, addr string) *zk.Conn {
 	if err != nil {
 		t.Fatalf("connect to ZooKeeper %s: %v", addr, err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for conn.State() != zk.StateHasSession {
-		if time.Now().After(deadline) {
-			conn.Close()
-			t.Fatalf("no ZooKeeper session with %s within 20 s (state %v)", addr, conn.State())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := waitfor.Within(20*time.Second, 50*time.Millisecond, func() (bool, string) {
+		st := conn.State()
+		return st == zk.StateHasSession, fmt.Sprintf("state %v", st)
+	}); err != nil {
+		conn.Close()
+		t.Fatalf("no ZooKeeper session with %s within 20 s (%v)", addr, err)
 	}
 	return conn
 }
@@ -757,18 +752,11 @@ func zkTree(c *zk.Conn, p string) ([]string, error) {
 // waitFor polls cond until it holds, checking the processes between polls.
 func waitFor(t *testing.T, limit time.Duration, what string, check func(), cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	var last string
-	for time.Now().Before(deadline) {
+	waitfor.Until(t, limit, time.Second, what, func() (bool, string) {
 		check()
 		ok, detail := cond()
-		if ok {
-			return
-		}
-		last = detail
-		time.Sleep(time.Second)
-	}
-	t.Fatalf("%s: not within %v; last:\n%s", what, limit, last)
+		return ok, "\n" + detail
+	})
 }
 
 // aliveNode finds node's row with status ALIVE in the text of `nodes -d`.

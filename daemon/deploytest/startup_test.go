@@ -16,6 +16,7 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/clustertest"
 	"github.com/pegasusgo/pegasus/daemon/meta/metastore"
 	"github.com/pegasusgo/pegasus/daemon/zktest"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc/kv"
 )
 
@@ -409,37 +410,27 @@ func writeRecord(t *testing.T, metaList string, procs ...*process) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	deadline := time.Now().Add(90 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
+	waitfor.Until(t, 90*time.Second, 300*time.Millisecond, "a write to temp", func() (bool, string) {
 		for _, p := range procs {
 			if !p.running() {
 				t.Fatalf("%s exited: %v\n%s", p.name, p.err, p.output())
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		last = func() error {
-			tb, err := c.OpenTable(ctx, "temp")
-			if err != nil {
-				return err
-			}
-			return tb.Set(ctx, []byte("hash"), []byte("sort"), []byte("value of the old cluster"), 0)
-		}()
-		cancel()
-		if last == nil {
-			return
+		defer cancel()
+		tb, err := c.OpenTable(ctx, "temp")
+		if err == nil {
+			err = tb.Set(ctx, []byte("hash"), []byte("sort"), []byte("value of the old cluster"), 0)
 		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	t.Fatalf("cannot write to temp within 90 s: %v", last)
+		return err == nil, fmt.Sprint(err)
+	})
 }
 
 // readClusterID reads the identity a replica server recorded on a data dir.
 func readClusterID(t *testing.T, dataDir string) string {
 	t.Helper()
 	var id string
-	deadline := time.Now().Add(30 * time.Second)
-	for id == "" && time.Now().Before(deadline) {
+	_ = waitfor.Within(30*time.Second, 200*time.Millisecond, func() (bool, string) {
 		_ = filepath.WalkDir(dataDir, func(path string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() || d.Name() != "cluster.json" {
 				return nil
@@ -456,10 +447,8 @@ func readClusterID(t *testing.T, dataDir string) string {
 			}
 			return filepath.SkipAll
 		})
-		if id == "" {
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+		return id != "", ""
+	})
 	if id == "" {
 		t.Fatalf("no cluster identity recorded under %s", dataDir)
 	}
