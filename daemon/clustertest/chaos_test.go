@@ -244,6 +244,8 @@ func TestChaos(t *testing.T) {
 	// partitions whose primary was on the killed node take to accept a write.
 	var failovers []time.Duration
 	for round := 0; round < chaosRounds; round++ {
+		// Pacing: the load runs 1 to 4 s between faults, a random time so that
+		// kills fall at various points of the servers' work.
 		time.Sleep(time.Duration(1000+rng.IntN(3000)) * time.Millisecond)
 		// The victim is a node holding a primary when there is one, so that every
 		// round measures a failover (a restarted node holds none until the
@@ -287,13 +289,15 @@ func TestChaos(t *testing.T) {
 				errorf("round %d: partition %d still not writable %v after its primary was killed", round, probe, failoverLimit)
 			}
 		}
+		// Pacing: the victims stay down a random 0 to 5 s (the cluster works
+		// without them) before they restart.
 		time.Sleep(time.Duration(rng.IntN(5000)) * time.Millisecond)
 		if killedMeta > 0 {
 			c.Start("meta", killedMeta)
 		}
 		c.Start("replica", victim)
 	}
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // pacing: the load runs on across the last restarts before it stops
 	close(stop)
 	wg.Wait()
 

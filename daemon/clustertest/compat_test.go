@@ -18,6 +18,7 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/collector"
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/rpc/kv"
 	"github.com/pegasusgo/pegasus/shell"
@@ -375,15 +376,5 @@ func hasFields(out string, fields ...string) bool {
 
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v; last: %s", what, d, last)
+	waitfor.Until(t, d, 200*time.Millisecond, what, cond)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/clustertest"
 	"github.com/pegasusgo/pegasus/daemon/metrics"
 	"github.com/pegasusgo/pegasus/idl/gen/cmd"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/rpc/kv"
 )
@@ -111,15 +112,13 @@ func TestLegacyPerfCounters(t *testing.T) {
 	// nextSnapshot waits until every server has taken its first snapshot after
 	// since, and returns its time.
 	nextSnapshot := func(since int64) int64 {
-		deadline := time.Now().Add(5 * interval * time.Second)
-		for time.Now().Before(deadline) {
-			if ts, ok := stamps(); ok && ts > since {
-				return ts
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Fatalf("no common snapshot after %d within %ds", since, 5*interval)
-		return 0
+		var ts int64
+		waitfor.Until(t, 5*interval*time.Second, 20*time.Millisecond, fmt.Sprintf("a common snapshot after %d", since), func() (bool, string) {
+			var ok bool
+			ts, ok = stamps()
+			return ok && ts > since, fmt.Sprintf("snapshot %d, common %v", ts, ok)
+		})
+		return ts
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

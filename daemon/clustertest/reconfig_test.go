@@ -14,6 +14,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/cmd"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
@@ -57,9 +58,7 @@ type digestRow struct {
 // sameData waits until every partition's members hold the same decree and data.
 func sameData(t *testing.T, c *clustertest.Cluster, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
+	waitfor.Until(t, timeout, 500*time.Millisecond, "identical replicas", func() (bool, string) {
 		byGpid := map[string][]digestRow{}
 		for _, addr := range c.ReplicaAddrs() {
 			cl := rpc.NewClient(addr, rpc.ClientOptions{DialTimeout: time.Second})
@@ -81,8 +80,7 @@ func sameData(t *testing.T, c *clustertest.Cluster, timeout time.Duration) {
 				}
 			}
 		}
-		ok := len(byGpid) > 0
-		last = ""
+		ok, last := len(byGpid) > 0, "no partition has members"
 		for g, rows := range byGpid {
 			if len(rows) < 3 {
 				ok, last = false, fmt.Sprintf("partition %s: %d members", g, len(rows))
@@ -94,12 +92,8 @@ func sameData(t *testing.T, c *clustertest.Cluster, timeout time.Duration) {
 				}
 			}
 		}
-		if ok {
-			return
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Fatalf("replicas differ: %s", last)
+		return ok, last
+	})
 }
 
 // TestLearnFromCheckpoint takes a replica server down while 50,000 writes go to
@@ -177,8 +171,7 @@ func TestBalancerSpreadsOntoNewNode(t *testing.T) {
 	setLevel(t, mc, admin.MetaFunctionLevel_fl_lively)
 	c.Start("replica", 4)
 	minMembers := 3
-	deadline := time.Now().Add(150 * time.Second)
-	for {
+	waitfor.Until(t, 150*time.Second, 100*time.Millisecond, "balanced", func() (bool, string) {
 		cfg := queryConfig(t, mc, "temp")
 		prim, reps := map[string]int{}, map[string]int{}
 		for _, a := range c.ReplicaAddrs() {
@@ -209,14 +202,11 @@ func TestBalancerSpreadsOntoNewNode(t *testing.T) {
 		if spread(prim) <= 1 && spread(reps) <= 1 {
 			if ok, _ := c.Healthy(); ok {
 				t.Logf("balanced: primaries %v replicas %v", prim, reps)
-				break
+				return true, ""
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not balanced: primaries %v replicas %v", prim, reps)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("primaries %v replicas %v", prim, reps)
+	})
 	c.WaitHealthy(60 * time.Second)
 	sameData(t, c, 60*time.Second)
 }
@@ -239,8 +229,7 @@ func TestDrainNode(t *testing.T) {
 	if err != nil || reply.V != "OK" {
 		t.Fatalf("exclude %s: %q %v", out, reply.V, err)
 	}
-	deadline := time.Now().Add(150 * time.Second)
-	for {
+	waitfor.Until(t, 150*time.Second, 100*time.Millisecond, "the node drained", func() (bool, string) {
 		cfg := queryConfig(t, mc, "temp")
 		held := 0
 		for _, pc := range cfg.Partitions {
@@ -262,14 +251,11 @@ func TestDrainNode(t *testing.T) {
 		}
 		if held == 0 {
 			if ok, _ := c.Healthy(); ok {
-				break
+				return true, ""
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still holds %d replicas", out, held)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("%s still holds %d replicas", out, held)
+	})
 	// The node can now be stopped without any partition noticing.
 	c.Stop("replica", 4)
 	tb := c.OpenTable("temp")
