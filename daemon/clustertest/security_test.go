@@ -164,6 +164,9 @@ func TestClusterProtocolNeedsMembership(t *testing.T) {
 
 	// Nothing changed: no phantom, every node alive, the same configuration, the
 	// load still served and every acknowledged write intact, replicas identical.
+	// A wait, not a condition: the forged proposal is one-way and its refusal
+	// leaves nothing to wait for (the rpc server's denied count is not exported,
+	// its log line is rate-limited), so the servers get time to act on it.
 	time.Sleep(3 * time.Second) // time for a forged proposal to have taken effect, had it been accepted
 	var nodes admin.ConfigurationListNodesResponse
 	adminCl := rpc.NewClient(c.MetaAddrs()[0], rpc.ClientOptions{})
