@@ -1,10 +1,11 @@
 package replica
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/pegasusgo/pegasus/daemon/role"
 )
 
 // httpDataVersion serves /replica/data_version?app_id=<id>, which admin-cli's
@@ -15,13 +16,13 @@ import (
 func (s *Stub) httpDataVersion(w http.ResponseWriter, r *http.Request) {
 	arg, ok := r.URL.Query()["app_id"]
 	if !ok {
-		httpText(w, http.StatusBadRequest, "app_id should not be empty")
+		role.WriteText(w, http.StatusBadRequest, "app_id should not be empty")
 		return
 	}
 	v := arg[0]
 	appID, err := strconv.ParseInt(v, 10, 32)
 	if err != nil || appID < 0 {
-		httpText(w, http.StatusBadRequest, fmt.Sprintf("invalid app_id=%s", v))
+		role.WriteText(w, http.StatusBadRequest, fmt.Sprintf("invalid app_id=%s", v))
 		return
 	}
 	type row struct {
@@ -34,20 +35,8 @@ func (s *Stub) httpDataVersion(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(out) == 0 {
-		httpText(w, http.StatusNotFound, fmt.Sprintf("app_id=%s not found", v))
+		role.WriteText(w, http.StatusNotFound, fmt.Sprintf("app_id=%s not found", v))
 		return
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
-}
-
-func httpText(w http.ResponseWriter, code int, body string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(code)
-	_, _ = w.Write([]byte(body))
+	role.WriteJSON(w, out)
 }

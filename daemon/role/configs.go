@@ -64,7 +64,7 @@ func query(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 		}
 	}
 	if err != nil {
-		writeText(w, http.StatusBadRequest, "failed to parse request: "+err.Error())
+		WriteText(w, http.StatusBadRequest, "failed to parse request: "+err.Error())
 		return nil, false
 	}
 	return q, true
@@ -76,14 +76,14 @@ func serveConfigs(cfg *config.Config, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(q) > 0 {
-		writeText(w, http.StatusBadRequest, "")
+		WriteText(w, http.StatusBadRequest, "")
 		return
 	}
 	out := make(map[string]flagJSON, len(cfg.Flags))
 	for _, f := range cfg.Flags {
 		out[f.Name] = toFlagJSON(f)
 	}
-	writeJSON(w, out)
+	WriteJSON(w, out)
 }
 
 func serveConfig(cfg *config.Config, w http.ResponseWriter, r *http.Request) {
@@ -93,22 +93,22 @@ func serveConfig(cfg *config.Config, w http.ResponseWriter, r *http.Request) {
 	}
 	for k := range q {
 		if k != "name" {
-			writeText(w, http.StatusBadRequest, "")
+			WriteText(w, http.StatusBadRequest, "")
 			return
 		}
 	}
 	name := q.Get("name")
 	if name == "" {
-		writeText(w, http.StatusBadRequest, "name shouldn't be empty")
+		WriteText(w, http.StatusBadRequest, "name shouldn't be empty")
 		return
 	}
 	f, found := cfg.Flag(name)
 	if !found {
 		// 200, as upstream: admin-cli prints a body that is not JSON as is.
-		writeText(w, http.StatusOK, fmt.Sprintf("ERR_OBJECT_NOT_FOUND: '%s' is not found", name))
+		WriteText(w, http.StatusOK, fmt.Sprintf("ERR_OBJECT_NOT_FOUND: '%s' is not found", name))
 		return
 	}
-	writeJSON(w, toFlagJSON(f))
+	WriteJSON(w, toFlagJSON(f))
 }
 
 // serveUpdateConfig answers as upstream does for a flag without the mutable
@@ -133,10 +133,11 @@ func serveUpdateConfig(cfg *config.Config, w http.ResponseWriter, r *http.Reques
 			status = fmt.Sprintf("ERR_INVALID_PARAMETERS: %s is not mutable", name)
 		}
 	}
-	writeJSON(w, map[string]string{"update_status": status})
+	WriteJSON(w, map[string]string{"update_status": status})
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+// WriteJSON answers v as JSON (500 if it does not encode).
+func WriteJSON(w http.ResponseWriter, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -146,7 +147,9 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_, _ = w.Write(b)
 }
 
-func writeText(w http.ResponseWriter, code int, body string) {
+// WriteText answers a plain-text body with the status code, as upstream's HTTP
+// errors are.
+func WriteText(w http.ResponseWriter, code int, body string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(body))
