@@ -217,6 +217,7 @@ func run(argv []string) int {
 			Logger:   log.With("instance", in.inst.Name),
 			Start:    start,
 			Keys:     keys,
+			Net:      role.NewNetStats(),
 		}
 		name := in.inst.Name
 		go func() {

@@ -67,6 +67,9 @@ type Options struct {
 
 	StartTime time.Time
 	Logger    *slog.Logger
+	// NetStats reads the RPC server's connection accounting for the
+	// pegasus_network_* series (nil: not exported).
+	NetStats func() rpc.ServerStats
 	// Now is the clock of the availability periods; nil is time.Now.
 	Now func() time.Time
 	// HTTP reads the nodes' /metrics; nil uses a client bounded by StatInterval.

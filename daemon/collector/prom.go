@@ -3,6 +3,7 @@ package collector
 import (
 	"strconv"
 
+	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -91,7 +92,29 @@ var (
 	descMetaFailures = prometheus.NewDesc("pegasus_collector_meta_failures_total",
 		"Collection rounds whose node or table list could not be read from the meta servers.",
 		nil, nil)
+
+	// The collector's own RPC server (upstream's network_server_sessions and
+	// the counters of what the connection limits did; docs/operations.md).
+	descNetSessions = prometheus.NewDesc("pegasus_network_server_sessions",
+		"Connections open now on the collector's port (RPC and HTTP).", nil, nil)
+	descNetCounters = []struct {
+		d *prometheus.Desc
+		v func(rpc.ServerStats) int64
+	}{
+		{netDesc("refused_connections_total_cap", "Connections closed at accept: [network] max_connections reached."), func(s rpc.ServerStats) int64 { return s.RefusedTotalCap }},
+		{netDesc("refused_connections_per_ip_cap", "Connections closed at accept: [network] conn_threshold_per_ip reached."), func(s rpc.ServerStats) int64 { return s.RefusedPerIPCap }},
+		{netDesc("first_request_timeouts", "Connections closed: no complete first request in time."), func(s rpc.ServerStats) int64 { return s.FirstRequestTimeout }},
+		{netDesc("frame_timeouts", "Connections closed: a request frame did not complete in time."), func(s rpc.ServerStats) int64 { return s.FrameTimeouts }},
+		{netDesc("overloaded_frames", "Connections closed: the pending-frame budget stayed spent."), func(s rpc.ServerStats) int64 { return s.Overloaded }},
+		{netDesc("bad_frames", "Connections closed: malformed or oversized frame."), func(s rpc.ServerStats) int64 { return s.BadFrames }},
+		{netDesc("auth_failures", "Failed cluster authentication handshakes."), func(s rpc.ServerStats) int64 { return s.AuthFailed }},
+		{netDesc("denied_calls", "Calls refused: cluster RPC unauthenticated, or admin RPC from a non-administrator."), func(s rpc.ServerStats) int64 { return s.Denied }},
+	}
 )
+
+func netDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc("pegasus_network_"+name, help, nil, nil)
+}
 
 // promCollector exports the collector's state at scrape time, so that series
 // of dropped tables and dead nodes disappear with them.
@@ -108,6 +131,10 @@ func (p promCollector) Describe(ch chan<- *prometheus.Desc) {
 	} {
 		ch <- d
 	}
+	ch <- descNetSessions
+	for _, n := range descNetCounters {
+		ch <- n.d
+	}
 }
 
 func (p promCollector) Collect(ch chan<- prometheus.Metric) {
@@ -119,6 +146,13 @@ func (p promCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	const mb = 1 << 20
 
+	if f := p.c.opts.NetStats; f != nil {
+		st := f()
+		gauge(descNetSessions, float64(st.Connections))
+		for _, n := range descNetCounters {
+			counter(n.d, float64(n.v(st)))
+		}
+	}
 	av := p.c.book.counters()
 	for k := range numPeriods {
 		per := av.Last[k]

@@ -50,6 +50,7 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, error) {
 		HotHistory:         col.MaxHotspotStoreSize,
 		HotOccurrence:      col.OccurrenceThreshold,
 		StartTime:          env.Start,
+		NetStats:           env.Net.Stats,
 		Logger:             env.Logger.With("role", "collector"),
 	}, nil
 }

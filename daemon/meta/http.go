@@ -12,6 +12,7 @@ import (
 
 	"github.com/pegasusgo/pegasus/daemon/metrics"
 	"github.com/pegasusgo/pegasus/daemon/remotecmd"
+	"github.com/pegasusgo/pegasus/daemon/role"
 	"github.com/pegasusgo/pegasus/daemon/version"
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
@@ -353,6 +354,7 @@ func (s *Server) metricsRegistry() *metrics.Registry {
 	}
 	srv.Gauge("is_leader").Set(leader)
 	metrics.ProcessGauges(srv)
+	role.NetworkMetrics(srv, s.opts.NetStats)
 	if lt == nil {
 		return reg
 	}

@@ -142,6 +142,7 @@ func Run(ctx context.Context, env role.Env, ready func()) error {
 	opts.ClientAuth = env.ClientAuth()
 	opts.Logger = env.Logger.With("role", "meta")
 	opts.StartTime = env.Start
+	opts.NetStats = env.Net.Stats
 	srv, err := New(opts)
 	if err != nil {
 		return err

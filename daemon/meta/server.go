@@ -73,6 +73,9 @@ type Options struct {
 	// SendHostPort fills the hp_* fields of replies ([meta_server]
 	// send_host_port_fields); see hostport.go.
 	SendHostPort bool
+	// NetStats reads the RPC server's connection accounting for the network_*
+	// metrics (nil: not reported).
+	NetStats func() rpc.ServerStats
 }
 
 func (o *Options) setDefaults() {

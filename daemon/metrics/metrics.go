@@ -218,6 +218,14 @@ func (e *Entity) GaugeFunc(name string, fn func() float64) {
 	e.metrics[name] = gaugeFunc(fn)
 }
 
+// CounterFunc registers a counter read from fn when read (fn must not
+// decrease).
+func (e *Entity) CounterFunc(name string, fn func() int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.metrics[name] = counterFunc(fn)
+}
+
 // Percentile returns the percentile metric named name.
 func (e *Entity) Percentile(name string) *Percentile {
 	return e.get(name, func() metric { return newPercentile(1024) }).(*Percentile)
@@ -269,6 +277,8 @@ func (g *Gauge) kind() string                { return "Gauge" }
 func (g *Gauge) fill(s *MetricSnapshot)      { s.Value = f64(g.Load()) }
 func (g gaugeFunc) kind() string             { return "Gauge" }
 func (g gaugeFunc) fill(s *MetricSnapshot)   { s.Value = f64(g()) }
+func (c counterFunc) kind() string           { return "Counter" }
+func (c counterFunc) fill(s *MetricSnapshot) { s.Value = f64(float64(c())) }
 func (p *Percentile) kind() string           { return "Percentile" }
 func (p *Percentile) fill(s *MetricSnapshot) { p.fillPercentiles(s) }
 
@@ -282,6 +292,8 @@ func (g *Gauge) Set(v float64) { g.bits.Store(math.Float64bits(v)) }
 func (g *Gauge) Load() float64 { return math.Float64frombits(g.bits.Load()) }
 
 type gaugeFunc func() float64
+
+type counterFunc func() int64
 
 // Percentile keeps the last samples of a distribution (e.g. latencies in ns).
 type Percentile struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/metrics"
 	"github.com/pegasusgo/pegasus/daemon/remotecmd"
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
+	"github.com/pegasusgo/pegasus/daemon/role"
 	"github.com/pegasusgo/pegasus/daemon/version"
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/storage"
@@ -73,6 +74,7 @@ func newServerMetrics(s *Stub) *serverMetrics {
 	}
 	srv.GaugeFunc("total_replicas", func() float64 { return float64(len(s.all())) })
 	metrics.ProcessGauges(srv)
+	role.NetworkMetrics(srv, s.opts.NetStats)
 	srv.GaugeFunc("primary_replicas", count(pacifica.StatusPrimary))
 	srv.GaugeFunc("secondary_replicas", count(pacifica.StatusSecondary))
 	srv.GaugeFunc("inactive_replicas", count(pacifica.StatusInactive))

@@ -51,6 +51,7 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, []string, err
 	}
 	return Options{
 		Self:                env.Addr(),
+		NetStats:            env.Net.Stats,
 		ClusterName:         name,
 		MetaServers:         metas,
 		DataDirs:            dirs,

@@ -75,6 +75,9 @@ type Options struct {
 
 	Logger    *slog.Logger
 	StartTime time.Time
+	// NetStats reads the RPC server's connection accounting for the network_*
+	// metrics (nil: not reported).
+	NetStats func() rpc.ServerStats
 }
 
 func (o *Options) setDefaults() {

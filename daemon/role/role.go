@@ -31,6 +31,9 @@ type Env struct {
 	// Keys are the cluster secrets this server proves its membership with and
 	// checks others' against; nil when [security] insecure_cluster is set.
 	Keys *rpc.Keyring
+	// Net receives the role's RPC server once Serve starts it, for the
+	// network_* metrics (may be nil).
+	Net *NetStats
 }
 
 // ClientAuth is what the role's connections to other cluster servers prove
@@ -150,6 +153,7 @@ func withPprof(h http.Handler) http.Handler {
 // addresses may administer it (see Env.Access).
 func Serve(ctx context.Context, ln net.Listener, env Env, mux *rpc.Mux, h http.Handler, log *slog.Logger, clusterHost func(netip.Addr) bool) error {
 	srv := rpc.NewServer(mux, ServerOptions(env.Config, env.Access(clusterHost), h, log))
+	env.Net.set(srv)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
