@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -156,9 +157,11 @@ func (s *Server) cureInput(lt *leaderTerm, appID int32, alive []string, now time
 		}
 		reports[node] = m
 	}
+	// The inner maps are copied too: cure reads them after s.mu is released,
+	// while a configuration update may record a drop into them under s.mu.
 	drops := map[base.Gpid]map[string]time.Time{}
 	for g, m := range lt.drops {
-		drops[g] = m
+		drops[g] = maps.Clone(m)
 	}
 	excluded := map[string]bool{}
 	for n := range lt.excluded {

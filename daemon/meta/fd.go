@@ -52,7 +52,9 @@ func (f *failureDetector) beacon(node string, startTime int64, now time.Time) (a
 		n = &fdNode{}
 		f.nodes[node] = n
 	}
-	if startTime != 0 && startTime != n.startTime {
+	// A start time older than the one known is a late beacon of an earlier run
+	// (or a clock stepped back): it is no restart, and must not count as one.
+	if startTime != 0 && startTime > n.startTime {
 		if n.startTime != 0 && f.stableRun > 0 && time.Duration(startTime-n.startTime)*time.Millisecond < f.stableRun {
 			n.unstable++
 		} else {

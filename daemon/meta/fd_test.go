@@ -221,3 +221,21 @@ func TestFailureDetectorForgetAndSnapshot(t *testing.T) {
 		t.Fatal("forgotten or unknown node reported alive")
 	}
 }
+
+// A late beacon of an earlier run (an older start time) is no restart: it must
+// not count towards the unstable limit, nor make the current run look restarted.
+func TestFailureDetectorOlderStartTimeIsNoRestart(t *testing.T) {
+	f := newFailureDetector(10*time.Second, time.Minute, 1)
+	const run1, run2 = int64(1_000_000), int64(5_000_000) // ms, far apart: a stable restart
+	if ok, _ := f.beacon("a", run1, fdAt(0)); !ok {
+		t.Fatal("first beacon refused")
+	}
+	if ok, _ := f.beacon("a", run2, fdAt(time.Second)); !ok {
+		t.Fatal("beacon of a stable restart refused")
+	}
+	for i, start := range []int64{run1, run2, run2} {
+		if ok, _ := f.beacon("a", start, fdAt(time.Duration(2+i)*time.Second)); !ok {
+			t.Fatalf("beacon %d (start %d) refused: a late beacon of the old run counted as an unstable restart", i, start)
+		}
+	}
+}
