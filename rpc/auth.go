@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -146,11 +145,10 @@ func (k *Keyring) Reload() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("cluster secret file %s: %w", k.path, err)
 	}
-	if err := k.set(secrets); err != nil {
-		return false, err
-	}
+	// ParseSecrets checked them; the secrets and the file they came from change
+	// together.
 	k.mu.Lock()
-	k.modTime, k.size = st.ModTime(), st.Size()
+	k.secrets, k.modTime, k.size = secrets, st.ModTime(), st.Size()
 	k.mu.Unlock()
 	return true, nil
 }
@@ -212,8 +210,6 @@ type Access struct {
 	// Keys authenticates cluster members; nil runs without membership checks
 	// (the explicit insecure mode): then cluster RPCs are served to anyone.
 	Keys *Keyring
-	// Self is this node's address, bound into the server's proof.
-	Self string
 	// Admin tells whether a remote address may run administrative RPCs without
 	// authenticating (the allow list); nil allows loopback only.
 	Admin func(netip.Addr) bool
@@ -318,10 +314,6 @@ var adminCodes = map[string]bool{
 	CodeStartManualCompact: true, CodeDiskMigrate: true, CodeAddNewDisk: true, CodeDetectHotkey: true,
 }
 
-// IsAdminCode reports whether an RPC changes the cluster and needs an
-// administrator. Remote commands are checked by command (Call.Peer).
-func IsAdminCode(code string) bool { return adminCodes[code] }
-
 // ToolNode is the node an administration tool (the shell) authenticates as: it
 // holds the cluster secret but is no server, and the unspecified address never
 // names one.
@@ -396,7 +388,7 @@ func (a *ClientAuth) handshake(ctx context.Context, nc net.Conn, maxFrame int) e
 	}
 	// The server may have matched another secret of ours: accept a proof by any.
 	for _, s := range a.Keys.all() {
-		if bytes.Equal(resp.GetMsg().Bytes(), authMAC(s, authLabelS, cn, sn, a.Node)) {
+		if hmac.Equal(resp.GetMsg().Bytes(), authMAC(s, authLabelS, cn, sn, a.Node)) {
 			return nil
 		}
 	}

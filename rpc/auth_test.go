@@ -76,7 +76,7 @@ func TestClusterAuthentication(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s, addr := startServer(t, authMux(), ServerOptions{Access: &Access{
-				Keys: keyring(t, tc.server...), Self: "127.0.0.1:1",
+				Keys:     keyring(t, tc.server...),
 				Internal: func(code string) bool { return code == internalCode },
 			}})
 			var clientLog bytes.Buffer

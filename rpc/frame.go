@@ -153,7 +153,11 @@ func readBody(r *bufio.Reader, n int, reserve reserveFunc) ([]byte, error) {
 		return []byte{}, nil
 	}
 	size := n
-	if b := r.Buffered(); n > b && n > firstChunk {
+	if b := r.Buffered(); n <= b {
+		// The whole body is already in the connection's buffer: copying it out
+		// waits for nothing, so it need not take from the shared budget.
+		reserve = nil
+	} else if n > firstChunk {
 		size = max(b, firstChunk)
 	}
 	var held int64

@@ -51,7 +51,7 @@ func (e Env) ClientAuth() *rpc.ClientAuth {
 // cluster's hosts (this one, the meta servers, and those clusterHost knows; it
 // may be nil).
 func (e Env) Access(clusterHost func(netip.Addr) bool) *rpc.Access {
-	a := &rpc.Access{Keys: e.Keys, Self: e.Addr()}
+	a := &rpc.Access{Keys: e.Keys}
 	if allow := e.Config.Security.AdminAllowList; len(allow) > 0 {
 		a.Admin = func(ip netip.Addr) bool {
 			for _, p := range allow {

@@ -52,7 +52,8 @@ func (l *Limiter) Log(log *slog.Logger, level slog.Level, msg string, args ...an
 	if !ok {
 		return
 	}
-	log.Log(context.Background(), level, msg, append(args, "suppressed", n)...)
+	// A fresh slice: appending to args could write into the caller's array.
+	log.Log(context.Background(), level, msg, append(args[:len(args):len(args)], "suppressed", n)...)
 }
 
 // TakeSuppressed returns the number of lines held back since the last one let

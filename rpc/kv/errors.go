@@ -156,10 +156,9 @@ func retryable(err error, safeOnly bool) bool {
 	case base.ErrTimeout:
 		// A replica-side timeout may come after the write was proposed.
 		return !safeOnly
-	case base.ErrInvalidData:
-		// The request did not decode, or a write was over the server's
-		// max_allowed_write_size: sending the same bytes again gets the same answer.
-		return false
 	}
+	// Everything else is final, ERR_INVALID_DATA included: the request did not
+	// decode, or a write was over the server's max_allowed_write_size, and sending
+	// the same bytes again gets the same answer.
 	return false
 }
