@@ -414,23 +414,36 @@ func (s *Store) flush(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("storage: flush: %w", err)
 	}
-	s.flushMu.Lock()
-	prev := s.lastFlush
-	s.flushMu.Unlock()
-	if prev != nil {
+	// Callers waiting on the same previous flush must not each start one: the
+	// check and the start happen under flushMu, and a waiter looks again.
+	var done <-chan struct{}
+	for done == nil {
+		s.flushMu.Lock()
+		prev := s.lastFlush
+		if prev != nil {
+			select {
+			case <-prev:
+				prev = nil
+			default:
+			}
+		}
+		if prev == nil {
+			d, err := s.db.AsyncFlush()
+			if err != nil {
+				s.flushMu.Unlock()
+				return fmt.Errorf("storage: flush: %w", err)
+			}
+			s.lastFlush, done = d, d
+			s.flushMu.Unlock()
+			break
+		}
+		s.flushMu.Unlock()
 		select {
 		case <-prev:
 		case <-ctx.Done():
 			return fmt.Errorf("storage: flush: the previous flush is not done: %w", ctx.Err())
 		}
 	}
-	done, err := s.db.AsyncFlush()
-	if err != nil {
-		return fmt.Errorf("storage: flush: %w", err)
-	}
-	s.flushMu.Lock()
-	s.lastFlush = done
-	s.flushMu.Unlock()
 	select {
 	case <-done:
 		s.estMu.Lock()

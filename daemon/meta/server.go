@@ -708,11 +708,12 @@ func (s *Server) IsClusterHost(ip netip.Addr) bool {
 	if lt == nil {
 		return false
 	}
+	// It runs for every new connection: only the nodes that beacon (the failure
+	// detector's, a map) are looked at, not every partition's members.
 	s.mu.RLock()
-	nodes := lt.nodesOfState()
-	s.mu.RUnlock()
-	for _, n := range nodes {
-		if ap, err := netip.ParseAddrPort(n.addr); err == nil && ap.Addr().Unmap() == ip {
+	defer s.mu.RUnlock()
+	for addr := range lt.fd.nodes {
+		if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Unmap() == ip {
 			return true
 		}
 	}
