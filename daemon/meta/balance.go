@@ -3,7 +3,6 @@ package meta
 import (
 	"slices"
 	"sort"
-	"time"
 
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
@@ -22,9 +21,8 @@ const (
 // without ever leaving fewer members than it started with (additions come before
 // removals).
 type plan struct {
-	kind    string
-	steps   []step
-	started time.Time
+	kind  string
+	steps []step
 }
 
 func movePrimary(from, to string) []step {
@@ -228,14 +226,7 @@ func balance(in balanceInput) map[base.Gpid]*plan {
 func countMoves(plans map[base.Gpid]*plan) balanceCounts {
 	var c balanceCounts
 	for _, p := range plans {
-		switch p.kind {
-		case moveMovePrimary:
-			c.movePrimary++
-		case moveCopyPrimary:
-			c.copyPrimary++
-		case moveCopySecondary:
-			c.copySecondary++
-		}
+		c.add(p.kind)
 	}
 	return c
 }
