@@ -103,6 +103,10 @@ func balance(in balanceInput) map[base.Gpid]*plan {
 		add := func(p part, kind string, steps []step) {
 			plans[p.g] = &plan{kind: kind, steps: steps}
 		}
+		// argmin picks the target with the lowest count; ties go to the first in
+		// targets, the lowest address in string order. Which of equal nodes is
+		// chosen does not matter; that it is always the same one keeps the
+		// balancer deterministic (and testable).
 		argmin := func(count map[string]int, ok func(string) bool) string {
 			best := ""
 			for _, n := range targets {
@@ -128,6 +132,10 @@ func balance(in balanceInput) map[base.Gpid]*plan {
 					add(p, moveMovePrimary, movePrimary(p.primary, to))
 				} else if to = argmin(reps, func(n string) bool { return !member(p, n) }); to != "" {
 					add(p, moveCopyPrimary, copyPrimary(p.primary, to))
+					// The replica moves too: the next drains and the evening
+					// out below see it where it will be.
+					reps[p.primary]--
+					reps[to]++
 				} else {
 					continue
 				}
