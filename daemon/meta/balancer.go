@@ -47,7 +47,7 @@ func (s *Server) registerBalancer(mux *rpc.Mux) {
 }
 
 // proposeBalancer accepts a manual move (shell "balance"/"propose", admin-cli): the
-// actions become a plan that the guardian carries out step by step, as it does for
+// actions become a move that the operator controller carries out step by step, as it does for
 // the balancer's own moves.
 func (s *Server) proposeBalancer(ctx context.Context, call *rpc.Call, req *admin.ConfigurationBalancerRequest) (*admin.ConfigurationBalancerResponse, error) {
 	resp := &admin.ConfigurationBalancerResponse{}

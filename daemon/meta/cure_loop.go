@@ -30,9 +30,12 @@ func (lt *leaderTerm) replace(next *layer2.PartitionConfiguration, now time.Time
 	lt.ops.observe(next)
 }
 
-// cureAll is the guardian's pass over every partition: first configurations for
-// new partitions, repairs (dead members, missing primaries and secondaries), the
-// steps of balancing moves, and - at level lively on a healthy cluster - new moves.
+// cureAll is the pass over every partition, on a timer and after events: first
+// configurations for new partitions (placeNew), then for each partition the
+// checker's verdict (cure) and the operator controller's order (operators.next)
+// - a repair, a move's next step, or nothing - and, at level lively on a healthy
+// cluster, new moves from the balancer. The decisions are pure; this function
+// takes the locks, snapshots the state, persists, sends and logs.
 func (s *Server) cureAll(lt *leaderTerm) {
 	lt.cureMu.Lock()
 	defer lt.cureMu.Unlock()
@@ -120,7 +123,7 @@ const deadWarnEvery = time.Minute
 
 // warnDead tells the operator, once a minute, why a partition that lost every
 // member is not being given a new primary: only the member that left last is sure
-// to hold every acknowledged write, so the guardian waits for it. Caller holds
+// to hold every acknowledged write, so the checker waits for it. Caller holds
 // lt.cureMu.
 func (s *Server) warnDead(lt *leaderTerm, pc *layer2.PartitionConfiguration, in cureInput, now time.Time) {
 	g := *pc.Pid
@@ -140,7 +143,7 @@ func (s *Server) warnDead(lt *leaderTerm, pc *layer2.PartitionConfiguration, in 
 	s.log.Warn("partition lost every member: waiting for the one that left last", "gpid", g.String(), "ballot", pc.Ballot, "last", last, "why", why)
 }
 
-// cureInput gathers what the guardian needs for one table. Caller must not hold
+// cureInput gathers what the checker needs for one table. Caller must not hold
 // s.mu.
 func (s *Server) cureInput(lt *leaderTerm, appID int32, alive []string, now time.Time) cureInput {
 	s.mu.RLock()

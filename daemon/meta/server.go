@@ -640,9 +640,10 @@ func (s *Server) proposeInstall(lt *leaderTerm, info *layer2.AppInfo, pc *layer2
 }
 
 // sendProposal sends RPC_CONFIG_PROPOSAL (one-way) to target. A lost repair step
-// is proposed again by the guardian's next pass after resendAfter. A lost install
-// of a new partition is not resent: a member that reports nothing may also be one
-// that lost its data, and creating it empty would lose writes. The replica server
+// or move step is proposed again by a cure pass once resendAfter has passed (see
+// operators). A lost install of a new partition is not resent: a member that
+// reports nothing may also be one that lost its data, and creating it empty
+// would lose writes. The replica server
 // keeps installs that arrive before its first config sync, and a member that never
 // got one is replaced (a primary hands the role back, a secondary is dropped by
 // its primary's group check and re-added by learning).
@@ -684,7 +685,7 @@ func (s *Server) closeClients() {
 	}
 }
 
-// onNodeDead reacts to a replica server declared dead: the guardian removes it
+// onNodeDead reacts to a replica server declared dead: the checker removes it
 // from its partitions and promotes new primaries.
 func (s *Server) onNodeDead(lt *leaderTerm, node string) {
 	s.cureAll(lt)
