@@ -9,6 +9,9 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
 )
 
+// The scheduler's balancer: it plans moves, the operator controller
+// (operator.go) carries them out.
+
 // Kinds of balancing moves, as counted in cluster_info.
 const (
 	moveMovePrimary   = "move_pri"
