@@ -47,8 +47,8 @@ func (s *Server) registerBalancer(mux *rpc.Mux) {
 }
 
 // proposeBalancer accepts a manual move (shell "balance"/"propose", admin-cli): the
-// actions become a move that the operator controller carries out step by step, as it does for
-// the balancer's own moves.
+// actions become a move that the operator controller carries out step by step, as
+// it does the balancer's own moves; it replaces a move in flight on the partition.
 func (s *Server) proposeBalancer(ctx context.Context, call *rpc.Call, req *admin.ConfigurationBalancerRequest) (*admin.ConfigurationBalancerResponse, error) {
 	resp := &admin.ConfigurationBalancerResponse{}
 	spec := opSpec{what: "balancer proposal", check: func() error {
