@@ -131,6 +131,8 @@ func TestOperators(t *testing.T) {
 				pc: pconf(0, 3, 5, nA, []string{nB, nC}, nil), verdict: removePrimary(pconf(0, 3, 5, nA, []string{nB, nC}, nil)),
 				want: "ended preempted, write DOWNGRADE_TO_INACTIVE " + nA},
 		}},
+		// As before the controller existed: even a dead primary's removal waits
+		// (for the move to finish or time out) while the move's step can be sent.
 		{name: "a move whose step can be sent goes on whatever the checker says", calls: []call{
 			{add: &plan{kind: moveCopySecondary, steps: copySecondary(nB, nD)}, wantAdd: true,
 				pc: pconf(0, 3, 5, nA, []string{nB, nC}, nil), verdict: removePrimary(pconf(0, 3, 5, nA, []string{nB, nC}, nil)),
