@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/pegasusgo/pegasus/internal/throttle"
 )
 
 // envCheck validates the value of one table env.
@@ -33,16 +35,29 @@ func oneOf(values ...string) envCheck {
 
 func anyValue(string) error { return nil }
 
+// throttling checks the grammar of the throttling keys (replica servers parse
+// the same way, internal/throttle).
+func throttling(v string) error {
+	_, err := throttle.Parse(v)
+	return err
+}
+
+func throttlingRate(v string) error {
+	_, err := throttle.ParseRate(v)
+	return err
+}
+
 // supportedEnvs are the table envs accepted by update_app_env, as upstream's
 // registry; what the replica servers act on is documented in docs/configuration.md.
 func supportedEnvs() map[string]envCheck {
 	return map[string]envCheck{
 		"default_ttl":                                         intAtLeast(0),
 		"replica.deny_client_request":                         oneOf("timeout*all", "timeout*write", "timeout*read", "reconfig*all", "reconfig*write", "reconfig*read", ""),
-		"replica.write_throttling":                            anyValue,
-		"replica.write_throttling_by_size":                    anyValue,
-		"replica.read_throttling":                             anyValue,
-		"replica.read_throttling_by_size":                     anyValue,
+		"replica.write_throttling":                            throttling,
+		"replica.write_throttling_by_size":                    throttling,
+		"replica.read_throttling":                             throttling,
+		"replica.read_throttling_by_size":                     throttlingRate,
+		"replica.backup_request_throttling":                   throttling,
 		"replica.slow_query_threshold":                        intAtLeast(20),
 		"replica.rocksdb_block_cache_enabled":                 oneOf("true", "false"),
 		"replica.split.validate_partition_hash":               oneOf("true", "false"),
