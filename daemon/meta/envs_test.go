@@ -20,6 +20,9 @@ func TestValidateEnvs(t *testing.T) {
 		{envs: map[string]string{"replica.deny_client_request": "timeout*all"}},
 		{envs: map[string]string{"replica.deny_client_request": "drop*all"}, wantErr: "want one of"},
 		{envs: map[string]string{"max_replica_count.update": "updating;3"}, wantErr: "not supported"},
+		{envs: map[string]string{"user_specified_compaction": "{}"}, wantErr: "not supported by this release"},
+		{envs: map[string]string{"business.info": "team a"}},
+		{envs: map[string]string{"manual_compact.periodic.trigger_time": "3:00,15:30"}},
 	} {
 		err := validateEnvs(tc.envs)
 		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
