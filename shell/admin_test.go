@@ -229,13 +229,13 @@ func TestAdminCommands(t *testing.T) {
 	if out != "[app_envs]\ndefault_ttl  : 86400\n" {
 		t.Errorf("get_app_envs: %q", out)
 	}
-	out, _ = step("set_app_envs replica.slow_query_threshold 100 manual_compact.disabled true")
+	out, _ = step("set_app_envs business.info 100 manual_compact.disabled true")
 	contains(t, "set_app_envs", out, "set app envs succeed")
 	_, errOut = step("set_app_envs no.such.env 1")
 	contains(t, "set_app_envs bad", errOut, "set app envs failed with error ERR_INVALID_PARAMETERS")
 	out, _ = step("get_app_envs -j")
 	envs := obj(t, parseJSON(t, "get_app_envs", out), "app_envs")
-	if envs["replica.slow_query_threshold"] != "100" || envs["default_ttl"] != "86400" {
+	if envs["business.info"] != "100" || envs["default_ttl"] != "86400" {
 		t.Errorf("envs: %v", envs)
 	}
 	out, _ = step("del_app_envs default_ttl")
@@ -243,7 +243,7 @@ func TestAdminCommands(t *testing.T) {
 	out, _ = step("clear_app_envs -p manual_compact")
 	contains(t, "clear_app_envs", out, "clear app envs succeed")
 	out, _ = step("get_app_envs")
-	if out != "[app_envs]\nreplica.slow_query_threshold  : 100\n" {
+	if out != "[app_envs]\nbusiness.info  : 100\n" {
 		t.Errorf("get_app_envs after del and clear: %q", out)
 	}
 	out, _ = step("clear_app_envs -a")

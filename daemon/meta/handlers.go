@@ -34,6 +34,7 @@ func (s *Server) Register(mux *rpc.Mux) {
 	rpc.Handle(mux, rpc.CodeSetMaxReplicaCount, s.setMaxReplicaCount)
 	s.registerReplicaProtocol(mux)
 	s.registerBalancer(mux)
+	s.registerManualCompact(mux)
 	s.cmds.Handle(mux)
 
 	// The rest of the catalogue is outside this release: answer at once with

@@ -134,6 +134,8 @@ type partition struct {
 
 	// Read by other goroutines.
 	info     atomic.Pointer[layer2.AppInfo]
+	ctl      atomic.Pointer[tableControls] // built from info's envs, see controls()
+	compact  compactState                  // manual compaction (manualcompact.go)
 	canRead  atomic.Bool
 	status   atomic.Int32
 	ballot   atomic.Int64

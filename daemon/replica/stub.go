@@ -164,6 +164,8 @@ type Stub struct {
 
 	diskKick chan struct{} // a write found a disk full: check the disks now
 
+	compactor *compactor // manual compactions (manualcompact.go)
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -204,9 +206,11 @@ func Open(opts Options) (*Stub, error) {
 	s.oversizeLog = ratelog.New(refusedWriteLogEvery)
 	s.misroutedLog = ratelog.New(refusedWriteLogEvery)
 	s.metrics = newServerMetrics(s)
+	s.compactor = newCompactor(s)
 	s.meta = newMetaLink(s)
 	s.cmds = remotecmd.New("replica", opts.StartTime)
 	s.registerCommands()
+	s.compactor.registerCommands()
 	// The disks' status is known before any replica serves.
 	s.checkDisks(time.Now())
 	if err := checkRoomToStart(disks); err != nil {
@@ -538,9 +542,10 @@ func (s *Stub) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.meta.run(ctx) }()
 	go func() { defer wg.Done(); s.checkpointLoop(ctx) }()
+	go func() { defer wg.Done(); s.compactor.loop(ctx) }()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -821,6 +826,7 @@ func (p *partition) replicaInfo() *metadata.ReplicaInfo {
 		LastDurableDecree:   p.st().LastDurableDecree(),
 		AppType:             info.AppType,
 		DiskTag:             p.disk.tag,
+		ManualCompactStatus: metadata.ManualCompactionStatusPtr(p.compact.status()),
 	}
 }
 
