@@ -161,7 +161,8 @@ func (c *operators) stop() {
 // steps are dropped and its next one is sent; a move whose next step cannot be
 // sent waits, unless the checker needs a repair other than removing a surplus or
 // dead secondary (the move would fight that one), in which case the move gives
-// way. Without a move the checker's verdict is carried out.
+// way. The removal of a dead primary pre-empts any move. Without a move the
+// checker's verdict is carried out.
 func (c *operators) next(pc *layer2.PartitionConfiguration, verdict step, need bool, now time.Time) order {
 	var o order
 	if c.stopped {
@@ -184,6 +185,12 @@ func (c *operators) next(pc *layer2.PartitionConfiguration, verdict step, need b
 		case now.Sub(m.started) > c.timeout:
 			delete(c.moves, g)
 			o.ended = &endedMove{how: moveTimedOut, kind: m.kind, stuckAt: m.steps[0].kind}
+		case need && verdict.next != nil:
+			// The primary is dead (the checker removes it by a write): every
+			// step of a move goes through the primary, so the move can only
+			// wait for its timeout while the partition has no live primary.
+			delete(c.moves, g)
+			o.ended = &endedMove{how: movePreempted, kind: m.kind}
 		default:
 			head := m.steps[0]
 			target, ok := applicable(pc, head)

@@ -131,11 +131,16 @@ func TestOperators(t *testing.T) {
 				pc: pconf(0, 3, 5, nA, []string{nB, nC}, nil), verdict: removePrimary(pconf(0, 3, 5, nA, []string{nB, nC}, nil)),
 				want: "ended preempted, write DOWNGRADE_TO_INACTIVE " + nA},
 		}},
-		// As before the controller existed: even a dead primary's removal waits
-		// (for the move to finish or time out) while the move's step can be sent.
-		{name: "a move whose step can be sent goes on whatever the checker says", calls: []call{
+		// A step that can be sent goes to the primary: a dead one would leave
+		// the partition without a live primary until the move timed out.
+		{name: "the removal of a dead primary pre-empts a move whose step can be sent", calls: []call{
 			{add: &plan{kind: moveCopySecondary, steps: copySecondary(nB, nD)}, wantAdd: true,
 				pc: pconf(0, 3, 5, nA, []string{nB, nC}, nil), verdict: removePrimary(pconf(0, 3, 5, nA, []string{nB, nC}, nil)),
+				want: "ended preempted, write DOWNGRADE_TO_INACTIVE " + nA},
+		}},
+		{name: "a move whose step can be sent goes on while the checker wants another repair", calls: []call{
+			{add: &plan{kind: moveCopySecondary, steps: copySecondary(nB, nD)}, wantAdd: true,
+				pc: pconf(0, 3, 5, nA, []string{nB, nC}, nil), verdict: downgrade(nA, nC),
 				want: "moving, send ADD_SECONDARY_FOR_LB " + nA + " " + nD, wantMove: true},
 		}},
 		{name: "the checker's proposals are sent once per ballot, node and kind until resendAfter", calls: []call{
