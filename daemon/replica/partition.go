@@ -177,11 +177,14 @@ func (p *partition) run() {
 	defer close(p.done)
 	tick := time.NewTicker(p.stub.opts.TickInterval)
 	defer tick.Stop()
-	// wake fires when the earliest timer is due.
-	wake := time.NewTimer(0)
+	// wake fires when the earliest timer is due; armed is the time it is set
+	// for (zero: not set).
+	wake := time.NewTimer(time.Hour)
+	wake.Stop()
 	defer wake.Stop()
+	var armed time.Time
 	for {
-		p.arm(wake)
+		armed = p.arm(wake, armed)
 		select {
 		case <-p.stop:
 			p.shutdown()
@@ -193,6 +196,7 @@ func (p *partition) run() {
 			p.process(p.core.Tick(now), now)
 			p.sweepAcks()
 		case <-wake.C:
+			armed = time.Time{}
 			p.handleAll(p.due(time.Now()))
 		}
 		p.publish()
@@ -210,13 +214,22 @@ func (p *partition) at(t time.Time, ev any) {
 	p.timers = slices.Insert(p.timers, i, timer{at: t, ev: ev})
 }
 
-// arm sets wake to the earliest timer, or stops it when there is none.
-func (p *partition) arm(wake *time.Timer) {
-	if len(p.timers) == 0 {
-		wake.Stop()
-		return
+// arm sets wake, now set for armed, to the earliest timer, or stops it when there
+// is none, and returns the time it is set for. Most events leave the timers alone,
+// and then so does arm.
+func (p *partition) arm(wake *time.Timer, armed time.Time) time.Time {
+	var next time.Time
+	if len(p.timers) > 0 {
+		next = p.timers[0].at
 	}
-	wake.Reset(time.Until(p.timers[0].at))
+	switch {
+	case next.Equal(armed):
+	case next.IsZero():
+		wake.Stop()
+	default:
+		wake.Reset(time.Until(next))
+	}
+	return next
 }
 
 // due removes and returns the events of the timers due at now.
