@@ -210,11 +210,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		}
 		if p := s.get(*req.Config.Pid); p != nil {
 			cfg, from := fromConfig(req.Config), senderOf(c)
-			p.post(funcEv(func(p *partition) {
-				if p.mayRemove(from, cfg) {
-					p.onConfig(configEv{cfg: cfg}, time.Now())
-				}
-			}))
+			p.post(removeEv{peer: from, cfg: cfg})
 		}
 	})
 
