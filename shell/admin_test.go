@@ -248,6 +248,19 @@ func TestAdminCommands(t *testing.T) {
 	}
 	out, _ = step("clear_app_envs -a")
 	contains(t, "clear_app_envs -a", out, "clear app envs succeed")
+	// Manual compaction: started through the meta; the fake replica nodes
+	// report no status, so the query answers "not manual compaction".
+	out, _ = step("start_manual_compact orders -l -1 -c 2 -b")
+	contains(t, "start_manual_compact", out, "Table orders start manual compaction succeed")
+	_, errOut = step("start_manual_compact orders -c -1")
+	contains(t, "start_manual_compact -c -1", errOut, "ERR_INVALID_PARAMETERS")
+	_, errOut = step("start_manual_compact nosuch")
+	contains(t, "start_manual_compact nosuch", errOut, "ERR_APP_NOT_EXIST")
+	_, errOut = step("query_manual_compact orders")
+	contains(t, "query_manual_compact", errOut, "ERR_INVALID_STATE", "not manual compaction")
+	_, errOut = step("set_app_envs manual_compact.disabled true\nstart_manual_compact orders\nclear_app_envs -a")
+	contains(t, "start_manual_compact when disabled", errOut, "ERR_OPERATION_DISABLED")
+
 	if out, _ = step("get_app_envs"); out != "" {
 		t.Errorf("empty envs should print nothing, got %q", out)
 	}
