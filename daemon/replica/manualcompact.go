@@ -11,6 +11,7 @@ import (
 
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
 	"github.com/pegasusgo/pegasus/idl/gen/metadata"
+	"github.com/pegasusgo/pegasus/storage"
 )
 
 // The manual_compact.* table envs (spec: operations.md 1.6).
@@ -127,8 +128,8 @@ func newCompactor(s *Stub) *compactor {
 	return &compactor{s: s, workers: make(chan struct{}, manualCompactWorkers), running: map[int32]int{}}
 }
 
-// loop evaluates every replica's rules until ctx ends, and waits for the
-// compactions it started.
+// loop evaluates every replica's manual compaction rules and usage scenario
+// until ctx ends, and waits for the compactions it started.
 func (c *compactor) loop(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -136,6 +137,7 @@ func (c *compactor) loop(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		for _, p := range c.s.all() {
+			p.checkScenario()
 			if c.shouldStart(p, time.Now()) {
 				wg.Add(1)
 				go func() {
@@ -263,26 +265,21 @@ func (c *compactState) report() compactReport {
 // ("<n> processed, <m> not found" then one "<gpid>@<addr>@P|S : <json>" line
 // per replica).
 func (c *compactor) registerCommands() {
+	c.s.cmds.Register("replica.query-app-envs", "replica.query-app-envs [app_id|app_id.pidx,...]: the storage options each replica runs with", func(ctx context.Context, args []string) string {
+		var b strings.Builder
+		processed := 0
+		for _, p := range c.s.all() {
+			if !matchesReplica(p, args) {
+				continue
+			}
+			processed++
+			o := c.s.storeOptions(p.storeScenario(), p.disk, p.log)
+			fmt.Fprintf(&b, "\n    %s@%s : rocksdb.usage_scenario=%s,rocksdb.write_buffer_size=%d,rocksdb.num_levels=%d",
+				p.gpid.String(), c.s.self, p.storeScenario(), o.MemTableSize, storage.NumLevels)
+		}
+		return fmt.Sprintf("%d processed, 0 not found", processed) + b.String()
+	})
 	c.s.cmds.Register("replica.query-compact", "replica.query-compact [app_id|app_id.pidx,...]: manual compaction of each replica", func(ctx context.Context, args []string) string {
-		var want []string
-		for _, a := range args {
-			for _, x := range strings.Split(a, ",") {
-				if x = strings.TrimSpace(x); x != "" {
-					want = append(want, x)
-				}
-			}
-		}
-		matches := func(p *partition) bool {
-			if len(want) == 0 {
-				return true
-			}
-			for _, w := range want {
-				if w == p.gpid.String() || w == strconv.Itoa(int(p.gpid.Appid)) {
-					return true
-				}
-			}
-			return false
-		}
 		var b strings.Builder
 		processed := 0
 		for _, p := range c.s.all() {
@@ -293,7 +290,7 @@ func (c *compactor) registerCommands() {
 			case pacifica.StatusSecondary:
 				role = "S"
 			}
-			if role == "" || !matches(p) {
+			if role == "" || !matchesReplica(p, args) {
 				continue
 			}
 			processed++
@@ -302,4 +299,23 @@ func (c *compactor) registerCommands() {
 		}
 		return fmt.Sprintf("%d processed, 0 not found", processed) + b.String()
 	})
+}
+
+// matchesReplica reports whether a replica is among the app_id or
+// app_id.pidx items of a remote command's arguments (comma- or
+// space-separated; none means all).
+func matchesReplica(p *partition, args []string) bool {
+	filtered := false
+	for _, a := range args {
+		for _, w := range strings.Split(a, ",") {
+			if w = strings.TrimSpace(w); w == "" {
+				continue
+			}
+			filtered = true
+			if w == p.gpid.String() || w == strconv.Itoa(int(p.gpid.Appid)) {
+				return true
+			}
+		}
+	}
+	return !filtered
 }

@@ -153,6 +153,7 @@ type partition struct {
 	info     atomic.Pointer[layer2.AppInfo]
 	ctl      atomic.Pointer[tableControls] // built from info's envs, see controls()
 	compact  compactState                  // manual compaction (manualcompact.go)
+	scenario atomic.Value                  // string: the usage scenario the store was opened with
 	canRead  atomic.Bool
 	status   atomic.Int32
 	ballot   atomic.Int64
@@ -319,6 +320,8 @@ func (p *partition) handle(ev any) {
 		var acts []membership.Action
 		p.stub.withMembers(func(m *membership.Machine) { acts = m.StaleCheck(e.check, st) })
 		p.stub.carryOut(acts)
+	case reopenEv:
+		p.reopenStore(e.scenario)
 	case removeEv:
 		if p.mayRemove(e.peer, e.cfg) {
 			p.onConfig(configEv{cfg: e.cfg}, now)

@@ -302,10 +302,8 @@ func isReplicaDirName(name string) bool {
 // executor.
 func (s *Stub) openPartition(g base.Gpid, d *disk, dir string, st persistedState) (*partition, error) {
 	log := s.log.With("gpid", g.String())
-	sopts := s.opts.Storage
-	sopts.Logger = log
-	sopts.OnDiskFull = d.noteFull
-	store, err := storage.Open(filepath.Join(dir, "data"), sopts)
+	scenario := usageScenario(st.Envs)
+	store, err := storage.Open(filepath.Join(dir, "data"), s.storeOptions(scenario, d, log))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -342,6 +340,7 @@ func (s *Stub) openPartition(g base.Gpid, d *disk, dir string, st persistedState
 		done:        make(chan struct{}),
 		stop:        make(chan struct{}),
 	}
+	p.scenario.Store(scenario)
 	s.withMembers(func(m *membership.Machine) { m.Opened(g) })
 	p.store.Store(store)
 	p.setAppInfo(st.appInfo(g))
