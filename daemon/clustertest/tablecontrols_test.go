@@ -130,9 +130,11 @@ func paceLoad(r *rawTable, perPartition, seconds int, send func(pidx int, i int)
 	<-time.NewTimer(time.Until(start)).C
 	var mu sync.Mutex
 	answers, sent = map[string]int{}, map[int]map[int64]int{}
-	var wg sync.WaitGroup
 	for p := range r.hashKey {
 		sent[p] = map[int64]int{}
+	}
+	var wg sync.WaitGroup
+	for p := range r.hashKey {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
