@@ -1,0 +1,106 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// RunMetered is Run with the CPU time of the client and of meter's servers measured
+// over the run and attached to the report (meter nil: Run alone). A server that
+// cannot be sampled (it died) leaves the report without CPU figures and says why
+// in CPUError; the load figures stand.
+func RunMetered(ctx context.Context, cfg Config, target Target, meter *CPUMeter) (*Report, error) {
+	if meter == nil {
+		return Run(ctx, cfg, target)
+	}
+	before, berr := meter.sample()
+	rep, err := Run(ctx, cfg, target)
+	if err != nil {
+		return nil, err
+	}
+	after, aerr := meter.sample()
+	switch {
+	case berr != nil:
+		rep.CPUError = berr.Error()
+	case aerr != nil:
+		rep.CPUError = aerr.Error()
+	default:
+		var ops int64
+		for _, o := range rep.Ops {
+			ops += o.Count + o.ErrorCount()
+		}
+		rep.CPU = meter.usage(before, after, ops)
+	}
+	return rep, nil
+}
+
+// Phases are the reports of RunPhases.
+type Phases struct {
+	// Fill writes every record once so that the later phases find them.
+	Fill *Report
+	// Write overwrites random records for the configured duration: the write figures.
+	Write *Report
+	// Read reads random records for the configured duration: the read figures.
+	Read *Report
+}
+
+// RunPhases runs fill, then write, then read on target, each metered by meter
+// (nil: no CPU figures); cfg's Workload is ignored and cfg.Duration bounds each
+// phase. Write and read draw from the records the fill reached, so that a fill cut
+// short by the duration does not turn reads into misses. The timed write phase,
+// not the fill, gives the write figures: its length does not depend on how fast
+// the target is, so every target is measured over the same time.
+func RunPhases(ctx context.Context, cfg Config, target Target, meter *CPUMeter) (*Phases, error) {
+	var ph Phases
+	run := func(w Workload, keys int) (*Report, error) {
+		c := cfg
+		c.Workload, c.Keys = w, keys
+		rep, err := RunMetered(ctx, c, target, meter)
+		if err != nil {
+			return nil, err
+		}
+		if rep.Interrupted {
+			return nil, fmt.Errorf("bench: %s on %s: %w", w, target.Name(), context.Cause(ctx))
+		}
+		return rep, nil
+	}
+	var err error
+	if ph.Fill, err = run(Fill, cfg.Keys); err != nil {
+		return nil, err
+	}
+	keys := max(ph.Fill.Filled, 1)
+	if ph.Write, err = run(Write, keys); err != nil {
+		return nil, err
+	}
+	if ph.Read, err = run(Read, keys); err != nil {
+		return nil, err
+	}
+	return &ph, nil
+}
+
+// WriteText prints the three reports.
+func (p *Phases) WriteText(w io.Writer) error {
+	var b strings.Builder
+	for i, r := range []*Report{p.Fill, p.Write, p.Read} {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		if err := r.WriteText(&b); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// MarshalJSON writes the three reports for machines.
+func (p *Phases) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Fill  *Report `json:"fill"`
+		Write *Report `json:"write"`
+		Read  *Report `json:"read"`
+	}{p.Fill, p.Write, p.Read})
+}
