@@ -86,7 +86,7 @@ func (b *Baseline) Config() Config {
 // NewBaseline takes the figures of a RunPhases measured with the servers' CPU.
 func NewBaseline(ph *Phases, cfg Config, machine, model string, nproc int, now time.Time) (*Baseline, error) {
 	for _, r := range []*Report{ph.Write, ph.Read} {
-		if r.CPU == nil || len(r.CPU.Servers) == 0 || r.CPU.Ops == 0 {
+		if r.CPU == nil || r.CPU.ServerTotal() <= 0 || r.CPU.Ops == 0 {
 			return nil, fmt.Errorf("bench: the %s phase has no server CPU figures %s", r.Workload, r.CPUError)
 		}
 		if n := r.Errors(); n > 0 {

@@ -54,8 +54,17 @@ type Phases struct {
 // not the fill, gives the write figures: its length does not depend on how fast
 // the target is, so every target is measured over the same time.
 func RunPhases(ctx context.Context, cfg Config, target Target, meter *CPUMeter) (*Phases, error) {
+	return RunPhasesWith(ctx, cfg, target, meter, nil)
+}
+
+// RunPhasesWith is RunPhases calling before (when not nil) just before each phase
+// starts, e.g. to profile the servers during it.
+func RunPhasesWith(ctx context.Context, cfg Config, target Target, meter *CPUMeter, before func(Workload)) (*Phases, error) {
 	var ph Phases
 	run := func(w Workload, keys int) (*Report, error) {
+		if before != nil {
+			before(w)
+		}
 		c := cfg
 		c.Workload, c.Keys = w, keys
 		rep, err := RunMetered(ctx, c, target, meter)
