@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.workDir, "workdir", "", "directory for the data and pid files of the peers and the onebox (empty: a temporary one, deleted at the end)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every run's figures as JSON to this file")
 	fs.StringVar(&o.pprofDir, "pprof_dir", "", "take a CPU profile of replica1 during the onebox's write and read phases of the first run, into this directory")
-	fs.IntVar(&o.rbRequests, "redis_benchmark_requests", 1000000, "requests per redis-benchmark test (SET, then GET); 0 skips redis-benchmark")
+	fs.IntVar(&o.rbRequests, "redis_benchmark_requests", -1, "requests per redis-benchmark test (SET, then GET); -1: as many as go-redis completed in its write phase, so that each test lasts about -duration; 0 skips redis-benchmark")
 	fs.StringVar(&o.redisBinary, "redis_server", "redis-server", "the redis-server binary")
 	fs.StringVar(&o.rbBinary, "redis_benchmark", "redis-benchmark", "the redis-benchmark binary")
 	fs.StringVar(&o.etcdBinary, "etcd", "etcd", "the etcd binary")

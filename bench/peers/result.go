@@ -45,7 +45,7 @@ func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond)
 func figOf(rep *bench.Report, kind string) phaseFig {
 	f := phaseFig{ClientUS: -1, ServerUS: -1}
 	if o := rep.Op(kind); o != nil {
-		f.OpsPerSec, f.P50US, f.P99US, f.P999US, f.Errors = o.OpsPerSec, us(o.P50), us(o.P99), us(o.P999), o.ErrorCount()
+		f.OpsPerSec, f.P50US, f.P99US, f.P999US = o.OpsPerSec, us(o.P50), us(o.P99), us(o.P999)
 	}
 	f.Errors = rep.Errors()
 	if rep.CPU != nil {

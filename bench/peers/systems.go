@@ -110,8 +110,15 @@ func (o *options) runRedis(ctx context.Context, stderr io.Writer) (_ []*result, 
 		return nil, err
 	}
 	out := []*result{resultOf("redis (go-redis)", ph)}
-	if o.rbRequests > 0 {
-		r, err := o.runRedisBenchmark(ctx, srv)
+	if o.rbRequests != 0 {
+		n := o.rbRequests
+		if n < 0 {
+			n = 10000
+			if w := ph.Write.Op(bench.OpSet); w != nil {
+				n = max(int(w.Count), n)
+			}
+		}
+		r, err := o.runRedisBenchmark(ctx, srv, n)
 		if err != nil {
 			return nil, err
 		}
@@ -120,9 +127,10 @@ func (o *options) runRedis(ctx context.Context, stderr io.Writer) (_ []*result, 
 	return out, nil
 }
 
-// runRedisBenchmark runs redis-benchmark's SET test, then its GET test, with the
-// same callers (-c), value size (-d) and key space (-r).
-func (o *options) runRedisBenchmark(ctx context.Context, srv *proc) (*result, error) {
+// runRedisBenchmark runs redis-benchmark's SET test, then its GET test, each of
+// requests operations, with the same callers (-c), value size (-d) and key space
+// (-r).
+func (o *options) runRedisBenchmark(ctx context.Context, srv *proc, requests int) (*result, error) {
 	r := &result{System: "redis (redis-benchmark)"}
 	for _, test := range []struct {
 		name string
@@ -133,7 +141,7 @@ func (o *options) runRedisBenchmark(ctx context.Context, srv *proc) (*result, er
 			return nil, err
 		}
 		cmd := exec.CommandContext(ctx, o.rbBinary, "-h", "127.0.0.1", "-p", strconv.Itoa(redisPort),
-			"-c", strconv.Itoa(o.cfg.Concurrency), "-n", strconv.Itoa(o.rbRequests), "-d", strconv.Itoa(o.cfg.ValueSize),
+			"-c", strconv.Itoa(o.cfg.Concurrency), "-n", strconv.Itoa(requests), "-d", strconv.Itoa(o.cfg.ValueSize),
 			"-r", strconv.Itoa(o.cfg.Keys), "-t", test.name, "--csv")
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -148,7 +156,7 @@ func (o *options) runRedisBenchmark(ctx context.Context, srv *proc) (*result, er
 		if err != nil {
 			return nil, err
 		}
-		n := float64(o.rbRequests)
+		n := float64(requests)
 		f.ServerUS = float64(after.CPU()-before.CPU()) / float64(time.Microsecond) / n
 		f.ClientUS = float64(cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime()) / float64(time.Microsecond) / n
 		*test.fig = f

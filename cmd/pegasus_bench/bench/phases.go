@@ -48,11 +48,13 @@ type Phases struct {
 }
 
 // RunPhases runs fill, then write, then read on target, each metered by meter
-// (nil: no CPU figures); cfg's Workload is ignored and cfg.Duration bounds each
-// phase. Write and read draw from the records the fill reached, so that a fill cut
-// short by the duration does not turn reads into misses. The timed write phase,
-// not the fill, gives the write figures: its length does not depend on how fast
-// the target is, so every target is measured over the same time.
+// (nil: no CPU figures); cfg's Workload is ignored. The fill writes every record
+// whatever the time it takes (only ctx ends it early), so that every target
+// serves the same data set; cfg.Duration bounds the write and the read phase.
+// Write and read draw from the records the fill reached, so that an interrupted
+// fill does not turn reads into misses. The timed write phase, not the fill, gives
+// the write figures: its length does not depend on how fast the target is, so
+// every target is measured over the same time.
 func RunPhases(ctx context.Context, cfg Config, target Target, meter *CPUMeter) (*Phases, error) {
 	return RunPhasesWith(ctx, cfg, target, meter, nil)
 }
@@ -67,6 +69,9 @@ func RunPhasesWith(ctx context.Context, cfg Config, target Target, meter *CPUMet
 		}
 		c := cfg
 		c.Workload, c.Keys = w, keys
+		if w == Fill {
+			c.Duration = 0
+		}
 		rep, err := RunMetered(ctx, c, target, meter)
 		if err != nil {
 			return nil, err
