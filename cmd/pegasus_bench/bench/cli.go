@@ -46,6 +46,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	checkBaseline := fs.String("check_baseline", "", "run the phases with the shape of this machine kind's baseline (a .json file, or a directory holding baseline-<machine kind>.json) and fail when server CPU per write or per read grew by more than -max_growth")
 	maxGrowth := fs.Float64("max_growth", 0.25, "allowed growth of server CPU per operation for -check_baseline (0.25: 25%)")
 	baselineNote := fs.String("baseline_note", "", "a note stored in the baseline, e.g. the commit")
+	checkAttempts := fs.Int("check_attempts", 2, "-check_baseline fails only when this many measurements in a row exceed -max_growth")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: pegasus_bench [flags]\n\nYCSB-style load on a Pegasus table through the data client, or on raw Pebble.")
 		fs.PrintDefaults()
@@ -131,18 +132,27 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case *phases || baselineMode:
 		mode = modePhases
 	}
-	switch {
-	case raw && !*compare:
-		out, err = runRaw(ctx, cfg, *rawDir)
-	default:
-		out, err = runCluster(ctx, cfg, splitList(*meta), *table, *opTimeout, mode, *rawDir, meter)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "pegasus_bench: %v\n", err)
-		return 1
-	}
 	code := 0
-	if baselineMode {
+	// A check measures again before failing: on a shared machine one slow phase
+	// is more often a neighbour's load than a change of this project.
+	attempts := 1
+	if *checkBaseline != "" {
+		attempts = max(*checkAttempts, 1)
+	}
+	for attempt := 1; ; attempt++ {
+		switch {
+		case raw && !*compare:
+			out, err = runRaw(ctx, cfg, *rawDir)
+		default:
+			out, err = runCluster(ctx, cfg, splitList(*meta), *table, *opTimeout, mode, *rawDir, meter)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "pegasus_bench: %v\n", err)
+			return 1
+		}
+		if !baselineMode {
+			break
+		}
 		b, err := NewBaseline(out.(*Phases), cfg, machine, model, runtime.NumCPU(), time.Now())
 		if err != nil {
 			fmt.Fprintf(stderr, "pegasus_bench: %v\n", err)
@@ -160,13 +170,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				path, b.WriteServerUSPerOp, b.ReadServerUSPerOp)}
 		} else {
 			res = CheckBaseline(base, b, *maxGrowth)
-			res.Lines = append([]string{fmt.Sprintf("BASELINE CHECK (%s, baseline of %s)",
-				BaselinePath(*checkBaseline, machine), base.Created)}, res.Lines...)
-			if !res.OK {
-				code = 1
-			}
+			res.Lines = append([]string{fmt.Sprintf("BASELINE CHECK attempt %d of at most %d (%s, baseline of %s)",
+				attempt, attempts, BaselinePath(*checkBaseline, machine), base.Created)}, res.Lines...)
 		}
 		out = &checked{Phases: out.(*Phases), lines: res.Lines}
+		if *writeBaseline != "" || res.OK {
+			break
+		}
+		if attempt == attempts {
+			code = 1
+			break
+		}
+		fmt.Fprintf(stderr, "pegasus_bench: %s\npegasus_bench: measuring again\n", strings.Join(res.Lines, "\npegasus_bench: "))
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
