@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -31,6 +32,47 @@ type CPUMeter struct {
 	Servers []Process
 	// ProcDir is the proc file system, "/proc" when empty (tests point it elsewhere).
 	ProcDir string
+	// Settle also counts the servers' CPU after a run until they are idle again:
+	// the flushes and compactions a write phase leaves behind are part of what its
+	// writes cost, and the next phase should not pay for them.
+	Settle bool
+}
+
+// Settling: the servers are idle when together they use less than settleIdle of
+// one core over settleInterval (an idle onebox uses about 2%, for beacons and
+// timers); settleMax bounds the wait.
+const (
+	settleIdle     = 0.10
+	settleInterval = 500 * time.Millisecond
+	settleMax      = 30 * time.Second
+)
+
+// settle samples every settleInterval from after until the servers are idle,
+// settleMax has passed or ctx ends, and returns the last sample and the time taken.
+func (m *CPUMeter) settle(ctx context.Context, after cpuSample) (cpuSample, time.Duration, error) {
+	start := time.Now()
+	prev := after
+	tick := time.NewTicker(settleInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return prev, time.Since(start), nil
+		case <-tick.C:
+		}
+		cur, err := m.sample()
+		if err != nil {
+			return prev, time.Since(start), err
+		}
+		var used time.Duration
+		for i := range cur.servers {
+			used += cur.servers[i] - prev.servers[i]
+		}
+		prev = cur
+		if used.Seconds() < settleIdle*settleInterval.Seconds() || time.Since(start) >= settleMax {
+			return cur, time.Since(start), nil
+		}
+	}
 }
 
 type cpuSample struct {
@@ -62,11 +104,13 @@ func (m *CPUMeter) sample() (cpuSample, error) {
 	return s, nil
 }
 
-// usage is the CPU spent between two samples over ops operations.
-func (m *CPUMeter) usage(before, after cpuSample, ops int64) *CPUUsage {
-	u := &CPUUsage{Ops: ops, Client: after.client - before.client}
+// usage is the CPU spent between two samples over ops operations, and by the
+// servers from after until settled (settled == after: no settling).
+func (m *CPUMeter) usage(before, after, settled cpuSample, settleTime time.Duration, ops int64) *CPUUsage {
+	u := &CPUUsage{Ops: ops, Client: after.client - before.client, Settle: settleTime}
 	for i, p := range m.Servers {
-		u.Servers = append(u.Servers, ServerCPU{Process: p, CPU: after.servers[i] - before.servers[i]})
+		u.Servers = append(u.Servers, ServerCPU{Process: p, CPU: after.servers[i] - before.servers[i],
+			After: settled.servers[i] - after.servers[i]})
 	}
 	return u
 }
@@ -80,19 +124,36 @@ type CPUUsage struct {
 	Client time.Duration
 	// Servers has one entry per measured server process; empty when none was known.
 	Servers []ServerCPU
+	// Settle is how long the servers took to become idle after the run (0 when the
+	// meter does not settle).
+	Settle time.Duration
 }
 
-// ServerCPU is the CPU time of one server process during a run.
+// ServerCPU is the CPU time of one server process: CPU during the run, After from
+// its end until the servers were idle again.
 type ServerCPU struct {
 	Process
-	CPU time.Duration
+	CPU, After time.Duration
 }
 
-// ServerTotal is the CPU time of every measured server together.
+// Total is the server's CPU time for the run, the time after it included.
+func (s ServerCPU) Total() time.Duration { return s.CPU + s.After }
+
+// ServerTotal is the CPU time of every measured server together, the time after
+// the run included.
 func (u *CPUUsage) ServerTotal() time.Duration {
 	var t time.Duration
 	for _, s := range u.Servers {
-		t += s.CPU
+		t += s.Total()
+	}
+	return t
+}
+
+// AfterTotal is the servers' CPU time after the run, until they were idle.
+func (u *CPUUsage) AfterTotal() time.Duration {
+	var t time.Duration
+	for _, s := range u.Servers {
+		t += s.After
 	}
 	return t
 }
@@ -125,9 +186,13 @@ func (u *CPUUsage) text() string {
 		if i > 0 {
 			b.WriteString(" ")
 		}
-		fmt.Fprintf(&b, "%s %.1f", s.Name, u.perOp(s.CPU))
+		fmt.Fprintf(&b, "%s %.1f", s.Name, u.perOp(s.Total()))
 	}
 	b.WriteString(")")
+	if u.Settle > 0 {
+		fmt.Fprintf(&b, ", of which %.1fus in the %s after the run until the servers were idle",
+			u.perOp(u.AfterTotal()), u.Settle.Round(time.Millisecond))
+	}
 	return b.String()
 }
 

@@ -192,14 +192,64 @@ func TestRunMeteredAccountsServers(t *testing.T) {
 
 func TestCPUUsagePerOp(t *testing.T) {
 	u := &CPUUsage{Ops: 1000, Client: 14 * time.Millisecond, Servers: []ServerCPU{
-		{Process{"meta1", 1}, 2 * time.Millisecond}, {Process{"replica1", 2}, 30 * time.Millisecond}}}
+		{Process: Process{"meta1", 1}, CPU: 2 * time.Millisecond},
+		{Process: Process{"replica1", 2}, CPU: 26 * time.Millisecond, After: 4 * time.Millisecond}},
+		Settle: 1500 * time.Millisecond}
 	if c, s := u.ClientUSPerOp(), u.ServerUSPerOp(); c != 14 || s != 32 {
 		t.Fatalf("per op client %v server %v, want 14 32", c, s)
 	}
-	if txt := u.text(); !strings.Contains(txt, "servers 32.0us (meta1 2.0 replica1 30.0)") {
+	if txt := u.text(); !strings.Contains(txt, "servers 32.0us (meta1 2.0 replica1 30.0), of which 4.0us in the 1.5s after the run") {
 		t.Fatalf("text %q", txt)
 	}
 	if (&CPUUsage{}).ServerUSPerOp() != 0 {
 		t.Fatal("no operations must give 0, not NaN")
+	}
+}
+
+// TestSettleCountsTheWorkLeftBehind: a server still busy after the run (as with a
+// compaction) is waited for, and its CPU until it is idle counts to the run.
+func TestSettleCountsTheWorkLeftBehind(t *testing.T) {
+	proc := fakeProc(t, map[int]string{10: "pegasus_server"}, map[int]int{10: 0})
+	stat := filepath.Join(proc, "10", "stat")
+	done := make(chan struct{})
+	go func() {
+		// The fake server burns 1 s of CPU every 100 ms (ten cores' worth) for
+		// 1.5 s, far longer than the run of a few milliseconds, then is idle.
+		defer close(done)
+		stopAt := time.After(1500 * time.Millisecond)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for ticks := 100; ; ticks += 100 {
+			select {
+			case <-stopAt:
+				return
+			case <-tick.C:
+			}
+			line := "10 (pegasus_server) S 1 1 1 0 -1 0 0 0 0 0 " + strconv.Itoa(ticks) + " 0 0 0\n"
+			tmp := stat + ".tmp"
+			if os.WriteFile(tmp, []byte(line), 0o644) != nil || os.Rename(tmp, stat) != nil {
+				return
+			}
+		}
+	}()
+	meter := &CPUMeter{Servers: []Process{{"replica1", 10}}, ProcDir: proc, Settle: true}
+	cfg := baseConfig(Fill)
+	cfg.Keys = 50
+	rep, err := RunMetered(context.Background(), cfg, newFakeTarget(), meter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RunMetered returns once the server is idle, so the burner has stopped.
+	select {
+	case <-done:
+	default:
+		t.Fatal("RunMetered returned while the server was still busy")
+	}
+	if rep.CPU == nil {
+		t.Fatalf("no cpu: %s", rep.CPUError)
+	}
+	u := rep.CPU
+	if u.AfterTotal() < 3*time.Second || u.Settle < time.Second || u.Settle >= settleMax || u.ServerTotal() != u.Servers[0].CPU+u.AfterTotal() {
+		t.Fatalf("after %v in %v, total %v", u.AfterTotal(), u.Settle, u.ServerTotal())
 	}
 }

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // RunMetered is Run with the CPU time of the client and of meter's servers measured
-// over the run and attached to the report (meter nil: Run alone). A server that
+// over the run and attached to the report (meter nil: Run alone); with
+// meter.Settle, the servers' CPU until they are idle after the run is counted too.
+// A server that
 // cannot be sampled (it died) leaves the report without CPU figures and says why
 // in CPUError; the load figures stand.
 func RunMetered(ctx context.Context, cfg Config, target Target, meter *CPUMeter) (*Report, error) {
@@ -22,6 +25,10 @@ func RunMetered(ctx context.Context, cfg Config, target Target, meter *CPUMeter)
 		return nil, err
 	}
 	after, aerr := meter.sample()
+	settled, settleTime := after, time.Duration(0)
+	if aerr == nil && meter.Settle && len(meter.Servers) > 0 {
+		settled, settleTime, aerr = meter.settle(ctx, after)
+	}
 	switch {
 	case berr != nil:
 		rep.CPUError = berr.Error()
@@ -32,7 +39,7 @@ func RunMetered(ctx context.Context, cfg Config, target Target, meter *CPUMeter)
 		for _, o := range rep.Ops {
 			ops += o.Count + o.ErrorCount()
 		}
-		rep.CPU = meter.usage(before, after, ops)
+		rep.CPU = meter.usage(before, after, settled, settleTime, ops)
 	}
 	return rep, nil
 }
@@ -48,7 +55,8 @@ type Phases struct {
 }
 
 // RunPhases runs fill, then write, then read on target, each metered by meter
-// (nil: no CPU figures); cfg's Workload is ignored. The fill writes every record
+// (nil: no CPU figures) with settling (see CPUMeter.Settle); cfg's Workload is
+// ignored. The fill writes every record
 // whatever the time it takes (only ctx ends it early), so that every target
 // serves the same data set; cfg.Duration bounds the write and the read phase.
 // Write and read draw from the records the fill reached, so that an interrupted
@@ -62,6 +70,13 @@ func RunPhases(ctx context.Context, cfg Config, target Target, meter *CPUMeter) 
 // RunPhasesWith is RunPhases calling before (when not nil) just before each phase
 // starts, e.g. to profile the servers during it.
 func RunPhasesWith(ctx context.Context, cfg Config, target Target, meter *CPUMeter, before func(Workload)) (*Phases, error) {
+	if meter != nil {
+		// Each phase starts on idle servers and pays for the background work it
+		// causes, not for the previous phase's.
+		m := *meter
+		m.Settle = true
+		meter = &m
+	}
 	var ph Phases
 	run := func(w Workload, keys int) (*Report, error) {
 		if before != nil {

@@ -222,12 +222,16 @@ type jsonReport struct {
 
 // jsonCPU is the machine form of CPUUsage: seconds in total, microseconds per op.
 type jsonCPU struct {
-	Ops           int64        `json:"ops"`
-	ClientSec     float64      `json:"client_sec"`
-	ClientUSPerOp float64      `json:"client_us_per_op"`
-	ServerSec     float64      `json:"server_sec"`
-	ServerUSPerOp float64      `json:"server_us_per_op"`
-	Servers       []jsonServer `json:"servers"`
+	Ops           int64   `json:"ops"`
+	ClientSec     float64 `json:"client_sec"`
+	ClientUSPerOp float64 `json:"client_us_per_op"`
+	ServerSec     float64 `json:"server_sec"`
+	ServerUSPerOp float64 `json:"server_us_per_op"`
+	// ServerAfterSec is the part of ServerSec spent after the run, in the
+	// SettleSec it took the servers to become idle.
+	ServerAfterSec float64      `json:"server_after_sec"`
+	SettleSec      float64      `json:"settle_sec"`
+	Servers        []jsonServer `json:"servers"`
 }
 
 type jsonServer struct {
@@ -239,9 +243,10 @@ type jsonServer struct {
 
 func newJSONCPU(u *CPUUsage) *jsonCPU {
 	j := &jsonCPU{Ops: u.Ops, ClientSec: u.Client.Seconds(), ClientUSPerOp: u.ClientUSPerOp(),
-		ServerSec: u.ServerTotal().Seconds(), ServerUSPerOp: u.ServerUSPerOp(), Servers: []jsonServer{}}
+		ServerSec: u.ServerTotal().Seconds(), ServerUSPerOp: u.ServerUSPerOp(), Servers: []jsonServer{},
+		ServerAfterSec: u.AfterTotal().Seconds(), SettleSec: u.Settle.Seconds()}
 	for _, s := range u.Servers {
-		j.Servers = append(j.Servers, jsonServer{Name: s.Name, PID: s.PID, Sec: s.CPU.Seconds(), USPerOp: u.perOp(s.CPU)})
+		j.Servers = append(j.Servers, jsonServer{Name: s.Name, PID: s.PID, Sec: s.Total().Seconds(), USPerOp: u.perOp(s.Total())})
 	}
 	return j
 }
