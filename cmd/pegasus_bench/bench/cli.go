@@ -40,7 +40,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process to this file")
 	phases := fs.Bool("phases", false, "run fill, then write (random overwrites) for -duration, then read for -duration, on the cluster")
-	serverPIDs := fs.String("server_pids", "", "server processes whose CPU time to account, PID or NAME=PID,... (empty: the pegasus_server processes of the -onebox pid files)")
+	serverPIDs := fs.String("server_pids", "", "server processes whose CPU time to account, PID or NAME=PID,... (empty: the pegasus_server processes of the -onebox pid files, unless -meta names another cluster)")
 	onebox := fs.String("onebox", "onebox", "the onebox directory whose <name>.pid files name the servers, when -server_pids is empty")
 	writeBaseline := fs.String("write_baseline", "", "run the phases and write their server CPU per operation as the baseline of this machine kind: a .json file, or a directory for baseline-<machine kind>.json")
 	checkBaseline := fs.String("check_baseline", "", "run the phases with the shape of this machine kind's baseline (a .json file, or a directory holding baseline-<machine kind>.json) and fail when server CPU per write or per read grew by more than -max_growth")
@@ -61,8 +61,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pegasus_bench: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	raw := false
-	fs.Visit(func(f *flag.Flag) { raw = raw || f.Name == "raw_pebble" })
+	raw, metaSet, oneboxSet := false, false, false
+	fs.Visit(func(f *flag.Flag) {
+		raw = raw || f.Name == "raw_pebble"
+		metaSet = metaSet || f.Name == "meta"
+		oneboxSet = oneboxSet || f.Name == "onebox"
+	})
 
 	wl, err := ParseWorkload(*workload)
 	baselineMode := *writeBaseline != "" || *checkBaseline != ""
@@ -100,7 +104,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	servers, err := ParseServerList(*serverPIDs)
-	if err == nil && *serverPIDs == "" && !raw {
+	// The onebox's pid files name the servers only when the run goes to the onebox:
+	// another cluster's servers are not the local onebox's processes.
+	if err == nil && *serverPIDs == "" && !raw && (!metaSet || oneboxSet) {
 		servers, err = OneboxServers("/proc", *onebox)
 	}
 	if err == nil && baselineMode && len(servers) == 0 {
