@@ -131,6 +131,7 @@ type partition struct {
 	pendingAcks map[ackKey][]chan pacifica.Ack
 	state       persistedState
 	ckptState
+	learnerState
 
 	// Read by other goroutines.
 	info     atomic.Pointer[layer2.AppInfo]
@@ -172,6 +173,7 @@ func (p *partition) run() {
 			now := time.Now()
 			p.process(p.core.Tick(now), now)
 			p.sweepAcks()
+			p.tickLearning(now)
 		}
 		p.publish()
 	}
@@ -243,6 +245,8 @@ func (p *partition) handle(ev any) {
 		p.process(p.core.Resend(e.to, e.decree, now), now)
 	case deactivateEv:
 		p.process(p.core.Deactivate(e.transient), now)
+	case learnEvent:
+		p.onLearnEvent(e, now)
 	case funcEv:
 		e(p)
 	}
@@ -448,6 +452,7 @@ func (p *partition) retire(why string) {
 
 // shutdown runs on the executor when it stops: unblock everyone still waiting.
 func (p *partition) shutdown() {
+	p.endLearning()
 	p.finish(p.core.Deactivate(false))
 	for k, chans := range p.pendingAcks {
 		for _, ch := range chans {
