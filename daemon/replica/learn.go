@@ -29,6 +29,100 @@ const copyChunk = 4 << 20
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// Events of learning handled by the partition executor (see onLearnEvent).
+type (
+	// learnEvent marks them, so that partition.handle passes them here.
+	learnEvent interface{ isLearnEvent() }
+
+	// addLearnerEv is the meta asking this primary to add node as a secondary.
+	addLearnerEv struct {
+		node  string
+		forLB bool
+	}
+	// learnReqEv is a learner asking this primary what it misses.
+	learnReqEv struct {
+		node           string
+		sig, committed int64
+		reply          chan pacifica.LearnDecision // buffered
+	}
+	// learnCompletedEv is a learner reporting that it is up to date.
+	learnCompletedEv struct {
+		node string
+		sig  int64
+	}
+	// inviteEv is a primary inviting this replica to learn.
+	inviteEv struct {
+		from sender
+		cfg  pacifica.Config
+		sig  int64
+		app  *layer2.AppInfo
+	}
+	// learnAnswerEv is the outcome of this learner's learn request.
+	learnAnswerEv struct {
+		t    learning.Ticket
+		resp *consensus.LearnResponse
+		err  error
+	}
+	// copyDoneEv is the outcome of copying the primary's checkpoint.
+	copyDoneEv struct {
+		t   learning.Ticket
+		err error
+	}
+	// notifyDoneEv is the outcome of telling the primary that learning finished.
+	notifyDoneEv struct {
+		t   learning.Ticket
+		err error
+	}
+)
+
+func (addLearnerEv) isLearnEvent()     {}
+func (learnReqEv) isLearnEvent()       {}
+func (learnCompletedEv) isLearnEvent() {}
+func (inviteEv) isLearnEvent()         {}
+func (learnAnswerEv) isLearnEvent()    {}
+func (copyDoneEv) isLearnEvent()       {}
+func (notifyDoneEv) isLearnEvent()     {}
+
+// onLearnEvent handles an event of learning (executor).
+func (p *partition) onLearnEvent(ev learnEvent, now time.Time) {
+	switch e := ev.(type) {
+	case addLearnerEv:
+		limit := int(p.appInfo().MaxReplicaCount)
+		if e.forLB {
+			limit++ // a balancing move adds before it removes
+		}
+		p.process(p.core.AddLearner(e.node, limit, now), now)
+	case learnReqEv:
+		d, rd := p.core.OnLearn(e.node, e.sig, e.committed, now)
+		p.process(rd, now)
+		e.reply <- d
+	case learnCompletedEv:
+		p.process(p.core.OnLearnCompleted(e.node, e.sig, now), now)
+	case inviteEv:
+		p.onInvite(e, now)
+	case learnAnswerEv:
+		p.onLearnAnswer(e, now)
+	case copyDoneEv:
+		p.stepLearning(now, func(l *learning.Learner) learning.Ready {
+			if e.err != nil {
+				rd := l.CopyFailed(e.t, now)
+				if !rd.Stale {
+					p.log.Warn("copying the primary's checkpoint failed", "err", e.err)
+				}
+				return rd
+			}
+			return l.CopyFinished(e.t, now)
+		})
+	case notifyDoneEv:
+		p.stepLearning(now, func(l *learning.Learner) learning.Ready {
+			if e.err != nil {
+				return l.NotifyFailed(e.t, now)
+			}
+			return l.NotifyAnswered(e.t, now)
+		})
+	}
+}
+
 func (s *Stub) registerLearning(mux *rpc.Mux) {
 	rpc.HandleOneWay(mux, rpc.CodeAddLearner, func(ctx context.Context, c *rpc.Call, req *consensus.LearnAddLearnerRequest) {
 		s.onAddLearner(req, senderOf(c))
@@ -325,100 +419,6 @@ func (s *Stub) reopen(g base.Gpid) (*partition, error) {
 		return p, nil
 	}
 	return nil, nil
-}
-
-// Events of learning handled by the partition executor (see onLearnEvent).
-type (
-	// learnEvent marks them, so that partition.handle passes them here.
-	learnEvent interface{ isLearnEvent() }
-
-	// addLearnerEv is the meta asking this primary to add node as a secondary.
-	addLearnerEv struct {
-		node  string
-		forLB bool
-	}
-	// learnReqEv is a learner asking this primary what it misses.
-	learnReqEv struct {
-		node           string
-		sig, committed int64
-		reply          chan pacifica.LearnDecision // buffered
-	}
-	// learnCompletedEv is a learner reporting that it is up to date.
-	learnCompletedEv struct {
-		node string
-		sig  int64
-	}
-	// inviteEv is a primary inviting this replica to learn.
-	inviteEv struct {
-		from sender
-		cfg  pacifica.Config
-		sig  int64
-		app  *layer2.AppInfo
-	}
-	// learnAnswerEv is the outcome of this learner's learn request.
-	learnAnswerEv struct {
-		t    learning.Ticket
-		resp *consensus.LearnResponse
-		err  error
-	}
-	// copyDoneEv is the outcome of copying the primary's checkpoint.
-	copyDoneEv struct {
-		t   learning.Ticket
-		err error
-	}
-	// notifyDoneEv is the outcome of telling the primary that learning finished.
-	notifyDoneEv struct {
-		t   learning.Ticket
-		err error
-	}
-)
-
-func (addLearnerEv) isLearnEvent()     {}
-func (learnReqEv) isLearnEvent()       {}
-func (learnCompletedEv) isLearnEvent() {}
-func (inviteEv) isLearnEvent()         {}
-func (learnAnswerEv) isLearnEvent()    {}
-func (copyDoneEv) isLearnEvent()       {}
-func (notifyDoneEv) isLearnEvent()     {}
-
-// onLearnEvent handles an event of learning (executor).
-func (p *partition) onLearnEvent(ev learnEvent, now time.Time) {
-	switch e := ev.(type) {
-	case addLearnerEv:
-		limit := int(p.appInfo().MaxReplicaCount)
-		if e.forLB {
-			limit++ // a balancing move adds before it removes
-		}
-		p.process(p.core.AddLearner(e.node, limit, now), now)
-	case learnReqEv:
-		d, rd := p.core.OnLearn(e.node, e.sig, e.committed, now)
-		p.process(rd, now)
-		e.reply <- d
-	case learnCompletedEv:
-		p.process(p.core.OnLearnCompleted(e.node, e.sig, now), now)
-	case inviteEv:
-		p.onInvite(e, now)
-	case learnAnswerEv:
-		p.onLearnAnswer(e, now)
-	case copyDoneEv:
-		p.stepLearning(now, func(l *learning.Learner) learning.Ready {
-			if e.err != nil {
-				rd := l.CopyFailed(e.t, now)
-				if !rd.Stale {
-					p.log.Warn("copying the primary's checkpoint failed", "err", e.err)
-				}
-				return rd
-			}
-			return l.CopyFinished(e.t, now)
-		})
-	case notifyDoneEv:
-		p.stepLearning(now, func(l *learning.Learner) learning.Ready {
-			if e.err != nil {
-				return l.NotifyFailed(e.t, now)
-			}
-			return l.NotifyAnswered(e.t, now)
-		})
-	}
 }
 
 // ---- learner side: the round's progress is a learning.Learner owned by the
