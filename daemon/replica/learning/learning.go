@@ -202,9 +202,6 @@ func Start(sig int64, opts Options, now time.Time) (*Learner, Ready) {
 	return l, l.ask(now)
 }
 
-// Sig is the round's signature.
-func (l *Learner) Sig() int64 { return l.sig }
-
 // Phase is where the round is.
 func (l *Learner) Phase() Phase { return l.phase }
 
