@@ -509,8 +509,8 @@ func (p *partition) stepLearning(now time.Time, ev func(l *learning.Learner) lea
 }
 
 // learnerRole is what the replica is to its learning round. A replica deactivated
-// for a while (it lost the meta) keeps learning, as it did before: only closing,
-// failing or becoming a member ends the round.
+// for a while (it lost the meta) keeps learning: only closing, failing, being
+// left out of a newer configuration or becoming a member ends the round.
 func (p *partition) learnerRole() learning.Role {
 	if p.closing.Load() || p.stub.ctx.Err() != nil {
 		return learning.Gone
@@ -520,6 +520,10 @@ func (p *partition) learnerRole() learning.Role {
 		return learning.Member
 	case pacifica.StatusError:
 		return learning.Gone
+	case pacifica.StatusInactive:
+		if !p.core.Transient() {
+			return learning.Gone // left out: the replica closes
+		}
 	}
 	return learning.StillLearner
 }
