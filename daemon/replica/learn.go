@@ -73,6 +73,8 @@ type (
 		t   learning.Ticket
 		err error
 	}
+	// learnTickEv is the executor timer set for the round's next Tick.
+	learnTickEv struct{}
 )
 
 func (addLearnerEv) isLearnEvent()     {}
@@ -82,6 +84,7 @@ func (inviteEv) isLearnEvent()         {}
 func (learnAnswerEv) isLearnEvent()    {}
 func (copyDoneEv) isLearnEvent()       {}
 func (notifyDoneEv) isLearnEvent()     {}
+func (learnTickEv) isLearnEvent()      {}
 
 // onLearnEvent handles an event of learning (executor).
 func (p *partition) onLearnEvent(ev learnEvent, now time.Time) {
@@ -120,6 +123,10 @@ func (p *partition) onLearnEvent(ev learnEvent, now time.Time) {
 			}
 			return l.NotifyAnswered(e.t, now)
 		})
+	case learnTickEv:
+		// A timer of a replaced round, or one set before the round asked for a
+		// later Tick, finds nothing due: the learner answers with what it waits for.
+		p.stepLearning(now, func(l *learning.Learner) learning.Ready { return l.Tick(now) })
 	}
 }
 
@@ -423,14 +430,14 @@ func (s *Stub) reopen(g base.Gpid) (*partition, error) {
 
 // ---- learner side: the round's progress is a learning.Learner owned by the
 // executor; the learn request, the checkpoint copy and the completion notice run
-// on goroutines that report back as events, and the executor keeps the time the
-// learner wants its next Tick at.
+// on goroutines that report back as events, and the executor sets one of its
+// timers (at) for the time the learner wants its next Tick at.
 
 // learnerState is embedded in partition (executor-owned).
 type learnerState struct {
 	learner   *learning.Learner // the round in progress; nil when not learning
 	learnFrom string            // its primary
-	learnWake time.Time         // when learner.Tick is due; zero when nothing is
+	learnWake time.Time         // when learner.Tick is due (a timer is set); zero when nothing is
 	// learnCtx ends the round's requests and copy when the round ends or is
 	// replaced, or the replica stops.
 	learnCtx  context.Context
@@ -482,19 +489,10 @@ func (p *partition) endLearning() {
 	p.learnerState = learnerState{}
 }
 
-// tickLearning gives the round its Tick when one is due (executor clock).
-func (p *partition) tickLearning(now time.Time) {
-	if p.learner == nil || p.learnWake.IsZero() || now.Before(p.learnWake) {
-		// Still, a replica that stopped being a learner ends the round at once.
-		p.stepLearning(now, nil)
-		return
-	}
-	p.stepLearning(now, func(l *learning.Learner) learning.Ready { return l.Tick(now) })
-}
-
-// stepLearning feeds the round an event (ev may be nil: only the role is checked)
-// and carries out what it asks for. A replica that is no longer a learner ends
-// the round first, so that the event finds it over.
+// stepLearning feeds the round an event and carries out what it asks for. A
+// replica that is no longer a learner ends the round first, so that the event
+// finds it over. (The round's every phase ends in an event: a reply, a copy's
+// end, or a timer; a replica that stops ends its round in shutdown.)
 func (p *partition) stepLearning(now time.Time, ev func(l *learning.Learner) learning.Ready) {
 	if p.learner == nil {
 		return
@@ -503,9 +501,7 @@ func (p *partition) stepLearning(now time.Time, ev func(l *learning.Learner) lea
 		p.carryOut(p.learner.ConfigChanged(r, now), now)
 		return
 	}
-	if ev != nil {
-		p.carryOut(ev(p.learner), now)
-	}
+	p.carryOut(ev(p.learner), now)
 }
 
 // learnerRole is what the replica is to its learning round. A replica deactivated
@@ -534,6 +530,9 @@ func (p *partition) carryOut(rd learning.Ready, now time.Time) {
 	l := p.learner
 	if l == nil {
 		return
+	}
+	if !rd.Wake.IsZero() && !rd.Wake.Equal(p.learnWake) {
+		p.at(rd.Wake, learnTickEv{})
 	}
 	p.learnWake = rd.Wake
 	switch {
