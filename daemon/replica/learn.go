@@ -450,10 +450,16 @@ func (p *partition) onInvite(e inviteEv, now time.Time) {
 		return
 	}
 	p.setAppInfo(e.app)
-	if p.core.Status() == pacifica.StatusLearner && p.core.LearnSignature() == e.sig {
-		return // already learning this
-	}
-	if p.core.Status() == pacifica.StatusPrimary || p.core.Status() == pacifica.StatusSecondary {
+	switch inviteAction(p.core.Status(), p.core.LearnSignature(), p.learner != nil, e.sig) {
+	case inviteIgnore:
+		return
+	case inviteResume:
+		// The same invitation again with no round running: the last round
+		// ended (its completion was dropped by a primary busy with another
+		// change, or refused) and the primary asks again. Learn once more
+		// from where the store is; only a new round can complete.
+		p.log.Info("invited again to learn: starting a new round", "primary", e.cfg.Primary)
+		p.startLearning(e.cfg.Primary, e.sig, now)
 		return
 	}
 	// The learned state replaces whatever was prepared: make the store durable,
@@ -469,6 +475,28 @@ func (p *partition) onInvite(e inviteEv, now time.Time) {
 	p.process(p.core.BecomeLearner(e.cfg, e.sig, now), now)
 	p.log.Info("learning from the primary", "primary", e.cfg.Primary, "committed", p.core.Committed())
 	p.startLearning(e.cfg.Primary, e.sig, now)
+}
+
+// What an invitation to learn does.
+const (
+	inviteStart  = iota // become a learner and start a round
+	inviteIgnore        // nothing: already learning it, or already a member
+	inviteResume        // start a new round of the learning under way
+)
+
+// inviteAction decides what an invitation with signature sig does to a
+// replica in status whose learning signature is current, with or without a
+// round running.
+func inviteAction(status pacifica.Status, current int64, running bool, sig int64) int {
+	switch {
+	case status == pacifica.StatusPrimary || status == pacifica.StatusSecondary:
+		return inviteIgnore
+	case status == pacifica.StatusLearner && current == sig && running:
+		return inviteIgnore
+	case status == pacifica.StatusLearner && current == sig:
+		return inviteResume
+	}
+	return inviteStart
 }
 
 // startLearning begins a round, replacing any earlier one: what the earlier round

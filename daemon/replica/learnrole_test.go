@@ -50,3 +50,28 @@ func TestLearnerRole(t *testing.T) {
 		})
 	}
 }
+
+// An invitation repeated by the primary restarts learning only when the
+// replica's round for it has ended (its completion was lost): a learner must
+// not stay stuck, nor restart a round that is still running.
+func TestInviteAction(t *testing.T) {
+	const sig = 3<<32 | 1
+	for _, tc := range []struct {
+		name    string
+		status  pacifica.Status
+		current int64
+		running bool
+		want    int
+	}{
+		{"an inactive replica learns", pacifica.StatusInactive, 0, false, inviteStart},
+		{"a learner of an older round learns anew", pacifica.StatusLearner, 2<<32 | 1, true, inviteStart},
+		{"the same invitation while learning", pacifica.StatusLearner, sig, true, inviteIgnore},
+		{"the same invitation after the round ended", pacifica.StatusLearner, sig, false, inviteResume},
+		{"a secondary", pacifica.StatusSecondary, 0, false, inviteIgnore},
+		{"a primary", pacifica.StatusPrimary, 0, false, inviteIgnore},
+	} {
+		if got := inviteAction(tc.status, tc.current, tc.running, sig); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
