@@ -792,13 +792,12 @@ func (p *partition) installCheckpoint(src string, decree int64) error {
 	if err := os.Rename(src, dataDir); err != nil {
 		return fmt.Errorf("install checkpoint: %w", err)
 	}
-	sopts := p.stub.opts.Storage
-	sopts.Logger = p.log
-	sopts.OnDiskFull = p.disk.noteFull
-	store, err := storage.Open(dataDir, sopts)
+	scenario := usageScenario(p.appInfo().Envs)
+	store, err := storage.Open(dataDir, p.stub.storeOptions(scenario, p.disk, p.log))
 	if err != nil {
 		return fmt.Errorf("open learned store: %w", err)
 	}
+	p.scenario.Store(scenario)
 	if got := store.LastAppliedDecree(); got != decree {
 		p.log.Warn("learned store decree differs from the checkpoint's", "store", got, "checkpoint", decree)
 	}
