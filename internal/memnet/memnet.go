@@ -71,6 +71,7 @@ type Network struct {
 	conns     map[*conn]struct{}
 	rules     []rule
 	cuts      map[[2]string]bool // from → to: dials refused, frames dropped
+	down      map[string]bool    // crashed hosts, until they listen again
 	held      []heldFrame
 	nextPort  int
 	counts    map[[3]string]int // from, to, name → frames delivered
@@ -82,6 +83,7 @@ func New() *Network {
 		listeners: map[string]*listener{},
 		conns:     map[*conn]struct{}{},
 		cuts:      map[[2]string]bool{},
+		down:      map[string]bool{},
 		counts:    map[[3]string]int{},
 		nextPort:  40000,
 	}
@@ -118,6 +120,7 @@ func (h *Host) Listen(addr string) (net.Listener, error) {
 	if _, ok := n.listeners[addr]; ok {
 		return nil, fmt.Errorf("memnet: listen %s: address already in use", addr)
 	}
+	delete(n.down, addr)
 	l := &listener{n: n, addr: tcpAddr(h.ip, h.port()), key: addr, accept: make(chan *conn, 64), done: make(chan struct{})}
 	n.listeners[addr] = l
 	return l, nil
@@ -136,7 +139,7 @@ func (h *Host) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	n := h.n
 	n.mu.Lock()
 	l, ok := n.listeners[addr]
-	if !ok || n.cuts[[2]string{h.addr, addr}] || n.cuts[[2]string{addr, h.addr}] {
+	if !ok || n.down[h.addr] || n.cuts[[2]string{h.addr, addr}] || n.cuts[[2]string{addr, h.addr}] {
 		n.mu.Unlock()
 		return nil, fmt.Errorf("dial %s from %s: %w", addr, h.addr, ErrRefused)
 	}
@@ -289,9 +292,11 @@ func (n *Network) Release(from, to, name string) int {
 }
 
 // Crash closes the listener at addr and every connection to or from that host,
-// as a killed process leaves them; frames held for or from it are lost.
+// as a killed process leaves them; frames held for or from it are lost, and
+// the host's dials are refused until it listens again.
 func (n *Network) Crash(addr string) {
 	n.mu.Lock()
+	n.down[addr] = true
 	l := n.listeners[addr]
 	var closing []*conn
 	for c := range n.conns {
