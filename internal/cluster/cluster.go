@@ -64,7 +64,7 @@ const (
 	syncInterval    = 300 * time.Millisecond
 	lbInterval      = 200 * time.Millisecond
 	assignDelay     = 500 * time.Millisecond
-	unheldGrace     = 600 * time.Millisecond
+	unheldGrace     = 2 * time.Second
 	prepareTimeout  = time.Second
 	emptyWrite      = 500 * time.Millisecond
 	rpcTimeout      = 2 * time.Second
@@ -553,24 +553,33 @@ type ReplicaRow struct {
 
 // ReplicaInfo asks a replica server for the replicas it holds (replica.info).
 func (c *Cluster) ReplicaInfo(name string) ([]ReplicaRow, error) {
+	var rows []ReplicaRow
+	if err := c.remoteCommand(name, "replica.info", &rows); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(rows, func(a, b ReplicaRow) int { return strings.Compare(a.Gpid, b.Gpid) })
+	return rows, nil
+}
+
+// remoteCommand runs a remote command without arguments on a server and
+// decodes its JSON answer into out.
+func (c *Cluster) remoteCommand(name, command string, out any) error {
 	addr, err := c.Addr(name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cl := rpc.NewClient(addr, c.clientOptions())
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var reply rpc.String
-	if err := cl.Call(ctx, rpc.Request{Code: rpc.CodeRemoteCommand, Args: &cmd.Command{Cmd: "replica.info", Arguments: []string{}}}, &reply); err != nil {
-		return nil, fmt.Errorf("replica.info of %s: %w", name, err)
+	if err := cl.Call(ctx, rpc.Request{Code: rpc.CodeRemoteCommand, Args: &cmd.Command{Cmd: command, Arguments: []string{}}}, &reply); err != nil {
+		return fmt.Errorf("%s on %s: %w", command, name, err)
 	}
-	var rows []ReplicaRow
-	if err := json.Unmarshal([]byte(reply.V), &rows); err != nil {
-		return nil, fmt.Errorf("replica.info of %s: %w: %q", name, err, reply.V)
+	if err := json.Unmarshal([]byte(reply.V), out); err != nil {
+		return fmt.Errorf("%s on %s: %w: %q", command, name, err, reply.V)
 	}
-	slices.SortFunc(rows, func(a, b ReplicaRow) int { return strings.Compare(a.Gpid, b.Gpid) })
-	return rows, nil
+	return nil
 }
 
 // table opens (once) a table for the data helpers.

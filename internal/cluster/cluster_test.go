@@ -25,9 +25,14 @@ import (
 //	wait stable [t…] [members=N] [timeout=30s]
 //	                                   every partition has its members, each
 //	                                   holding it as the meta says, twice in a row
+//	wait balanced                      primary and replica counts of the
+//	                                   servers differ by at most one, then stable
 //	wait alive n=3                     the meta counts n replica servers alive
 //	wait leader                        a meta server leads
 //	wait held FROM TO CODE [n=1]       n frames are held back
+//	wait delivered FROM TO CODE [n=1]  n frames went through, since the start
+//	wait identical t                   the members of each partition hold the
+//	                                   same decree and data
 //	configs t [ballots]                each partition's primary and secondaries
 //	nodes                              primaries and secondaries per server
 //	replica r1                         the replicas r1 holds: status, ballot
@@ -221,6 +226,29 @@ func run(t *testing.T, cp **Cluster, d *datadriven.TestData) (string, error) {
 				return "", err
 			}
 			return "", c.WaitAlive(n, timeout)
+		case "balanced":
+			return "", c.WaitBalanced(timeout)
+		case "identical":
+			if len(pos) != 2 {
+				return "", fmt.Errorf("wait identical wants a table name")
+			}
+			return "", c.WaitIdentical(pos[1], timeout)
+		case "delivered":
+			pairs, code, err := c.linkArgs(pos[1:], true)
+			if err != nil {
+				return "", err
+			}
+			n, err := intArg(kv, "n", 1)
+			if err != nil {
+				return "", err
+			}
+			return "", poll(timeout, func() (bool, string) {
+				k := 0
+				for _, p := range pairs {
+					k += c.net.Delivered(p[0], p[1], code)
+				}
+				return k >= n, fmt.Sprintf("%d delivered", k)
+			})
 		case "leader":
 			return "", poll(timeout, func() (bool, string) { return c.Leader() != "", "no leader" })
 		case "held":

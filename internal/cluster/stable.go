@@ -67,6 +67,50 @@ func (c *Cluster) FormatNodes() (string, error) {
 	return b.String(), nil
 }
 
+// balancedState checks once that the running replica servers' primary counts
+// differ by at most one, and so do their replica counts.
+func (c *Cluster) balancedState() (bool, string) {
+	prim, all := map[string]int{}, map[string]int{}
+	for _, t := range c.created {
+		pcs, err := c.Configs(t)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, pc := range pcs {
+			p, ss := c.members(pc)
+			prim[p]++
+			all[p]++
+			for _, s := range ss {
+				all[s]++
+			}
+		}
+	}
+	spread := func(m map[string]int) int {
+		lo, hi := -1, 0
+		for _, name := range c.Running() {
+			if lo < 0 || m[name] < lo {
+				lo = m[name]
+			}
+			hi = max(hi, m[name])
+		}
+		return hi - lo
+	}
+	if spread(prim) > 1 || spread(all) > 1 {
+		return false, fmt.Sprintf("primaries %v, replicas %v", prim, all)
+	}
+	return true, ""
+}
+
+// WaitBalanced waits until the load is balanced (balancedState) and the
+// tables are stable.
+func (c *Cluster) WaitBalanced(timeout time.Duration) error {
+	start := time.Now()
+	if err := poll(timeout, c.balancedState); err != nil {
+		return err
+	}
+	return c.WaitStable(nil, 0, timeout-time.Since(start))
+}
+
 // stableState checks once that the tables' partitions are settled: each has a
 // primary and want members in all (0: the table's replica count, bounded by the
 // running replica servers), every member runs and holds the replica with the
@@ -144,4 +188,49 @@ func (c *Cluster) WaitStable(tables []string, members int, timeout time.Duration
 		last = print
 		return same, "configurations still moving: " + print
 	})
+}
+
+// digestRow is one replica in replica.digest.
+type digestRow struct {
+	Decree int64  `json:"decree"`
+	Digest string `json:"digest"`
+	Status string `json:"status"`
+}
+
+// identicalState checks once that every member of each partition of table
+// holds the same decree and the same data.
+func (c *Cluster) identicalState(table string) (bool, string) {
+	pcs, err := c.Configs(table)
+	if err != nil {
+		return false, err.Error()
+	}
+	digests := map[string]map[string]digestRow{}
+	for _, name := range c.Running() {
+		var rows map[string]digestRow
+		if err := c.remoteCommand(name, "replica.digest", &rows); err != nil {
+			return false, err.Error()
+		}
+		digests[name] = rows
+	}
+	for _, pc := range pcs {
+		g := pc.Pid.String()
+		p, ss := c.members(pc)
+		want, ok := digests[p][g]
+		if !ok {
+			return false, fmt.Sprintf("%s.%d: primary %s has no digest", table, pc.Pid.PartitionIndex, p)
+		}
+		for _, s := range ss {
+			if got := digests[s][g]; got.Decree != want.Decree || got.Digest != want.Digest {
+				return false, fmt.Sprintf("%s.%d: %s has %+v, primary %s %+v", table, pc.Pid.PartitionIndex, s, got, p, want)
+			}
+		}
+	}
+	return true, ""
+}
+
+// WaitIdentical waits until the members of each partition of table hold the
+// same data (the commit point reaches the secondaries with the next prepare or
+// empty write).
+func (c *Cluster) WaitIdentical(table string, timeout time.Duration) error {
+	return poll(timeout, func() (bool, string) { return c.identicalState(table) })
 }
