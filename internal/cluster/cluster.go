@@ -65,10 +65,9 @@ const (
 	lbInterval      = 200 * time.Millisecond
 	assignDelay     = 500 * time.Millisecond
 	unheldGrace     = 2 * time.Second
-	prepareTimeout  = time.Second
+	prepareTimeout  = 3 * time.Second
 	emptyWrite      = 500 * time.Millisecond
 	rpcTimeout      = 2 * time.Second
-	proposalTimeout = time.Second
 )
 
 // ClientHost is the address the test's clients dial from.
@@ -132,7 +131,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 			t.Fatal(err)
 		}
 	}
-	mc, err := rpc.NewMetaClient(c.MetaAddrs(), rpc.MetaClientOptions{ClientOptions: c.clientOptions(), AttemptTimeout: time.Second, RetryInterval: 50 * time.Millisecond})
+	mc, err := rpc.NewMetaClient(c.MetaAddrs(), rpc.MetaClientOptions{ClientOptions: c.clientOptions(), AttemptTimeout: 5 * time.Second, RetryInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +246,6 @@ func (c *Cluster) startMeta(m *metaNode) error {
 		LBInterval:      lbInterval,
 		MinLiveNodes:    1,
 		AssignDelay:     assignDelay,
-		ProposalTimeout: proposalTimeout,
 		Logger:          log,
 		Dial:            h.Dial,
 	})

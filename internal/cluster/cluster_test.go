@@ -31,6 +31,7 @@ import (
 //	wait leader                        a meta server leads
 //	wait held FROM TO CODE [n=1]       n frames are held back
 //	wait delivered FROM TO CODE [n=1]  n frames went through, since the start
+//	wait more FROM TO CODE [n=1]       n more frames go through from now
 //	wait identical t                   the members of each partition hold the
 //	                                   same decree and data
 //	configs t [ballots]                each partition's primary and secondaries
@@ -38,13 +39,19 @@ import (
 //	replica r1                         the replicas r1 holds: status, ballot
 //	kill NAME | restart NAME | wipe NAME | add-replica
 //	cut A B [oneway] | heal A B        links (oneway: only A → B is lost)
-//	hold FROM TO CODE | release FROM TO CODE | drop FROM TO CODE
+//	hold FROM TO CODE [n=N]            hold those frames (only the next N)
+//	release FROM TO CODE               deliver the held ones, end the hold
+//	drop FROM TO CODE                  lose those frames until heal
 //	balance | steady                   meta function level lively / steady
 //
 // A command that fails prints "error: …", so a transcript can expect one.
-// PEGASUS_SIM_LOG=1 sends the servers' logs to stderr.
+// PEGASUS_SIM_LOG=1 sends the servers' logs to stderr; SIM_DIR=dir runs the
+// transcripts of another directory.
 func TestScenarios(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+	datadriven.Walk(t, scenarioDir(), func(t *testing.T, path string) {
+		// Each transcript has its own network and directories, and most of
+		// its time is spent waiting for timers: they run side by side.
+		t.Parallel()
 		var c *Cluster
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			if d.Cmd != "start" && c == nil {
@@ -249,6 +256,28 @@ func run(t *testing.T, cp **Cluster, d *datadriven.TestData) (string, error) {
 				}
 				return k >= n, fmt.Sprintf("%d delivered", k)
 			})
+		case "more":
+			// Counted from now: frames that go through after the command starts.
+			pairs, code, err := c.linkArgs(pos[1:], true)
+			if err != nil {
+				return "", err
+			}
+			n, err := intArg(kv, "n", 1)
+			if err != nil {
+				return "", err
+			}
+			count := func() int {
+				k := 0
+				for _, p := range pairs {
+					k += c.net.Delivered(p[0], p[1], code)
+				}
+				return k
+			}
+			base := count()
+			return "", poll(timeout, func() (bool, string) {
+				k := count() - base
+				return k >= n, fmt.Sprintf("%d more delivered", k)
+			})
 		case "leader":
 			return "", poll(timeout, func() (bool, string) { return c.Leader() != "", "no leader" })
 		case "held":
@@ -331,7 +360,11 @@ func run(t *testing.T, cp **Cluster, d *datadriven.TestData) (string, error) {
 		for _, p := range pairs {
 			switch d.Cmd {
 			case "hold":
-				c.net.Hold(p[0], p[1], code)
+				n, err := intArg(kv, "n", 0)
+				if err != nil {
+					return "", err
+				}
+				c.net.HoldN(p[0], p[1], code, n)
 			case "drop":
 				c.net.Drop(p[0], p[1], code)
 			default:
@@ -345,4 +378,11 @@ func run(t *testing.T, cp **Cluster, d *datadriven.TestData) (string, error) {
 		return "", c.SetLevel(admin.MetaFunctionLevel_fl_steady)
 	}
 	return "", fmt.Errorf("unknown command %q", d.Cmd)
+}
+
+func scenarioDir() string {
+	if d := os.Getenv("SIM_DIR"); d != "" {
+		return d
+	}
+	return "testdata"
 }

@@ -51,10 +51,12 @@ const (
 type rule struct {
 	from, to, name string
 	action         Action
+	left           int // a Hold of a number of frames: how many more it takes (0: no limit)
+	spent          bool
 }
 
 func (r rule) matches(from, to, name string) bool {
-	return (r.from == "" || r.from == from) && (r.to == "" || r.to == to) && (r.name == "" || r.name == name)
+	return !r.spent && (r.from == "" || r.from == from) && (r.to == "" || r.to == to) && (r.name == "" || r.name == name)
 }
 
 // heldFrame is a frame kept back by a Hold rule, with the stream it belongs to.
@@ -215,10 +217,14 @@ func (n *Network) Drop(from, to, name string) {
 
 // Hold keeps back the frames named name from host from to host to (empty:
 // any) until Release.
-func (n *Network) Hold(from, to, name string) {
+func (n *Network) Hold(from, to, name string) { n.HoldN(from, to, name, 0) }
+
+// HoldN is Hold for the next count frames only (0: every frame); the later
+// ones pass.
+func (n *Network) HoldN(from, to, name string, count int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.rules = append(n.rules, rule{from: from, to: to, name: name, action: Hold})
+	n.rules = append(n.rules, rule{from: from, to: to, name: name, action: Hold, left: count})
 }
 
 // Held returns how many frames are held back.
@@ -274,7 +280,7 @@ func (n *Network) Release(from, to, name string) int {
 	var out []heldFrame
 	n.held = slices.DeleteFunc(n.held, func(h heldFrame) bool {
 		for _, r := range removed {
-			if r.matches(h.from, h.to, h.name) && n.decideLocked(h.from, h.to, h.name) == Deliver {
+			if (rule{from: r.from, to: r.to, name: r.name}).matches(h.from, h.to, h.name) && n.decideLocked(h.from, h.to, h.name) == Deliver {
 				out = append(out, h)
 				return true
 			}
@@ -317,23 +323,33 @@ func (n *Network) Crash(addr string) {
 // decideLocked returns what happens to a frame: the last matching rule wins,
 // so a Hold set after a Drop holds.
 func (n *Network) decideLocked(from, to, name string) Action {
-	act := Deliver
-	for _, r := range n.rules {
-		if r.matches(from, to, name) {
-			act = r.action
+	act, _ := n.ruleLocked(from, to, name)
+	return act
+}
+
+func (n *Network) ruleLocked(from, to, name string) (Action, *rule) {
+	act, which := Deliver, (*rule)(nil)
+	for i := range n.rules {
+		if r := &n.rules[i]; r.matches(from, to, name) {
+			act, which = r.action, r
 		}
 	}
-	return act
+	return act, which
 }
 
 // send passes one whole frame written on c through the rules.
 func (n *Network) send(c *conn, frame []byte, name string) {
 	n.mu.Lock()
-	switch n.decideLocked(c.self, c.peer, name) {
+	act, r := n.ruleLocked(c.self, c.peer, name)
+	switch act {
 	case Drop:
 		n.mu.Unlock()
 		return
 	case Hold:
+		if r.left > 0 {
+			r.left--
+			r.spent = r.left == 0
+		}
 		n.held = append(n.held, heldFrame{from: c.self, to: c.peer, name: name, p: c.out, data: frame})
 		n.mu.Unlock()
 		return

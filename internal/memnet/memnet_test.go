@@ -180,3 +180,25 @@ func TestCrashRefusesAndRestarts(t *testing.T) {
 		return err == nil && v == "z"
 	})
 }
+
+func TestHoldNPassesTheRest(t *testing.T) {
+	n := New()
+	echoServer(t, n, srvAddr)
+	c := client(t, n, cliAddr, srvAddr)
+	n.HoldN(cliAddr, srvAddr, "RPC_ECHO", 1)
+	first := make(chan error, 1)
+	go func() {
+		_, err := call(c, "RPC_ECHO", "first", 10*time.Second)
+		first <- err
+	}()
+	waitfor.True(t, 5*time.Second, time.Millisecond, "request held", func() bool { return n.Held() == 1 })
+	if v, err := call(c, "RPC_ECHO", "second", 5*time.Second); err != nil || v != "second" {
+		t.Fatalf("the second request after a hold of one = %q, %v", v, err)
+	}
+	if k := n.Release(cliAddr, srvAddr, "RPC_ECHO"); k != 1 {
+		t.Fatalf("released %d, want 1", k)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("held request after release: %v", err)
+	}
+}
