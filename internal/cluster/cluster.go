@@ -57,17 +57,17 @@ type Options struct {
 // production, so that a replica server stops serving before the meta server
 // gives its partitions to others.
 const (
-	beaconInterval  = 100 * time.Millisecond
-	lease           = 1000 * time.Millisecond
-	fdGrace         = 1500 * time.Millisecond
-	checkInterval   = 100 * time.Millisecond
-	syncInterval    = 300 * time.Millisecond
-	lbInterval      = 200 * time.Millisecond
-	assignDelay     = 500 * time.Millisecond
-	unheldGrace     = 2 * time.Second
-	prepareTimeout  = 3 * time.Second
-	emptyWrite      = 500 * time.Millisecond
-	rpcTimeout      = 2 * time.Second
+	beaconInterval = 100 * time.Millisecond
+	lease          = 1000 * time.Millisecond
+	fdGrace        = 1500 * time.Millisecond
+	checkInterval  = 100 * time.Millisecond
+	syncInterval   = 300 * time.Millisecond
+	lbInterval     = 200 * time.Millisecond
+	assignDelay    = 500 * time.Millisecond
+	unheldGrace    = 2 * time.Second
+	prepareTimeout = 3 * time.Second
+	emptyWrite     = 500 * time.Millisecond
+	rpcTimeout     = 2 * time.Second
 )
 
 // ClientHost is the address the test's clients dial from.
