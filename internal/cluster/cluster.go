@@ -55,7 +55,10 @@ type Options struct {
 
 // The shortened timings. The lease is shorter than the meta's grace, as in
 // production, so that a replica server stops serving before the meta server
-// gives its partitions to others.
+// gives its partitions to others. The unheld grace is well above the config
+// sync period, so that an install proposal held for a few syncs still finds
+// its partition (race_sync_before_install); the prepare timeout is the
+// production default.
 const (
 	beaconInterval = 100 * time.Millisecond
 	lease          = 1000 * time.Millisecond
