@@ -58,19 +58,19 @@ type Options struct {
 // gives its partitions to others. The unheld grace is well above the config
 // sync period, so that an install proposal held for a few syncs still finds
 // its partition (race_sync_before_install); the prepare timeout is the
-// production default.
+// production default. All are stretched by slow under the race detector.
 const (
-	beaconInterval = 100 * time.Millisecond
-	lease          = 1000 * time.Millisecond
-	fdGrace        = 1500 * time.Millisecond
-	checkInterval  = 100 * time.Millisecond
-	syncInterval   = 300 * time.Millisecond
-	lbInterval     = 200 * time.Millisecond
-	assignDelay    = 500 * time.Millisecond
-	unheldGrace    = 2 * time.Second
-	prepareTimeout = 3 * time.Second
-	emptyWrite     = 500 * time.Millisecond
-	rpcTimeout     = 2 * time.Second
+	beaconInterval = slow * 100 * time.Millisecond
+	lease          = slow * 1000 * time.Millisecond
+	fdGrace        = slow * 1500 * time.Millisecond
+	checkInterval  = slow * 100 * time.Millisecond
+	syncInterval   = slow * 300 * time.Millisecond
+	lbInterval     = slow * 200 * time.Millisecond
+	assignDelay    = slow * 500 * time.Millisecond
+	unheldGrace    = slow * 2 * time.Second
+	prepareTimeout = slow * 3 * time.Second
+	emptyWrite     = slow * 500 * time.Millisecond
+	rpcTimeout     = slow * 2 * time.Second
 )
 
 // ClientHost is the address the test's clients dial from.
@@ -149,7 +149,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 			t.Fatal(err)
 		}
 	}
-	if err := c.WaitAlive(opts.Replicas, 20*time.Second); err != nil {
+	if err := c.WaitAlive(opts.Replicas, slow*20*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return c

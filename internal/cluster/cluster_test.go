@@ -22,7 +22,7 @@ import (
 //	create-table t partitions=4 replicas=3
 //	write t n=100 [from=0] [value=v]   set key<i> = v<i> through rpc/kv
 //	verify t n=100 [from=0] [value=v]  read them back
-//	wait stable [t…] [members=N] [timeout=30s]
+//	wait stable [t…] [members=N] [timeout=30s (×3 under -race)]
 //	                                   every partition has its members, each
 //	                                   holding it as the meta says, twice in a row
 //	wait balanced                      primary and replica counts of the
@@ -146,7 +146,7 @@ func (c *Cluster) linkArgs(pos []string, withCode bool) (pairs [][2]string, code
 
 func run(t *testing.T, cp **Cluster, d *datadriven.TestData) (string, error) {
 	pos, kv := args(d)
-	timeout := 30 * time.Second
+	timeout := slow * 30 * time.Second
 	if v, ok := kv["timeout"]; ok {
 		var err error
 		if timeout, err = time.ParseDuration(v); err != nil {

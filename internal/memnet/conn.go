@@ -46,14 +46,16 @@ func (p *pipe) read(b []byte) (int, error) {
 		switch {
 		case p.closed:
 			return 0, net.ErrClosed
+		case !p.deadline.IsZero() && !time.Now().Before(p.deadline):
+			// As a socket: a passed deadline fails the read even with data
+			// waiting (the rpc server sets one to interrupt its readers).
+			return 0, os.ErrDeadlineExceeded
 		case len(p.buf) > 0:
 			n := copy(b, p.buf)
 			p.buf = p.buf[n:]
 			return n, nil
 		case p.eof:
 			return 0, io.EOF
-		case !p.deadline.IsZero() && !time.Now().Before(p.deadline):
-			return 0, os.ErrDeadlineExceeded
 		}
 		p.cond.Wait()
 	}
@@ -181,13 +183,10 @@ func frameName(frame []byte, request bool) string {
 func (c *conn) Close() error {
 	c.once.Do(func() {
 		c.closed.Store(true)
+		// The peer sees the end of the stream once it has read what was sent;
+		// what it writes from now on is lost.
 		c.in.closeRead()
 		c.out.closeWrite()
-		if c.other != nil {
-			// The peer sees the end of the stream once it has read what was
-			// sent; what it writes from now on is lost.
-			c.other.out.closeWrite()
-		}
 		c.n.forget(c)
 	})
 	return nil
