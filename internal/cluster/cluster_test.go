@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,7 +19,8 @@ import (
 // driven by these commands (server names: m1…, r1…, client; "meta" stands for
 // every meta server, "leader" for the leading one):
 //
-//	start metas=1 replicas=3           start the cluster
+//	start metas=1 replicas=3 [secure]  start the cluster (secure: with cluster
+//	                                   authentication and the peer checks)
 //	create-table t partitions=4 replicas=3
 //	write t n=100 [from=0] [value=v]   set key<i> = v<i> through rpc/kv
 //	verify t n=100 [from=0] [value=v]  read them back
@@ -162,7 +164,7 @@ func run(t *testing.T, cp **Cluster, d *datadriven.TestData) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		*cp = Start(t, Options{Metas: metas, Replicas: replicas, Logger: logger()})
+		*cp = Start(t, Options{Metas: metas, Replicas: replicas, Logger: logger(), Secure: slices.Contains(pos, "secure")})
 		return "", nil
 	}
 	c := *cp
