@@ -85,14 +85,16 @@ type Options struct {
 
 // The shortened timings. The lease is shorter than the meta's grace, as in
 // production, so that a replica server stops serving before the meta server
-// gives its partitions to others. The unheld grace is well above the config
+// gives its partitions to others. The grace is 30 beacons: with less, a few
+// clusters at once on a loaded machine (a beacon waits for the meta's lock
+// while a store write syncs to disk) had live servers declared dead. The unheld grace is well above the config
 // sync period, so that an install proposal held for a few syncs still finds
 // its partition (race_sync_before_install); the prepare timeout is the
 // production default. All are stretched by slow under the race detector.
 const (
 	beaconInterval = slow * 100 * time.Millisecond
-	lease          = slow * 1000 * time.Millisecond
-	fdGrace        = slow * 1500 * time.Millisecond
+	lease          = slow * 2 * time.Second
+	fdGrace        = slow * 3 * time.Second
 	checkInterval  = slow * 100 * time.Millisecond
 	syncInterval   = slow * 300 * time.Millisecond
 	lbInterval     = slow * 200 * time.Millisecond

@@ -36,7 +36,8 @@ import (
 //	wait more FROM TO CODE [n=1]       n more frames go through from now
 //	wait identical t                   the members of each partition hold the
 //	                                   same decree and data
-//	configs t [ballots]                each partition's primary and secondaries
+//	configs t [ballots|members]        each partition's primary and secondaries
+//	                                   (members: one sorted list)
 //	nodes                              primaries and secondaries per server
 //	replica r1                         the replicas r1 holds: status, ballot
 //	kill NAME | restart NAME | wipe NAME | add-replica
@@ -304,7 +305,7 @@ func run(t *testing.T, cp **Cluster, d *datadriven.TestData) (string, error) {
 		if len(pos) < 1 {
 			return "", fmt.Errorf("configs wants a table name")
 		}
-		return c.FormatConfigs(pos[0], len(pos) > 1 && pos[1] == "ballots")
+		return c.FormatConfigs(pos[0], slices.Contains(pos[1:], "ballots"), slices.Contains(pos[1:], "members"))
 	case "nodes":
 		return c.FormatNodes()
 	case "replica":

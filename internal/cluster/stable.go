@@ -25,8 +25,10 @@ func (c *Cluster) members(pc *layer2.PartitionConfiguration) (primary string, se
 }
 
 // FormatConfigs prints a table's partitions, one a line: index, ballot,
-// primary and secondaries by server name.
-func (c *Cluster) FormatConfigs(table string, ballots bool) (string, error) {
+// primary and secondaries by server name; with membersOnly, the members in one
+// sorted list instead (which of them leads after a failover depends on the
+// order the meta server cured the partitions in, which is not deterministic).
+func (c *Cluster) FormatConfigs(table string, ballots, membersOnly bool) (string, error) {
 	pcs, err := c.Configs(table)
 	if err != nil {
 		return "", err
@@ -34,6 +36,15 @@ func (c *Cluster) FormatConfigs(table string, ballots bool) (string, error) {
 	var b strings.Builder
 	for _, pc := range pcs {
 		p, ss := c.members(pc)
+		if membersOnly {
+			all := ss
+			if p != "-" {
+				all = append(all, p)
+			}
+			slices.Sort(all)
+			fmt.Fprintf(&b, "%s.%d members=[%s]\n", table, pc.Pid.PartitionIndex, strings.Join(all, " "))
+			continue
+		}
 		fmt.Fprintf(&b, "%s.%d", table, pc.Pid.PartitionIndex)
 		if ballots {
 			fmt.Fprintf(&b, " ballot=%d", pc.Ballot)
