@@ -15,6 +15,12 @@ type Error struct {
 	Code string
 }
 
+// ErrNoReply, returned by a handler, leaves the request unanswered: the
+// client sees a timeout. Upstream answers some refusals that way (a table
+// denying requests with replica.deny_client_request = timeout*..., a
+// throttled backup request), and clients rely on the difference.
+var ErrNoReply = errors.New("rpc: request left unanswered")
+
 // NewError returns a frame-level error with the given name (see idl/base).
 func NewError(code string) *Error { return &Error{Code: code} }
 

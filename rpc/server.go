@@ -705,6 +705,9 @@ func (c *serverConn) run(ctx context.Context, h handler, call *Call, out chan<- 
 		}
 		return
 	}
+	if errors.Is(err, ErrNoReply) {
+		return
+	}
 	if err != nil {
 		code, logIt := frameCode(err)
 		if logIt {

@@ -229,13 +229,13 @@ func TestAdminCommands(t *testing.T) {
 	if out != "[app_envs]\ndefault_ttl  : 86400\n" {
 		t.Errorf("get_app_envs: %q", out)
 	}
-	out, _ = step("set_app_envs replica.slow_query_threshold 100 manual_compact.disabled true")
+	out, _ = step("set_app_envs business.info 100 manual_compact.disabled true")
 	contains(t, "set_app_envs", out, "set app envs succeed")
 	_, errOut = step("set_app_envs no.such.env 1")
 	contains(t, "set_app_envs bad", errOut, "set app envs failed with error ERR_INVALID_PARAMETERS")
 	out, _ = step("get_app_envs -j")
 	envs := obj(t, parseJSON(t, "get_app_envs", out), "app_envs")
-	if envs["replica.slow_query_threshold"] != "100" || envs["default_ttl"] != "86400" {
+	if envs["business.info"] != "100" || envs["default_ttl"] != "86400" {
 		t.Errorf("envs: %v", envs)
 	}
 	out, _ = step("del_app_envs default_ttl")
@@ -243,11 +243,24 @@ func TestAdminCommands(t *testing.T) {
 	out, _ = step("clear_app_envs -p manual_compact")
 	contains(t, "clear_app_envs", out, "clear app envs succeed")
 	out, _ = step("get_app_envs")
-	if out != "[app_envs]\nreplica.slow_query_threshold  : 100\n" {
+	if out != "[app_envs]\nbusiness.info  : 100\n" {
 		t.Errorf("get_app_envs after del and clear: %q", out)
 	}
 	out, _ = step("clear_app_envs -a")
 	contains(t, "clear_app_envs -a", out, "clear app envs succeed")
+	// Manual compaction: started through the meta; the fake replica nodes
+	// report no status, so the query answers "not manual compaction".
+	out, _ = step("start_manual_compact orders -l -1 -c 2 -b")
+	contains(t, "start_manual_compact", out, "Table orders start manual compaction succeed")
+	_, errOut = step("start_manual_compact orders -c -1")
+	contains(t, "start_manual_compact -c -1", errOut, "ERR_INVALID_PARAMETERS")
+	_, errOut = step("start_manual_compact nosuch")
+	contains(t, "start_manual_compact nosuch", errOut, "ERR_APP_NOT_EXIST")
+	_, errOut = step("query_manual_compact orders")
+	contains(t, "query_manual_compact", errOut, "ERR_INVALID_STATE", "not manual compaction")
+	_, errOut = step("set_app_envs manual_compact.disabled true\nstart_manual_compact orders\nclear_app_envs -a")
+	contains(t, "start_manual_compact when disabled", errOut, "ERR_OPERATION_DISABLED")
+
 	if out, _ = step("get_app_envs"); out != "" {
 		t.Errorf("empty envs should print nothing, got %q", out)
 	}

@@ -72,6 +72,7 @@ func (s *Shell) register() {
 	s.add(&command{name: "escape_all", args: "[true|false]", help: "print every byte of keys and values as \\xHH", run: cmdEscapeAll})
 	s.add(&command{name: "timeout", args: "[time_in_ms]", help: "set the timeout of data commands", run: cmdTimeout})
 	s.registerData()
+	s.registerCompact()
 	s.add(&command{name: "remote_command", help: "send a control command to servers",
 		opts: opts.Set{optType, optList, optResolve}, extra: "<command> [arguments...]", run: cmdRemoteCommand})
 	s.add(&command{name: "server_info", help: "show the version and start time of every server",

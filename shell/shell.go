@@ -43,6 +43,8 @@ type Options struct {
 	Input *bufio.Reader
 	// Color enables ANSI colours on the error stream (only on a terminal).
 	Color bool
+	// Progress draws progress bars on the output (only on a terminal).
+	Progress bool
 	// Clusters maps cluster names to meta server lists ([pegasus.clusters]),
 	// for copy_data's target cluster.
 	Clusters map[string][]string

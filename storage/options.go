@@ -52,6 +52,9 @@ type Options struct {
 	// MaxConcurrentCompactions bounds background compactions
 	// (rocksdb_max_background_compactions).
 	MaxConcurrentCompactions int
+	// DisableAutoCompactions stops background compactions (the bulk_load usage
+	// scenario); flushes and manual compactions still run.
+	DisableAutoCompactions bool
 
 	// DisableWAL turns the Pebble write-ahead log off (the default): the replica's
 	// mutation log provides durability, and the last-applied decree is written in the
@@ -211,6 +214,7 @@ func (o Options) pebbleOptions(listener *pebble.EventListener) (*pebble.Options,
 		L0CompactionThreshold:       o.L0CompactionThreshold,
 		L0StopWritesThreshold:       o.L0StopWritesThreshold,
 		LBaseMaxBytes:               o.LBaseMaxBytes,
+		DisableAutomaticCompactions: o.DisableAutoCompactions,
 		FormatMajorVersion:          pebble.FormatNewest,
 		Logger:                      pebbleLogger{o.Logger},
 		EventListener:               listener,

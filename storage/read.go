@@ -153,6 +153,10 @@ func (s *Store) SortkeyCount(hashKey []byte) (*rrdb.CountResponse, error) {
 	defer it.Close()
 	now := s.nowEpoch()
 	budget := s.newBudget()
+	// Counted locally and added once: one shared atomic add per skipped record
+	// makes concurrent scans of expired ranges contend on a cache line.
+	var expired int64
+	defer func() { s.readExpired.Add(expired) }()
 	for valid := it.First(); valid; valid = it.Next() {
 		if budget.exceeded() {
 			resp.Count = -1
@@ -171,7 +175,7 @@ func (s *Store) SortkeyCount(hashKey []byte) (*rrdb.CountResponse, error) {
 		if !keys.IsExpired(v.ExpireTS, now) {
 			resp.Count++
 		} else {
-			s.readExpired.Add(1)
+			expired++
 		}
 	}
 	if err := it.Error(); err != nil {
@@ -306,6 +310,11 @@ func (s *Store) multiGetRange(req *rrdb.MultiGetRequest, h []byte, resp *rrdb.Mu
 	now := s.nowEpoch()
 	budget := s.newBudget()
 	iterated, size := 0, 0
+	var expired, filtered int64 // added once at the end, see SortkeyCount
+	defer func() {
+		s.readExpired.Add(expired)
+		s.readFiltered.Add(filtered)
+	}()
 	for ; valid; valid = step() {
 		if iterated >= maxCount || size >= maxSize || budget.exceeded() {
 			// The iterator still holds a record of the range: the answer is partial.
@@ -318,7 +327,7 @@ func (s *Store) multiGetRange(req *rrdb.MultiGetRequest, h []byte, resp *rrdb.Mu
 			continue
 		}
 		if !matchFilter(req.SortKeyFilterType, req.SortKeyFilterPattern.Bytes(), sk) {
-			s.readFiltered.Add(1)
+			filtered++
 			continue
 		}
 		raw, err := it.ValueAndErr()
@@ -330,7 +339,7 @@ func (s *Store) multiGetRange(req *rrdb.MultiGetRequest, h []byte, resp *rrdb.Mu
 			return fmt.Errorf("storage: record %x: %w", it.Key(), err)
 		}
 		if keys.IsExpired(v.ExpireTS, now) {
-			s.readExpired.Add(1)
+			expired++
 			continue
 		}
 		kv := &rrdb.KeyValue{Key: &base.Blob{Data: bytes.Clone(sk)}, Value: &base.Blob{}}

@@ -314,6 +314,11 @@ func (s *Store) fillBatch(c *scanContext, resp *rrdb.ScanResponse) error {
 	now := s.nowEpoch()
 	budget := s.newBudget()
 	n := 0
+	var expired, filtered int64 // added once at the end, see SortkeyCount
+	defer func() {
+		s.readExpired.Add(expired)
+		s.readFiltered.Add(filtered)
+	}()
 	for it := c.it; it.Valid(); it.Next() {
 		if n >= c.batchSize {
 			break
@@ -329,7 +334,7 @@ func (s *Store) fillBatch(c *scanContext, resp *rrdb.ScanResponse) error {
 			continue
 		}
 		if !matchFilter(c.hashFilter, c.hashPattern, h) || !matchFilter(c.sortFilter, c.sortPattern, sk) {
-			s.readFiltered.Add(1)
+			filtered++
 			continue
 		}
 		if c.validateHash && !c.ownsHashKey(s, h) {
@@ -344,7 +349,7 @@ func (s *Store) fillBatch(c *scanContext, resp *rrdb.ScanResponse) error {
 			return fmt.Errorf("storage: record %x: %w", key, err)
 		}
 		if keys.IsExpired(v.ExpireTS, now) {
-			s.readExpired.Add(1)
+			expired++
 			continue
 		}
 		n++

@@ -86,6 +86,7 @@ func run() int {
 		Collector:   *collector,
 		MetaTimeout: *metaTimeout,
 		Color:       isatty.IsTerminal(os.Stderr.Fd()),
+		Progress:    isatty.IsTerminal(os.Stdout.Fd()),
 		Input:       bufio.NewReader(os.Stdin),
 	})
 	if err != nil {

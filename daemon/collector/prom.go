@@ -97,20 +97,22 @@ var (
 	// the counters of what the connection limits did; docs/operations.md).
 	descNetSessions = prometheus.NewDesc("pegasus_network_server_sessions",
 		"Connections open now on the collector's port (RPC and HTTP).", nil, nil)
-	descNetCounters = []struct {
-		d *prometheus.Desc
-		v func(rpc.ServerStats) int64
-	}{
-		{netDesc("refused_connections_total_cap", "Connections closed at accept: [network] max_connections reached."), func(s rpc.ServerStats) int64 { return s.RefusedTotalCap }},
-		{netDesc("refused_connections_per_ip_cap", "Connections closed at accept: [network] conn_threshold_per_ip reached."), func(s rpc.ServerStats) int64 { return s.RefusedPerIPCap }},
-		{netDesc("first_request_timeouts", "Connections closed: no complete first request in time."), func(s rpc.ServerStats) int64 { return s.FirstRequestTimeout }},
-		{netDesc("frame_timeouts", "Connections closed: a request frame did not complete in time."), func(s rpc.ServerStats) int64 { return s.FrameTimeouts }},
-		{netDesc("overloaded_frames", "Connections closed: the pending-frame budget stayed spent."), func(s rpc.ServerStats) int64 { return s.Overloaded }},
-		{netDesc("bad_frames", "Connections closed: malformed or oversized frame."), func(s rpc.ServerStats) int64 { return s.BadFrames }},
-		{netDesc("auth_failures", "Failed cluster authentication handshakes."), func(s rpc.ServerStats) int64 { return s.AuthFailed }},
-		{netDesc("denied_calls", "Calls refused: cluster RPC unauthenticated, or admin RPC from a non-administrator."), func(s rpc.ServerStats) int64 { return s.Denied }},
-	}
+	descNetCounters = netCounterDescs()
 )
+
+// netCounterDesc is the Prometheus series of one rpc.StatCounters entry.
+type netCounterDesc struct {
+	d *prometheus.Desc
+	v func(rpc.ServerStats) int64
+}
+
+func netCounterDescs() []netCounterDesc {
+	var out []netCounterDesc
+	for _, c := range rpc.StatCounters() {
+		out = append(out, netCounterDesc{netDesc(c.Name, c.Help), c.Value})
+	}
+	return out
+}
 
 func netDesc(name, help string) *prometheus.Desc {
 	return prometheus.NewDesc("pegasus_network_"+name, help, nil, nil)

@@ -3,12 +3,14 @@ package meta
 import (
 	"slices"
 	"sort"
-	"time"
 
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
 )
+
+// The scheduler's balancer: it plans moves, the operator controller
+// (operator.go) carries them out.
 
 // Kinds of balancing moves, as counted in cluster_info.
 const (
@@ -22,9 +24,8 @@ const (
 // without ever leaving fewer members than it started with (additions come before
 // removals).
 type plan struct {
-	kind    string
-	steps   []step
-	started time.Time
+	kind  string
+	steps []step
 }
 
 func movePrimary(from, to string) []step {
@@ -105,6 +106,10 @@ func balance(in balanceInput) map[base.Gpid]*plan {
 		add := func(p part, kind string, steps []step) {
 			plans[p.g] = &plan{kind: kind, steps: steps}
 		}
+		// argmin picks the target with the lowest count; ties go to the first in
+		// targets, the lowest address in string order. Which of equal nodes is
+		// chosen does not matter; that it is always the same one keeps the
+		// balancer deterministic (and testable).
 		argmin := func(count map[string]int, ok func(string) bool) string {
 			best := ""
 			for _, n := range targets {
@@ -130,6 +135,10 @@ func balance(in balanceInput) map[base.Gpid]*plan {
 					add(p, moveMovePrimary, movePrimary(p.primary, to))
 				} else if to = argmin(reps, func(n string) bool { return !member(p, n) }); to != "" {
 					add(p, moveCopyPrimary, copyPrimary(p.primary, to))
+					// The replica moves too: the next drains and the evening
+					// out below see it where it will be.
+					reps[p.primary]--
+					reps[to]++
 				} else {
 					continue
 				}
@@ -228,14 +237,7 @@ func balance(in balanceInput) map[base.Gpid]*plan {
 func countMoves(plans map[base.Gpid]*plan) balanceCounts {
 	var c balanceCounts
 	for _, p := range plans {
-		switch p.kind {
-		case moveMovePrimary:
-			c.movePrimary++
-		case moveCopyPrimary:
-			c.copyPrimary++
-		case moveCopySecondary:
-			c.copySecondary++
-		}
+		c.add(p.kind)
 	}
 	return c
 }

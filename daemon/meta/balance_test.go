@@ -126,6 +126,13 @@ func TestBalance(t *testing.T) {
 				{1, 0, moveCopyPrimary, copyPrimary(nA, nD)}, // D holds fewer replicas than C
 				{1, 1, moveMovePrimary, movePrimary(nB, nC)},
 			}},
+		{name: "drain: each copied primary counts where it goes, so copies spread",
+			apps:  []*app{avail(1, 1, part{nA}, part{nA}, part{nB})},
+			alive: []string{nA, nB, nC}, excluded: []string{nA},
+			want: []wantPlan{
+				{1, 0, moveCopyPrimary, copyPrimary(nA, nC)}, // C holds nothing
+				{1, 1, moveCopyPrimary, copyPrimary(nA, nB)}, // B and C hold one each: the lower address
+			}},
 		{name: "excluded nodes are never targets of evening out",
 			apps:  []*app{avail(1, 1, part{nA}, part{nA}, part{nA}, part{nA})},
 			alive: []string{nA, nB, nC}, excluded: []string{nC},

@@ -15,6 +15,18 @@ type balanceCounts struct {
 	movePrimary, copyPrimary, copySecondary int
 }
 
+// add counts one move of kind (manual moves are not counted).
+func (b *balanceCounts) add(kind string) {
+	switch kind {
+	case moveMovePrimary:
+		b.movePrimary++
+	case moveCopyPrimary:
+		b.copyPrimary++
+	case moveCopySecondary:
+		b.copySecondary++
+	}
+}
+
 func (b balanceCounts) String() string {
 	return fmt.Sprintf("move_pri=%d,copy_pri=%d,copy_sec=%d,total=%d",
 		b.movePrimary, b.copyPrimary, b.copySecondary, b.movePrimary+b.copyPrimary+b.copySecondary)
@@ -22,12 +34,12 @@ func (b balanceCounts) String() string {
 
 // balanceOpCounts reports the balancing moves in progress. Caller holds s.mu.
 func (lt *leaderTerm) balanceOpCounts() string {
-	return countMoves(lt.plans).String()
+	return lt.ops.counts().String()
 }
 
 // clearBalancerPlan drops every planned move. Caller holds s.mu.
 func (lt *leaderTerm) clearBalancerPlan() {
-	clear(lt.plans)
+	lt.ops.clearMoves()
 }
 
 func (s *Server) registerBalancer(mux *rpc.Mux) {
@@ -35,8 +47,8 @@ func (s *Server) registerBalancer(mux *rpc.Mux) {
 }
 
 // proposeBalancer accepts a manual move (shell "balance"/"propose", admin-cli): the
-// actions become a plan that the guardian carries out step by step, as it does for
-// the balancer's own moves.
+// actions become a move that the operator controller carries out step by step, as
+// it does the balancer's own moves; it replaces a move in flight on the partition.
 func (s *Server) proposeBalancer(ctx context.Context, call *rpc.Call, req *admin.ConfigurationBalancerRequest) (*admin.ConfigurationBalancerResponse, error) {
 	resp := &admin.ConfigurationBalancerResponse{}
 	spec := opSpec{what: "balancer proposal", check: func() error {
@@ -99,6 +111,8 @@ func (s *Server) acceptManualPlan(lt *leaderTerm, req *admin.ConfigurationBalanc
 			kind = moveCopySecondary
 		}
 	}
-	lt.plans[g] = &plan{kind: kind, steps: steps, started: s.opts.Now()}
+	if !lt.ops.add(g, &plan{kind: kind, steps: steps}, fromAdmin, s.opts.Now()) {
+		return errNotLeader // the term ended
+	}
 	return nil
 }

@@ -11,14 +11,6 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/metadata"
 )
 
-const (
-	// resendAfter is how long a proposal is given before it is sent again.
-	resendAfter = 5 * time.Second
-	// planTimeout bounds a balancing move; a stuck move is abandoned and the
-	// guardian repairs whatever state it left.
-	planTimeout = 3 * time.Minute
-)
-
 // replace installs a new configuration of a partition and remembers when members
 // left it. Caller holds s.mu.
 func (lt *leaderTerm) replace(next *layer2.PartitionConfiguration, now time.Time) {
@@ -35,11 +27,15 @@ func (lt *leaderTerm) replace(next *layer2.PartitionConfiguration, now time.Time
 		}
 	}
 	lt.state.setPartition(next)
+	lt.ops.observe(next)
 }
 
-// cureAll is the guardian's pass over every partition: first configurations for
-// new partitions, repairs (dead members, missing primaries and secondaries), the
-// steps of balancing moves, and - at level lively on a healthy cluster - new moves.
+// cureAll is the pass over every partition, on a timer and after events: first
+// configurations for new partitions (placeNew), then for each partition the
+// checker's verdict (cure) and the operator controller's order (operators.next)
+// - a repair, a move's next step, or nothing - and, at level lively on a healthy
+// cluster, new moves from the balancer. The decisions are pure; this function
+// takes the locks, snapshots the state, persists, sends and logs.
 func (s *Server) cureAll(lt *leaderTerm) {
 	lt.cureMu.Lock()
 	defer lt.cureMu.Unlock()
@@ -83,16 +79,23 @@ func (s *Server) cureAll(lt *leaderTerm) {
 				allHealthy = false
 			}
 			g := *pc.Pid
-			s.mu.RLock()
-			p := lt.plans[g]
-			s.mu.RUnlock()
-			if p != nil && s.advancePlan(lt, a.info, pc, p, now) {
+			verdict, need := cure(pc, in)
+			s.mu.Lock()
+			o := lt.ops.next(pc, verdict, need, now)
+			s.mu.Unlock()
+			s.logEnded(g, o.ended)
+			switch {
+			case o.write != nil:
+				s.writeRepair(lt, pc, *o.write, now)
+			case o.send != nil:
+				s.propose(lt, a.info, pc, *o.send)
+			}
+			if o.stale || o.moving {
 				allHealthy = false
 				continue
 			}
-			if st, ok := cure(pc, in); ok {
+			if need {
 				allHealthy = false
-				s.execute(lt, a.info, pc, st, now)
 			} else if !pc.Primary.IsValid() && len(pc.Secondaries) == 0 {
 				s.warnDead(lt, pc, in, now)
 			}
@@ -103,11 +106,9 @@ func (s *Server) cureAll(lt *leaderTerm) {
 	}
 	if level >= admin.MetaFunctionLevel_fl_lively && allHealthy && len(alive) >= s.opts.MinLiveNodes {
 		s.mu.Lock()
-		busy := func(g base.Gpid) bool { return lt.plans[g] != nil }
-		fresh := balance(balanceInput{apps: apps, alive: alive, excluded: func(n string) bool { return lt.excluded[n] }, busy: busy, maxMoves: s.opts.BalanceMoves - len(lt.plans)})
+		fresh := balance(balanceInput{apps: apps, alive: alive, excluded: func(n string) bool { return lt.excluded[n] }, busy: lt.ops.busy, maxMoves: s.opts.BalanceMoves - lt.ops.moveCount()})
 		for g, p := range fresh {
-			p.started = now
-			lt.plans[g] = p
+			lt.ops.add(g, p, fromBalancer, now)
 		}
 		s.mu.Unlock()
 		if len(fresh) > 0 {
@@ -122,7 +123,7 @@ const deadWarnEvery = time.Minute
 
 // warnDead tells the operator, once a minute, why a partition that lost every
 // member is not being given a new primary: only the member that left last is sure
-// to hold every acknowledged write, so the guardian waits for it. Caller holds
+// to hold every acknowledged write, so the checker waits for it. Caller holds
 // lt.cureMu.
 func (s *Server) warnDead(lt *leaderTerm, pc *layer2.PartitionConfiguration, in cureInput, now time.Time) {
 	g := *pc.Pid
@@ -142,7 +143,7 @@ func (s *Server) warnDead(lt *leaderTerm, pc *layer2.PartitionConfiguration, in 
 	s.log.Warn("partition lost every member: waiting for the one that left last", "gpid", g.String(), "ballot", pc.Ballot, "last", last, "why", why)
 }
 
-// cureInput gathers what the guardian needs for one table. Caller must not hold
+// cureInput gathers what the checker needs for one table. Caller must not hold
 // s.mu.
 func (s *Server) cureInput(lt *leaderTerm, appID int32, alive []string, now time.Time) cureInput {
 	s.mu.RLock()
@@ -193,85 +194,48 @@ func (s *Server) cureInput(lt *leaderTerm, appID int32, alive []string, now time
 	}
 }
 
-// execute carries out one guardian step: a change the leader writes itself, or a
-// proposal (not repeated while the previous one may still be in flight).
-func (s *Server) execute(lt *leaderTerm, info *layer2.AppInfo, pc *layer2.PartitionConfiguration, st step, now time.Time) {
-	g := *pc.Pid
-	if st.next != nil {
-		lt.opMu.Lock()
-		defer lt.opMu.Unlock()
-		s.mu.RLock()
-		cur := lt.state.apps[g.Appid].partitions[g.PartitionIndex]
-		s.mu.RUnlock()
-		if cur.Ballot != pc.Ballot {
-			return // changed meanwhile; the next pass looks again
-		}
-		if err := s.writePartition(lt.ctx, st.next, false); err != nil {
-			s.log.Error("guardian change failed", "gpid", g.String(), "err", err)
-			return
-		}
-		s.mu.Lock()
-		lt.replace(st.next, now)
-		s.mu.Unlock()
-		s.log.Info("removed a dead primary", "gpid", g.String(), "node", st.node, "ballot", st.next.Ballot)
+// logEnded logs a move that the operator controller ended.
+func (s *Server) logEnded(g base.Gpid, e *endedMove) {
+	if e == nil {
 		return
 	}
-	s.mu.Lock()
-	last, seen := lt.pending[g]
-	if seen && last.ballot == pc.Ballot && last.kind == st.kind && last.node == st.node && now.Sub(last.at) < resendAfter {
-		s.mu.Unlock()
-		return
+	switch e.how {
+	case moveFinished:
+		s.log.Info("balancing move done", "gpid", g.String(), "kind", e.kind)
+	case moveTimedOut:
+		s.log.Warn("balancing move abandoned", "gpid", g.String(), "kind", e.kind, "stuck_at", e.stuckAt.String())
+	case movePreempted:
+		s.log.Warn("balancing move abandoned for a repair", "gpid", g.String(), "kind", e.kind)
 	}
-	lt.pending[g] = sentStep{ballot: pc.Ballot, kind: st.kind, node: st.node, at: now}
-	s.mu.Unlock()
-	s.log.Info("guardian proposal", "gpid", g.String(), "type", st.kind.String(), "target", st.target, "node", st.node, "ballot", pc.Ballot)
-	s.sendProposal(lt, info, pc, st.kind, st.target, st.node)
 }
 
-// advancePlan moves a balancing plan along: drops the steps the configuration
-// already shows, sends the next one, abandons a plan that is stuck. It reports
-// whether the plan is still in progress.
-func (s *Server) advancePlan(lt *leaderTerm, info *layer2.AppInfo, pc *layer2.PartitionConfiguration, p *plan, now time.Time) bool {
+// writeRepair persists and applies a change the leader makes itself (the
+// checker's removal of a dead primary), unless the partition changed since pc was
+// read: the next pass then looks again.
+func (s *Server) writeRepair(lt *leaderTerm, pc *layer2.PartitionConfiguration, st step, now time.Time) {
 	g := *pc.Pid
-	s.mu.Lock()
-	for len(p.steps) > 0 && satisfied(pc, p.steps[0]) {
-		p.steps = p.steps[1:]
-	}
-	if len(p.steps) == 0 {
-		delete(lt.plans, g)
-		s.mu.Unlock()
-		s.log.Info("balancing move done", "gpid", g.String(), "kind", p.kind)
-		return false
-	}
-	if now.Sub(p.started) > planTimeout {
-		delete(lt.plans, g)
-		s.mu.Unlock()
-		s.log.Warn("balancing move abandoned", "gpid", g.String(), "kind", p.kind, "stuck_at", p.steps[0].kind.String())
-		return false
-	}
-	head := p.steps[0]
-	s.mu.Unlock()
-	target, ok := applicable(pc, head)
-	if !ok {
-		// A dead member or a missing primary: the guardian goes first.
-		if st, need := cure(pc, s.cureInput(lt, g.Appid, s.aliveNow(lt), now)); need && st.kind != admin.ConfigType_CT_DOWNGRADE_TO_INACTIVE || need && st.next != nil {
-			s.mu.Lock()
-			delete(lt.plans, g)
-			s.mu.Unlock()
-			s.log.Warn("balancing move abandoned for a repair", "gpid", g.String(), "kind", p.kind)
-			return false
-		}
-		return true
-	}
-	head.target = target
-	s.execute(lt, info, pc, head, now)
-	return true
-}
-
-func (s *Server) aliveNow(lt *leaderTerm) []string {
+	lt.opMu.Lock()
+	defer lt.opMu.Unlock()
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return lt.aliveNodes()
+	cur := lt.state.apps[g.Appid].partitions[g.PartitionIndex]
+	s.mu.RUnlock()
+	if cur.Ballot != pc.Ballot {
+		return
+	}
+	if err := s.writePartition(lt.ctx, st.next, false); err != nil {
+		s.log.Error("guardian change failed", "gpid", g.String(), "err", err)
+		return
+	}
+	s.mu.Lock()
+	lt.replace(st.next, now)
+	s.mu.Unlock()
+	s.log.Info("removed a dead primary", "gpid", g.String(), "node", st.node, "ballot", st.next.Ballot)
+}
+
+// propose sends a proposal the operator controller ordered.
+func (s *Server) propose(lt *leaderTerm, info *layer2.AppInfo, pc *layer2.PartitionConfiguration, st step) {
+	s.log.Info("guardian proposal", "gpid", pc.Pid.String(), "type", st.kind.String(), "target", st.target, "node", st.node, "ballot", pc.Ballot)
+	s.sendProposal(lt, info, pc, st.kind, st.target, st.node)
 }
 
 // placeApp gives the new partitions of a table their first configuration (all

@@ -34,6 +34,7 @@ func (s *Server) Register(mux *rpc.Mux) {
 	rpc.Handle(mux, rpc.CodeSetMaxReplicaCount, s.setMaxReplicaCount)
 	s.registerReplicaProtocol(mux)
 	s.registerBalancer(mux)
+	s.registerManualCompact(mux)
 	s.cmds.Handle(mux)
 
 	// The rest of the catalogue is outside this release: answer at once with
@@ -419,8 +420,9 @@ func (s *Server) dropApp(ctx context.Context, call *rpc.Call, req *admin.Configu
 		if err := op.writeApp(info); err != nil {
 			return err
 		}
-		parts := make([]*layer2.PartitionConfiguration, len(a.partitions))
-		for i, pc := range a.partitions {
+		// The table is already marked dropped in the store; a failed partition write
+		// is redone by the next leader's recovery.
+		parts, _ := op.rewritePartitions(a.partitions, func(pc *layer2.PartitionConfiguration) *layer2.PartitionConfiguration {
 			next := cloneConfig(pc)
 			next.Ballot++
 			for _, m := range append(slices.Clone(pc.Secondaries), pc.Primary) {
@@ -431,14 +433,8 @@ func (s *Server) dropApp(ctx context.Context, call *rpc.Call, req *admin.Configu
 			next.Primary = &base.RPCAddress{}
 			next.Secondaries = []*base.RPCAddress{}
 			next.PartitionFlags |= partitionFlagDropped
-			// The table is already marked dropped in the store; a failed partition write
-			// is redone by the next leader's recovery.
-			if err := s.writePartition(lt.ctx, next, false); err != nil {
-				s.log.Error("marking a partition dropped failed", "gpid", next.Pid.String(), "err", err)
-				next = pc
-			}
-			parts[i] = next
-		}
+			return next
+		}, "marking a partition dropped failed")
 		s.mu.Lock()
 		lt.state.put(&app{info: info, partitions: parts})
 		s.mu.Unlock()
@@ -497,17 +493,12 @@ func (s *Server) recallApp(ctx context.Context, call *rpc.Call, req *admin.Confi
 		if err := op.writeApp(info); err != nil {
 			return err
 		}
-		parts := make([]*layer2.PartitionConfiguration, len(a.partitions))
-		for i, pc := range a.partitions {
+		parts, _ := op.rewritePartitions(a.partitions, func(pc *layer2.PartitionConfiguration) *layer2.PartitionConfiguration {
 			next := cloneConfig(pc)
 			next.Ballot++
 			next.PartitionFlags &^= partitionFlagDropped
-			if err := s.writePartition(lt.ctx, next, false); err != nil {
-				s.log.Error("recalling a partition failed", "gpid", next.Pid.String(), "err", err)
-				next = pc
-			}
-			parts[i] = next
-		}
+			return next
+		}, "recalling a partition failed")
 		s.mu.Lock()
 		lt.state.put(&app{info: info, partitions: parts})
 		s.mu.Unlock()
@@ -642,14 +633,13 @@ func (s *Server) setMaxReplicaCount(ctx context.Context, call *rpc.Call, req *ad
 		}
 		info := cloneInfo(a.info)
 		info.MaxReplicaCount = n
-		parts := make([]*layer2.PartitionConfiguration, len(a.partitions))
-		for i, pc := range a.partitions {
+		parts, err := op.rewritePartitions(a.partitions, func(pc *layer2.PartitionConfiguration) *layer2.PartitionConfiguration {
 			next := cloneConfig(pc)
 			next.MaxReplicaCount = n
-			if err := op.writePartition(next); err != nil {
-				return err
-			}
-			parts[i] = next
+			return next
+		}, "")
+		if err != nil {
+			return err
 		}
 		return op.commitApp(info, parts)
 	})

@@ -192,6 +192,28 @@ func (op *leaderOp) writePartition(pc *layer2.PartitionConfiguration) error {
 	return persisted(op.s.writePartition(op.lt.ctx, pc, false))
 }
 
+// rewritePartitions persists change(pc) for every partition of parts, in order,
+// and returns the configurations to apply. When keepOnFailure is empty, the first
+// failed write ends the operation as a persistence failure (what was written
+// stays in the store). Otherwise a failed write is logged with keepOnFailure as
+// the message and that partition keeps its configuration (drop and recall,
+// which have written the table's app_info already, go on with the rest).
+func (op *leaderOp) rewritePartitions(parts []*layer2.PartitionConfiguration, change func(*layer2.PartitionConfiguration) *layer2.PartitionConfiguration, keepOnFailure string) ([]*layer2.PartitionConfiguration, error) {
+	out := make([]*layer2.PartitionConfiguration, len(parts))
+	for i, pc := range parts {
+		next := change(pc)
+		if err := op.s.writePartition(op.lt.ctx, next, false); err != nil {
+			if keepOnFailure == "" {
+				return nil, persisted(err)
+			}
+			op.s.log.Error(keepOnFailure, "gpid", next.Pid.String(), "err", err)
+			next = pc
+		}
+		out[i] = next
+	}
+	return out, nil
+}
+
 // commitApp makes info durable first and only then visible, so a reply of
 // ERR_OK never describes a table state a new leader could not recover.
 func (op *leaderOp) commitApp(info *layer2.AppInfo, parts []*layer2.PartitionConfiguration) error {

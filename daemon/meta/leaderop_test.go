@@ -15,6 +15,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/rpc"
 )
 
 // The tests of this file drive the handlers and the leader-operation helper
@@ -86,8 +87,7 @@ func newOpServer(t *testing.T, store metastore.Store, buf *bytes.Buffer, leader 
 		fd:         newFailureDetector(time.Hour, 0, 0),
 		level:      s.opts.LevelOnStart,
 		reports:    map[string]*consensus.ConfigurationQueryByNodeRequest{},
-		plans:      map[base.Gpid]*plan{},
-		pending:    map[base.Gpid]sentStep{},
+		ops:        newOperators(resendAfter, moveTimeout),
 		drops:      map[base.Gpid]map[string]time.Time{},
 		excluded:   map[string]bool{},
 		start:      time.Now(),
@@ -400,6 +400,88 @@ func TestHandlersPreamble(t *testing.T) {
 			}
 			if len(store.writes) != 0 {
 				t.Errorf("wrote %q", store.writes)
+			}
+		})
+	}
+}
+
+// A replica's configuration change is a leader operation like the admin ones:
+// a follower forwards, a refusal answers its code with the configuration
+// stored, a failed store write answers ERR_TIMEOUT, logged with its cause, and
+// leaves the state as it was.
+func TestUpdatePartitionConfigIsALeaderOp(t *testing.T) {
+	ctx := context.Background()
+	nodes := []string{"127.0.0.1:34801", "127.0.0.1:34802", "127.0.0.1:34803"}
+	// Both partitions of t1 on the three nodes at ballot 1, so that the cure
+	// pass a change starts finds nothing to do.
+	placed := func(idx int32) *layer2.PartitionConfiguration {
+		pc := newPartition(1, idx, 3)
+		pc.Ballot = 1
+		pc.Primary = base.MustParseRPCAddress(nodes[0])
+		pc.Secondaries = []*base.RPCAddress{base.MustParseRPCAddress(nodes[1]), base.MustParseRPCAddress(nodes[2])}
+		return pc
+	}
+	// The primary drops its secondary nodes[2].
+	drop := func(cur *layer2.PartitionConfiguration, ballot int64) *consensus.ConfigurationUpdateRequest {
+		next := cloneConfig(cur)
+		next.Ballot = ballot
+		next.Secondaries = next.Secondaries[:1]
+		return &consensus.ConfigurationUpdateRequest{Config: next, Type: admin.ConfigType_CT_DOWNGRADE_TO_INACTIVE,
+			Node: base.MustParseRPCAddress(nodes[2]), HostNode: &base.RPCAddress{}}
+	}
+	for _, tc := range []struct {
+		name       string
+		leader     bool
+		fail       bool  // the store write fails
+		ballot     int64 // of the requested configuration
+		noTable    bool
+		code       string
+		wantBallot int64  // of the configuration answered
+		wantLog    string // "" when nothing may be logged at warn or above
+	}{
+		{name: "follower", ballot: 2, code: base.ErrForwardToOthers},
+		{name: "no such partition", leader: true, noTable: true, ballot: 2, code: base.ErrObjectNotFound},
+		{name: "stale ballot", leader: true, ballot: 3, code: base.ErrInvalidVersion, wantBallot: 1},
+		{name: "store write fails", leader: true, fail: true, ballot: 2, code: base.ErrTimeout, wantBallot: 1,
+			wantLog: "partition configuration change failed"},
+		{name: "applied", leader: true, ballot: 2, code: base.ErrOK, wantBallot: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			store := &writeStore{fail: func(string, string) bool { return tc.fail }}
+			s := newOpServer(t, store, &buf, tc.leader, nodes...)
+			cur := placed(0)
+			if tc.leader && !tc.noTable {
+				addTable(s, 1, "t1", layer2.AppStatus_AS_AVAILABLE, nil)
+				s.term.state.setPartition(cur)
+				s.term.state.setPartition(placed(1))
+			}
+			resp, err := s.updatePartitionConfig(ctx, &rpc.Call{}, drop(cur, tc.ballot))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Err.String() != tc.code || resp.Config.Ballot != tc.wantBallot {
+				t.Errorf("answered %s with ballot %d; want %s with ballot %d", resp.Err, resp.Config.Ballot, tc.code, tc.wantBallot)
+			}
+			if tc.leader && !tc.noTable {
+				s.mu.RLock()
+				got := s.term.state.apps[1].partitions[0].Ballot
+				s.mu.RUnlock()
+				if got != tc.wantBallot {
+					t.Errorf("state at ballot %d, want %d", got, tc.wantBallot)
+				}
+			}
+			out := buf.String()
+			if tc.wantLog == "" {
+				if strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") {
+					t.Errorf("logged %q", out)
+				}
+				return
+			}
+			for _, want := range []string{"level=ERROR", tc.wantLog, "answer=ERR_TIMEOUT", "partition 1.0", "metastore: store closed"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("log %q lacks %q", out, want)
+				}
 			}
 		})
 	}

@@ -362,10 +362,10 @@ func TestTableLifecycle(t *testing.T) {
 		t.Fatalf("table %s not listed", name)
 		return nil
 	}
-	if r := env(admin.AppEnvOperation_APP_ENV_OP_SET, []string{"replica.slow_query_threshold", "manual_compact.disabled"}, []string{"100", "true"}, nil); !r.Err.OK() {
+	if r := env(admin.AppEnvOperation_APP_ENV_OP_SET, []string{"business.info", "manual_compact.disabled"}, []string{"100", "true"}, nil); !r.Err.OK() {
 		t.Fatalf("set envs: %s %s", r.Err.Name(), r.HintMessage)
 	}
-	if e := envsOf("orders"); e["default_ttl"] != "86400" || e["replica.slow_query_threshold"] != "100" || e["manual_compact.disabled"] != "true" {
+	if e := envsOf("orders"); e["default_ttl"] != "86400" || e["business.info"] != "100" || e["manual_compact.disabled"] != "true" {
 		t.Fatalf("envs after set: %v", e)
 	}
 	if r := env(admin.AppEnvOperation_APP_ENV_OP_SET, []string{"nope"}, []string{"1"}, nil); r.Err.Name() != base.ErrInvalidParameters || r.HintMessage == "" {
@@ -381,7 +381,7 @@ func TestTableLifecycle(t *testing.T) {
 	if r := env(admin.AppEnvOperation_APP_ENV_OP_CLEAR, nil, nil, &prefix); !r.Err.OK() {
 		t.Fatalf("clear envs: %s", r.Err.Name())
 	}
-	if e := envsOf("orders"); len(e) != 1 || e["replica.slow_query_threshold"] != "100" {
+	if e := envsOf("orders"); len(e) != 1 || e["business.info"] != "100" {
 		t.Fatalf("envs after del and clear: %v", e)
 	}
 

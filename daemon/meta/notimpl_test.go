@@ -12,7 +12,7 @@ import (
 )
 
 // The queries admin-cli sends for features of later releases (backup status,
-// duplication list, partition split, manual compaction, bulk load) get a prompt,
+// duplication list, partition split, bulk load) get a prompt,
 // well-formed answer: err ERR_NOT_IMPLEMENTED and the hint where the response
 // has one, over a connection that stays usable.
 func TestLaterFeatureQueriesAnswerNotImplemented(t *testing.T) {
@@ -26,7 +26,6 @@ func TestLaterFeatureQueriesAnswerNotImplemented(t *testing.T) {
 		{rpc.CodeQueryBackupStatus, "HintMessage"},
 		{rpc.CodeQueryDuplication, ""}, // duplication_query_response has no hint
 		{rpc.CodeQueryPartitionSplit, "HintMsg"},
-		{rpc.CodeQueryManualCompactStatus, "HintMsg"},
 		{rpc.CodeQueryBulkLoadStatus, "HintMsg"},
 	}
 	for _, tc := range cases {

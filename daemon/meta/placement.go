@@ -73,6 +73,9 @@ func (l *load) pickSecondary(candidates []string) string {
 	})
 }
 
+// pickMin returns the candidate with the smallest key. Ties go to the lowest
+// address in string order ("10.0.0.10:1" before "10.0.0.9:1"): any choice
+// among equals would do, a fixed one keeps placement deterministic.
 func pickMin(candidates []string, key func(string) []int) string {
 	best := ""
 	var bestKey []int

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/pegasusgo/pegasus/idl/base"
@@ -142,25 +143,32 @@ func (s *Server) garbageReplicas(lt *leaderTerm, req *consensus.ConfigurationQue
 
 // updatePartitionConfig applies a configuration change asked for by a replica (the
 // primary, or the node being promoted). The new configuration must carry the next
-// ballot; the stored configuration is returned either way.
+// ballot; the stored configuration is returned either way. It is a leader
+// operation like the admin ones: a refusal answers its code (refusals by kind
+// are not logged, as replicas retry them; a peer refusal is logged by
+// refusePeer), a failed store write ERR_TIMEOUT, logged with its cause.
 func (s *Server) updatePartitionConfig(ctx context.Context, call *rpc.Call, req *consensus.ConfigurationUpdateRequest) (*consensus.ConfigurationUpdateResponse, error) {
 	resp := &consensus.ConfigurationUpdateResponse{Config: newPartition(0, 0, 0)}
-	lt, code := s.leaderOrNot()
+	spec := opSpec{what: "partition configuration change", persists: true, check: func() error {
+		if req.Config == nil || req.Config.Pid == nil {
+			return refuse(base.ErrInvalidParameters, "")
+		}
+		return nil
+	}}
+	var lt *leaderTerm
+	var stored *layer2.PartitionConfiguration
+	code, _ := s.leaderOp(spec, func(op *leaderOp) error {
+		lt = op.lt
+		var err error
+		stored, err = s.applyUpdate(op, req, call)
+		return err
+	})
 	resp.Err = errCode(code)
-	if lt == nil {
-		return resp, nil
-	}
-	if req.Config == nil || req.Config.Pid == nil {
-		resp.Err = errCode(base.ErrInvalidParameters)
-		return resp, nil
-	}
-	next, errName := s.applyUpdate(lt, req, call)
-	resp.Err = errCode(errName)
-	if next != nil {
-		resp.Config = cloneConfig(next)
+	if stored != nil {
+		resp.Config = cloneConfig(stored)
 		s.fillPartitionHostPorts(resp.Config)
 	}
-	if errName == base.ErrOK {
+	if code == base.ErrOK {
 		// Recovery chains (promote, then re-add) go on at once rather than at the
 		// next periodic pass.
 		go s.cureAll(lt)
@@ -168,29 +176,29 @@ func (s *Server) updatePartitionConfig(ctx context.Context, call *rpc.Call, req 
 	return resp, nil
 }
 
-// applyUpdate validates, persists and applies one replica-driven change. It returns
-// the configuration now stored and the error name to answer with.
-func (s *Server) applyUpdate(lt *leaderTerm, req *consensus.ConfigurationUpdateRequest, call *rpc.Call) (*layer2.PartitionConfiguration, string) {
-	lt.opMu.Lock()
-	defer lt.opMu.Unlock()
+// applyUpdate validates, persists and applies one replica-driven change, under
+// the operation lock. It returns the configuration now stored (nil when there is
+// no such partition) and the refusal or persistence failure to answer with.
+func (s *Server) applyUpdate(op *leaderOp, req *consensus.ConfigurationUpdateRequest, call *rpc.Call) (*layer2.PartitionConfiguration, error) {
+	lt := op.lt
 	pid := req.Config.Pid
 	s.mu.RLock()
 	a := lt.state.apps[pid.Appid]
 	level := s.effectiveLevel(lt)
 	s.mu.RUnlock()
 	if a == nil || a.info.Status != layer2.AppStatus_AS_AVAILABLE || pid.PartitionIndex < 0 || int(pid.PartitionIndex) >= len(a.partitions) {
-		return nil, base.ErrObjectNotFound
+		return nil, refuse(base.ErrObjectNotFound, "")
 	}
 	cur := a.partitions[pid.PartitionIndex]
 	if level <= admin.MetaFunctionLevel_fl_freezed {
-		return cur, base.ErrStateFreezed
+		return cur, refuse(base.ErrStateFreezed, "")
 	}
 	if req.Config.Ballot != cur.Ballot+1 {
 		if sameMembership(req.Config, cur) && req.Config.Ballot == cur.Ballot {
 			// A retry of a change that was applied: answer as the first time.
-			return cur, base.ErrOK
+			return cur, nil
 		}
-		return cur, base.ErrInvalidVersion
+		return cur, refuse(base.ErrInvalidVersion, "")
 	}
 	// Checked once the change would be applied: a stale or repeated request is
 	// answered as before, whoever sends it (it changes nothing).
@@ -199,22 +207,21 @@ func (s *Server) applyUpdate(lt *leaderTerm, req *consensus.ConfigurationUpdateR
 			"gpid", pid.String(), "type", req.Type.String(), "node", req.Node.String(), "ballot", cur.Ballot,
 			"primary", cur.Primary.String(), "secondaries", addrStrings(cur.Secondaries),
 			"asked_primary", req.Config.Primary.String(), "asked_secondaries", addrStrings(req.Config.Secondaries))
-		return cur, base.ErrACLDeny
+		return cur, refuse(base.ErrACLDeny, "")
 	}
 	next, ok := s.checkTransition(lt, cur, req)
 	if !ok {
-		return cur, base.ErrInvalidParameters
+		return cur, refuse(base.ErrInvalidParameters, "")
 	}
-	if err := s.writePartition(lt.ctx, next, false); err != nil {
-		s.log.Error("persisting a configuration change failed", "gpid", pid.String(), "err", err)
-		return cur, base.ErrTimeout
+	if err := op.writePartition(next); err != nil {
+		return cur, fmt.Errorf("partition %s: %w", pid.String(), err)
 	}
 	s.mu.Lock()
 	lt.replace(next, s.opts.Now())
 	s.mu.Unlock()
 	s.log.Info("partition configuration changed", "gpid", pid.String(), "type", req.Type.String(),
 		"node", req.Node.String(), "ballot", next.Ballot, "primary", next.Primary.String(), "secondaries", addrStrings(next.Secondaries))
-	return next, base.ErrOK
+	return next, nil
 }
 
 // checkTransition checks that a requested configuration is what its change type

@@ -191,8 +191,7 @@ type leaderTerm struct {
 	fd      *failureDetector
 	level   admin.MetaFunctionLevel
 	reports map[string]*consensus.ConfigurationQueryByNodeRequest // last config sync per node
-	plans   map[base.Gpid]*plan                                   // balancing moves in progress
-	pending map[base.Gpid]sentStep                                // last proposal sent per partition
+	ops     *operators                                            // moves and proposals in flight
 	drops   map[base.Gpid]map[string]time.Time                    // when a node left a partition
 	// excluded nodes are being taken out of service: never chosen, drained by the
 	// balancer.
@@ -203,14 +202,6 @@ type leaderTerm struct {
 	// deadWarned is when each partition that lost every member was last
 	// reported in the log. Guarded by cureMu.
 	deadWarned map[base.Gpid]time.Time
-}
-
-// sentStep remembers a proposal so that it is not repeated before it had a chance.
-type sentStep struct {
-	ballot int64
-	kind   admin.ConfigType
-	node   string
-	at     time.Time
 }
 
 // Run takes part in the leader election until ctx ends. While leader it serves;
@@ -266,28 +257,29 @@ func (s *Server) lead(ctx context.Context, term *metastore.Term) {
 		}
 		cancel()
 	}()
-	defer func() {
-		s.mu.Lock()
-		s.term = nil
-		s.mu.Unlock()
-		if ctx.Err() != nil {
-			term.Resign()
-		}
-	}()
-
 	lt := &leaderTerm{
 		ctx:      lctx,
 		fd:       newFailureDetector(s.opts.FDGrace, s.opts.StableRunTime, s.opts.MaxUnstable),
 		level:    s.opts.LevelOnStart,
 		reports:  map[string]*consensus.ConfigurationQueryByNodeRequest{},
-		plans:    map[base.Gpid]*plan{},
-		pending:  map[base.Gpid]sentStep{},
+		ops:      newOperators(resendAfter, moveTimeout),
 		drops:    map[base.Gpid]map[string]time.Time{},
 		excluded: map[string]bool{},
 		start:    s.opts.Now(),
 
 		deadWarned: map[base.Gpid]time.Time{},
 	}
+	defer func() {
+		// The term's operations end with it: nothing more is proposed.
+		s.mu.Lock()
+		s.term = nil
+		lt.ops.stop()
+		s.mu.Unlock()
+		if ctx.Err() != nil {
+			term.Resign()
+		}
+	}()
+
 	for _, n := range s.opts.ExcludedNodes {
 		lt.excluded[n] = true
 	}
@@ -651,9 +643,10 @@ func (s *Server) proposeInstall(lt *leaderTerm, info *layer2.AppInfo, pc *layer2
 }
 
 // sendProposal sends RPC_CONFIG_PROPOSAL (one-way) to target. A lost repair step
-// is proposed again by the guardian's next pass after resendAfter. A lost install
-// of a new partition is not resent: a member that reports nothing may also be one
-// that lost its data, and creating it empty would lose writes. The replica server
+// or move step is proposed again by a cure pass once resendAfter has passed (see
+// operators). A lost install of a new partition is not resent: a member that
+// reports nothing may also be one that lost its data, and creating it empty
+// would lose writes. The replica server
 // keeps installs that arrive before its first config sync, and a member that never
 // got one is replaced (a primary hands the role back, a secondary is dropped by
 // its primary's group check and re-added by learning).
@@ -695,7 +688,7 @@ func (s *Server) closeClients() {
 	}
 }
 
-// onNodeDead reacts to a replica server declared dead: the guardian removes it
+// onNodeDead reacts to a replica server declared dead: the checker removes it
 // from its partitions and promotes new primaries.
 func (s *Server) onNodeDead(lt *leaderTerm, node string) {
 	s.cureAll(lt)

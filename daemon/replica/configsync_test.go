@@ -493,7 +493,7 @@ func TestInstallBeforeTheFirstConfigSync(t *testing.T) {
 	pc := partitionConfig(g, 1, m.self)
 	m.set(pc)
 	m.propose(admin.ConfigType_CT_ASSIGN_PRIMARY, pc, m.self)
-	waitFor(t, "the proposal to be kept", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.early) == 1 })
+	waitFor(t, "the proposal to be kept", func() bool { return s.earlyHeld() == 1 })
 	if s.get(g) != nil {
 		t.Fatal("a proposal was applied before the cluster was confirmed")
 	}

@@ -10,5 +10,7 @@
 // machine (package pacifica) and performs the I/O that machine asks for: log appends,
 // prepares to the secondaries, applying committed mutations to the store, answering
 // clients. Reads bypass the executor and go straight to the store when the replica
-// is a primary ready to serve them.
+// is a primary ready to serve them. What config syncs and proposals from the meta
+// server mean for the local replicas is decided by the pure membership machine
+// (package membership); the Stub carries out its actions (members.go).
 package replica

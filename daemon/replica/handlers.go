@@ -78,7 +78,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 
 	// Reads.
 	rpc.Handle(mux, rpc.CodeGet, func(ctx context.Context, c *rpc.Call, key *base.Blob) (*rrdb.ReadResponse, error) {
-		p, done, err := s.reader(c, "get")
+		p, ctl, done, err := s.reader(ctx, c, "get")
 		if err != nil {
 			return nil, err
 		}
@@ -87,12 +87,12 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
-		s.metrics.readBytes(p, key, resp)
+		s.afterRead(p, ctl, key, resp)
 		resp.AppID, resp.PartitionIndex, resp.Server = p.gpid.Appid, p.gpid.PartitionIndex, s.self
 		return resp, nil
 	})
 	rpc.Handle(mux, rpc.CodeMultiGet, func(ctx context.Context, c *rpc.Call, req *rrdb.MultiGetRequest) (*rrdb.MultiGetResponse, error) {
-		p, done, err := s.reader(c, "multi_get")
+		p, ctl, done, err := s.reader(ctx, c, "multi_get")
 		if err != nil {
 			return nil, err
 		}
@@ -101,12 +101,12 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
-		s.metrics.readBytes(p, req, resp)
+		s.afterRead(p, ctl, req, resp)
 		resp.AppID, resp.PartitionIndex, resp.Server = p.gpid.Appid, p.gpid.PartitionIndex, s.self
 		return resp, nil
 	})
 	rpc.Handle(mux, rpc.CodeBatchGet, func(ctx context.Context, c *rpc.Call, req *rrdb.BatchGetRequest) (*rrdb.BatchGetResponse, error) {
-		p, done, err := s.reader(c, "batch_get")
+		p, ctl, done, err := s.reader(ctx, c, "batch_get")
 		if err != nil {
 			return nil, err
 		}
@@ -115,12 +115,12 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
-		s.metrics.readBytes(p, req, resp)
+		s.afterRead(p, ctl, req, resp)
 		resp.AppID, resp.PartitionIndex, resp.Server = p.gpid.Appid, p.gpid.PartitionIndex, s.self
 		return resp, nil
 	})
 	rpc.Handle(mux, rpc.CodeSortkeyCount, func(ctx context.Context, c *rpc.Call, hashKey *base.Blob) (*rrdb.CountResponse, error) {
-		p, done, err := s.reader(c, "sortkey_count")
+		p, _, done, err := s.reader(ctx, c, "sortkey_count")
 		if err != nil {
 			return nil, err
 		}
@@ -133,7 +133,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		return resp, nil
 	})
 	rpc.Handle(mux, rpc.CodeTTL, func(ctx context.Context, c *rpc.Call, key *base.Blob) (*rrdb.TTLResponse, error) {
-		p, done, err := s.reader(c, "ttl")
+		p, _, done, err := s.reader(ctx, c, "ttl")
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +146,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		return resp, nil
 	})
 	rpc.Handle(mux, rpc.CodeGetScanner, func(ctx context.Context, c *rpc.Call, req *rrdb.GetScannerRequest) (*rrdb.ScanResponse, error) {
-		p, done, err := s.reader(c, "scan")
+		p, ctl, done, err := s.reader(ctx, c, "scan")
 		if err != nil {
 			return nil, err
 		}
@@ -155,12 +155,12 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
-		s.metrics.readBytes(p, req, resp)
+		s.afterRead(p, ctl, req, resp)
 		resp.AppID, resp.PartitionIndex, resp.Server = p.gpid.Appid, p.gpid.PartitionIndex, s.self
 		return resp, nil
 	})
 	rpc.Handle(mux, rpc.CodeScan, func(ctx context.Context, c *rpc.Call, req *rrdb.ScanRequest) (*rrdb.ScanResponse, error) {
-		p, done, err := s.reader(c, "scan")
+		p, ctl, done, err := s.reader(ctx, c, "scan")
 		if err != nil {
 			return nil, err
 		}
@@ -169,7 +169,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
-		s.metrics.readBytes(p, req, resp)
+		s.afterRead(p, ctl, req, resp)
 		resp.AppID, resp.PartitionIndex, resp.Server = p.gpid.Appid, p.gpid.PartitionIndex, s.self
 		return resp, nil
 	})
@@ -210,11 +210,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		}
 		if p := s.get(*req.Config.Pid); p != nil {
 			cfg, from := fromConfig(req.Config), senderOf(c)
-			p.post(funcEv(func(p *partition) {
-				if p.mayRemove(from, cfg) {
-					p.onConfig(configEv{cfg: cfg}, time.Now())
-				}
-			}))
+			p.post(removeEv{peer: from, cfg: cfg})
 		}
 	})
 
@@ -277,11 +273,19 @@ func (s *Stub) write(ctx context.Context, c *rpc.Call, op string, o storage.Op) 
 		s.metrics.writeFailed.Inc()
 		return writeResult{}, nil, rpc.NewError(base.ErrObjectNotFound)
 	}
+	ctl := p.controls()
+	if err := ctl.deny(true); err != nil {
+		s.metrics.writeFailed.Inc()
+		return writeResult{}, nil, err
+	}
 	raw := c.RawArgs()
 	if err := s.checkWrite(c, p, op, raw, &o); err != nil {
 		return writeResult{}, nil, err
 	}
 	if err := s.diskRefusal(p); err != nil {
+		return writeResult{}, nil, err
+	}
+	if err := s.throttleWrite(ctx, c, p, ctl, len(raw)); err != nil {
 		return writeResult{}, nil, err
 	}
 	r, err := p.write(ctx, c.Msg.Name, raw, o)
@@ -302,23 +306,32 @@ func (s *Stub) write(ctx context.Context, c *rpc.Call, op string, o storage.Op) 
 }
 
 // reader returns the replica serving a read: a primary ready to read, or any
-// member for a backup request (stale reads allowed by the client). done records
-// the read's latency.
-func (s *Stub) reader(c *rpc.Call, op string) (*partition, func(), error) {
+// member for a backup request (stale reads allowed by the client), with its
+// table controls once they let the read through. done records the read's
+// latency.
+func (s *Stub) reader(ctx context.Context, c *rpc.Call, op string) (*partition, *tableControls, func(), error) {
 	start := time.Now()
 	p := s.get(base.Gpid{Appid: c.Header.AppID, PartitionIndex: c.Header.PartitionIndex})
 	if p == nil {
 		s.metrics.readFailed.Inc()
-		return nil, nil, rpc.NewError(base.ErrObjectNotFound)
+		return nil, nil, nil, rpc.NewError(base.ErrObjectNotFound)
+	}
+	ctl := p.controls()
+	if err := ctl.deny(false); err != nil {
+		s.metrics.readFailed.Inc()
+		return nil, nil, nil, err
+	}
+	if err := s.throttleRead(ctx, c, p, ctl); err != nil {
+		return nil, nil, nil, err
 	}
 	if !p.canRead.Load() {
 		st := pacifica.Status(p.status.Load())
 		if !(c.Header.IsBackupRequest && st == pacifica.StatusSecondary) {
 			s.metrics.readFailed.Inc()
-			return nil, nil, rpc.NewError(base.ErrInvalidState)
+			return nil, nil, nil, rpc.NewError(base.ErrInvalidState)
 		}
 	}
-	return p, func() { s.metrics.observe(p, op, start) }, nil
+	return p, ctl, func() { s.metrics.observe(p, op, start) }, nil
 }
 
 func (s *Stub) readFailure(p *partition, err error) error {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pegasusgo/pegasus/idl/gen/consensus"
+	"github.com/pegasusgo/pegasus/daemon/replica/membership"
 )
 
 // identityFile, on every data disk, records which cluster the disk's replicas
@@ -96,44 +96,15 @@ func (s *Stub) checkCluster(clusterID string) {
 // confirmCluster records that a config sync succeeded without an identity
 // mismatch: from now on the meta servers' proposals are for this data's cluster.
 func (s *Stub) confirmCluster() {
-	s.confirmOnce.Do(func() {
-		s.mu.Lock()
-		close(s.confirmed)
-		early := s.early
-		s.early = nil
-		s.mu.Unlock()
-		for _, req := range early {
-			s.onProposal(req)
-		}
+	s.stepMembers(func(mm *membership.Machine, _ membership.Local) []membership.Action {
+		return mm.ClusterConfirmed()
 	})
-}
-
-// maxEarly bounds the proposals kept while the first config sync is awaited.
-const maxEarly = 4096
-
-// keepEarly keeps a proposal that arrived before the first config sync confirmed
-// the cluster, to be handled once it has. Dropping it would lose, for good, the
-// install of a new partition: the meta server does not resend those (a member that
-// reports nothing may be one that lost its data), and a config sync never creates
-// a replica.
-func (s *Stub) keepEarly(req *consensus.ConfigurationUpdateRequest) {
-	s.mu.Lock()
-	select {
-	case <-s.confirmed:
-		s.mu.Unlock()
-		go s.onProposal(req) // confirmed meanwhile
-		return
-	default:
-	}
-	if len(s.early) < maxEarly {
-		s.early = append(s.early, req)
-	}
-	s.mu.Unlock()
 }
 
 // waitClusterConfirmed waits a little for the first config sync to confirm the
 // cluster. The beacon is acknowledged before that sync answers, and the meta
-// server's first proposals may overtake it.
+// server's first proposals may overtake it. (A proposal still unconfirmed after
+// the wait is held by the membership machine.)
 func (s *Stub) waitClusterConfirmed() bool {
 	select {
 	case <-s.confirmed:

@@ -103,9 +103,7 @@ func TestProposalOvertakingTheIdentityCheck(t *testing.T) {
 	// in: it waits for the identity check, is kept for after it, or (the check
 	// below says so) was applied.
 	_ = waitfor.Within(5*time.Second, 5*time.Millisecond, func() (bool, string) {
-		stub.mu.Lock()
-		kept := len(stub.early)
-		stub.mu.Unlock()
+		kept := stub.earlyHeld()
 		return kept > 0 || len(running("replica.(*Stub).waitClusterConfirmed(")) > 0 || stub.get(g) != nil, ""
 	})
 	close(proposed)

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
+	"github.com/pegasusgo/pegasus/daemon/replica/membership"
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
@@ -31,12 +31,15 @@ type metaLink struct {
 	target     int       // index of the meta server beaconed
 	leaseStart time.Time // send time of the last acknowledged beacon
 	connected  bool
-	syncing    bool
-	sawLeader  string
+	// gained is closed when the lease is gained, and replaced by an open one
+	// when it is lost: waitConnected waits on it.
+	gained    chan struct{}
+	syncing   bool
+	sawLeader string
 }
 
 func newMetaLink(s *Stub) *metaLink {
-	m := &metaLink{s: s, start: s.opts.StartTime.UnixMilli()}
+	m := &metaLink{s: s, start: s.opts.StartTime.UnixMilli(), gained: make(chan struct{})}
 	for _, a := range s.opts.MetaServers {
 		m.clients = append(m.clients, rpc.NewClient(a, rpc.ClientOptions{Logger: s.log, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Auth: s.opts.ClientAuth, Dial: s.opts.Dial}))
 	}
@@ -54,6 +57,14 @@ func (m *metaLink) Connected() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.connected
+}
+
+// connectedOrSignal reports whether the lease is valid and, when it is not, returns
+// a channel closed once it is gained.
+func (m *metaLink) connectedOrSignal() (bool, <-chan struct{}) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.connected, m.gained
 }
 
 func (m *metaLink) leader() *rpc.Client {
@@ -131,6 +142,9 @@ func (m *metaLink) beacon(ctx context.Context) time.Duration {
 		m.connected = true
 	}
 	becameConnected := !wasConnected && m.connected
+	if becameConnected {
+		close(m.gained)
+	}
 	m.mu.Unlock()
 	if becameConnected {
 		m.s.log.Info("connected to the meta server", "meta", c.Addr())
@@ -163,6 +177,7 @@ func (m *metaLink) checkLease() {
 	expired := m.connected && m.s.opts.Now().Sub(m.leaseStart)+m.s.opts.LeaseCheckInterval > m.s.opts.Lease
 	if expired {
 		m.connected = false
+		m.gained = make(chan struct{})
 	}
 	m.mu.Unlock()
 	if !expired {
@@ -175,7 +190,7 @@ func (m *metaLink) checkLease() {
 }
 
 // configSync reports the stored replicas and applies what the meta server says this
-// node should serve.
+// node should serve (the decisions are the membership machine's).
 func (m *metaLink) configSync(ctx context.Context) {
 	m.mu.Lock()
 	if m.syncing {
@@ -191,7 +206,8 @@ func (m *metaLink) configSync(ctx context.Context) {
 	}()
 	// Replicas whose configuration moves after this point (a proposal, a change
 	// this server asked for) are newer than the answer and keep their state.
-	seq := m.s.changeSeq.Load()
+	var sent membership.Sync
+	m.s.withMembers(func(mm *membership.Machine) { sent = mm.SyncSent() })
 	stored := m.s.storedReplicas()
 	req := &consensus.ConfigurationQueryByNodeRequest{
 		Node:           base.MustParseRPCAddress(m.s.self),
@@ -216,44 +232,9 @@ func (m *metaLink) configSync(ctx context.Context) {
 		}
 	}
 	m.s.confirmCluster()
-	m.s.syncRound.Add(1)
-	listed := map[base.Gpid]bool{}
-	for _, u := range resp.Partitions {
-		if u == nil || u.Config == nil || u.Config.Pid == nil || u.Info == nil {
-			continue
-		}
-		g := *u.Config.Pid
-		listed[g] = true
-		m.s.applyMetaConfig(g, u.Info, u.Config, admin.ConfigType_CT_INVALID)
-	}
-	// Replicas the meta server does not list are no longer members (a dropped
-	// table, or removed while this server was away): close them, keep their data.
-	// Not one that changed since the request left: the meta server may have made
-	// it a member since (an assign-primary proposal answered meanwhile), and
-	// closing it would leave the partition with a primary that does not serve.
-	// A change still at the meta server, or a ballot moved past what the request
-	// reported, also means the answer may predate the replica's membership.
-	reported := map[base.Gpid]int64{}
-	for _, r := range stored {
-		reported[*r.Pid] = r.Ballot
-	}
-	for _, p := range m.s.all() {
-		ballot, ok := reported[p.gpid]
-		if listed[p.gpid] || !ok || p.changed.Load() > seq {
-			continue
-		}
-		p.post(funcEv(func(p *partition) {
-			if p.core.Status() != pacifica.StatusLearner && p.changed.Load() <= seq &&
-				p.core.PendingChange() == nil && p.core.Ballot() <= ballot {
-				p.retire("not a member according to the meta server")
-			}
-		}))
-	}
-	for _, r := range resp.GcReplicas {
-		if r != nil && r.Pid != nil {
-			m.s.garbageCollect(*r.Pid)
-		}
-	}
+	m.s.stepMembers(func(mm *membership.Machine, local membership.Local) []membership.Action {
+		return mm.SyncAnswered(sent, stored, resp.Partitions, resp.GcReplicas, local, time.Now())
+	})
 }
 
 // updateConfig sends a configuration change to the meta leader.
@@ -280,76 +261,8 @@ func (m *metaLink) updateConfig(ctx context.Context, req *consensus.Configuratio
 	return nil, fmt.Errorf("update partition configuration: %w", lastErr)
 }
 
-// applyMetaConfig applies a configuration sent by the meta server (in a proposal or
-// a config sync) to the local replica, creating it when this is the partition's
-// first configuration.
-func (s *Stub) applyMetaConfig(g base.Gpid, info *layer2.AppInfo, pc *layer2.PartitionConfiguration, typ admin.ConfigType) {
-	cfg := configOf(pc)
-	p := s.get(g)
-	if p == nil && cfg.Primary == s.self && typ == admin.ConfigType_CT_INVALID && s.wasRetired(g) {
-		// Listed as primary of a replica this server closed as no longer a member
-		// (its data is still on a disk): serve it again rather than leave the
-		// partition without one. A replica closed after a failure is handed back.
-		reopened, err := s.reopen(g)
-		if err != nil {
-			s.log.Warn("reopening a replica listed as primary failed", "gpid", g.String(), "err", err)
-		}
-		p = reopened
-	}
-	if p == nil {
-		// Only the meta's install proposal creates a replica. A config sync
-		// listing this server at ballot 1 may also mean the replica existed and
-		// its data is gone (a disk replaced while the server was down): creating
-		// it empty there would serve a primary without the data the others hold.
-		if cfg.Ballot != 1 || !cfg.Has(s.self) || typ == admin.ConfigType_CT_INVALID {
-			if cfg.Has(s.self) {
-				s.log.Warn("the meta server lists a replica this server does not hold", "gpid", g.String(), "ballot", cfg.Ballot)
-			}
-			if cfg.Primary == s.self && typ == admin.ConfigType_CT_INVALID && s.unheldAgain(g, cfg.Ballot) {
-				s.disownPrimary(info, pc)
-			}
-			return
-		}
-		var err error
-		if p, err = s.create(g, info); err != nil {
-			s.log.Warn("creating replica failed", "gpid", g.String(), "err", err)
-			return
-		}
-	}
-	p.post(configEv{cfg: cfg, info: info})
-}
-
-// unheldMark is where a config sync first listed this server as primary of a
-// replica it does not hold.
-type unheldMark struct {
-	ballot int64
-	round  uint64
-	since  time.Time
-}
-
-// unheldAgain reports whether config syncs have listed this server as primary of g
-// at this ballot, without it holding the replica, in an earlier round and for at
-// least UnheldGrace. A new table's configuration lists its members before the
-// proposals that create the replicas arrive, and a config sync answered in between
-// must not give the role away; a replica still missing after that really is gone
-// (the meta server does not resend installs, see its sendProposal).
-func (s *Stub) unheldAgain(g base.Gpid, ballot int64) bool {
-	round, now := s.syncRound.Load(), time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, ok := s.unheld[g]
-	if !ok || m.ballot != ballot {
-		s.unheld[g] = unheldMark{ballot: ballot, round: round, since: now}
-		return false
-	}
-	return m.round < round && now.Sub(m.since) >= s.opts.UnheldGrace
-}
-
 // disownPrimary asks the meta server to take this server out as a partition's
-// primary when it holds no replica of it (its disk left the data_dirs, or the
-// replica failed to open). The server looks alive to the failure detector, so
-// without this the partition would wait for a primary that can never serve.
-// Secondaries need nothing: the primary's group check drops them.
+// primary (membership.Disown says when and why).
 func (s *Stub) disownPrimary(info *layer2.AppInfo, pc *layer2.PartitionConfiguration) {
 	next := &layer2.PartitionConfiguration{
 		Pid:                 base.NewGpid(pc.Pid.Appid, pc.Pid.PartitionIndex),
@@ -385,14 +298,21 @@ func (s *Stub) disownPrimary(info *layer2.AppInfo, pc *layer2.PartitionConfigura
 // alive once it has its beacon, and may send proposals (a new table's installs)
 // before the acknowledgement of that beacon has reached this server.
 func (s *Stub) waitConnected() bool {
-	deadline := time.Now().Add(s.opts.RPCTimeout)
-	for !s.meta.Connected() {
-		if time.Now().After(deadline) || s.ctx.Err() != nil {
+	t := time.NewTimer(s.opts.RPCTimeout)
+	defer t.Stop()
+	for {
+		ok, gained := s.meta.connectedOrSignal()
+		if ok {
+			return true
+		}
+		select {
+		case <-gained:
+		case <-t.C:
+			return false
+		case <-s.ctx.Done():
 			return false
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	return true
 }
 
 // onProposal handles RPC_CONFIG_PROPOSAL from the meta leader.
@@ -404,112 +324,19 @@ func (s *Stub) onProposal(req *consensus.ConfigurationUpdateRequest) {
 		// Without a lease this server must not take on a role.
 		return
 	}
-	if !s.waitClusterConfirmed() {
-		// Until a config sync tells whose meta servers these are, a proposal
-		// may come from another cluster's and would put the data on these
-		// disks into that cluster: it waits for that sync.
-		s.keepEarly(req)
-		return
-	}
-	g := *req.Config.Pid
-	if p := s.get(g); p != nil {
-		p.touch()
-	}
-	cfg := configOf(req.Config)
-	node := ""
-	if req.Node.IsValid() {
-		node = req.Node.String()
-	}
-	// A proposal carries the meta's stored configuration, and may overtake the
-	// answer to this replica's own last change (the meta proposes the next step,
-	// e.g. adding a secondary to a just-promoted primary, as soon as it stored
-	// it). Adopt the newer configuration first, as that answer would; otherwise
-	// the proposal finds no primary and waits for the meta to send it again.
-	if p := s.get(g); p != nil && cfg.Has(s.self) && cfg.Ballot > p.ballot.Load() &&
-		req.Type != admin.ConfigType_CT_ASSIGN_PRIMARY && req.Type != admin.ConfigType_CT_UPGRADE_TO_SECONDARY {
-		p.post(configEv{cfg: cfg, info: req.Info})
-	}
-	switch req.Type {
-	case admin.ConfigType_CT_ASSIGN_PRIMARY, admin.ConfigType_CT_UPGRADE_TO_SECONDARY:
-		if cfg.Has(s.self) {
-			s.applyMetaConfig(g, req.Info, req.Config, req.Type)
-			return
-		}
-		if req.Type == admin.ConfigType_CT_ASSIGN_PRIMARY && node == s.self {
-			// All replicas of the partition were lost and this server held the last
-			// one: open it again if it was closed, then take the role.
-			if s.get(g) == nil {
-				if _, err := s.reopen(g); err != nil {
-					s.log.Warn("reopening a replica to assign it primary failed", "gpid", g.String(), "err", err)
-					return
-				}
-			}
-			s.requestChange(g, cfg, pacifica.ChangeAssignPrimary, s.self, func(c pacifica.Config) pacifica.Config {
-				c.Primary = s.self
-				c.Secondaries = slices.DeleteFunc(c.Secondaries, func(x string) bool { return x == s.self })
-				return c
-			})
-		}
-	case admin.ConfigType_CT_UPGRADE_TO_PRIMARY:
-		s.requestChange(g, cfg, pacifica.ChangeUpgradeToPrimary, s.self, func(c pacifica.Config) pacifica.Config {
-			c.Primary = s.self
-			c.Secondaries = slices.DeleteFunc(c.Secondaries, func(x string) bool { return x == s.self })
-			return c
-		})
-	case admin.ConfigType_CT_DOWNGRADE_TO_INACTIVE, admin.ConfigType_CT_REMOVE:
-		s.requestChange(g, cfg, pacifica.ChangeDowngradeToInact, node, func(c pacifica.Config) pacifica.Config {
-			if c.Primary == node {
-				c.Primary = ""
-			}
-			c.Secondaries = slices.DeleteFunc(c.Secondaries, func(x string) bool { return x == node })
-			return c
-		})
-	case admin.ConfigType_CT_ADD_SECONDARY, admin.ConfigType_CT_ADD_SECONDARY_FOR_LB:
-		if node != "" && node != s.self {
-			s.addLearner(g, node, req.Type == admin.ConfigType_CT_ADD_SECONDARY_FOR_LB)
-		}
-	case admin.ConfigType_CT_DOWNGRADE_TO_SECONDARY:
-		s.requestChange(g, cfg, pacifica.ChangeDowngradeToSecond, s.self, func(c pacifica.Config) pacifica.Config {
-			c.Primary = ""
-			c.Secondaries = append(c.Secondaries, s.self)
-			return c
-		})
-	default:
-		s.log.Debug("ignoring a proposal this server does not handle", "type", req.Type.String(), "gpid", g.String())
-	}
-}
-
-// requestChange asks the executor of a replica to request a configuration change
-// computed from the proposal's configuration. A replica taking the primary role
-// bases the change on the meta's configuration (it may have been away for several
-// ballots); any other change needs the replica to be at the proposal's ballot.
-func (s *Stub) requestChange(g base.Gpid, at pacifica.Config, typ pacifica.ChangeType, node string, change func(pacifica.Config) pacifica.Config) {
-	p := s.get(g)
-	if p == nil {
-		return
-	}
-	p.touch()
-	takesPrimary := typ == pacifica.ChangeAssignPrimary || typ == pacifica.ChangeUpgradeToPrimary
-	p.post(changeEv{typ: typ, node: node, next: func(cur pacifica.Config) (pacifica.Config, bool) {
-		base := cur
-		switch {
-		case cur.Ballot == at.Ballot:
-		case takesPrimary && cur.Ballot < at.Ballot:
-			base = at
-		default:
-			return cur, false
-		}
-		next := change(base.Clone())
-		next.Ballot = at.Ballot + 1
-		return next, true
-	}})
+	// Until a config sync tells whose meta servers these are, the membership
+	// machine holds the proposal; it waits a little for that sync first.
+	s.waitClusterConfirmed()
+	s.stepMembers(func(mm *membership.Machine, local membership.Local) []membership.Action {
+		return mm.Proposal(req, local, time.Now())
+	})
 }
 
 // garbageCollect moves aside the directory of a replica the meta server says may be
 // deleted (a dropped table past its reserve time); the disk cleaner deletes it later.
 func (s *Stub) garbageCollect(g base.Gpid) {
 	if p := s.get(g); p != nil {
-		return // still open: the next config sync closes it first
+		return // opened since the answer was read: the next config sync closes it first
 	}
 	s.mu.Lock()
 	delete(s.closed, g)

@@ -29,9 +29,9 @@ type serverMetrics struct {
 	s   *Stub
 	reg *metrics.Registry
 
-	readFailed, writeFailed, writeBusy, beaconFailed *metrics.Counter
-	writeDiskRejected                                *metrics.Counter // refused: the primary's disk is not NORMAL
-	peerRefused                                      *metrics.Counter // cluster messages refused: the sender is not who they need (peercheck.go)
+	readFailed, writeFailed, writeBusy, readBusy, beaconFailed *metrics.Counter
+	writeDiskRejected                                          *metrics.Counter // refused: the primary's disk is not NORMAL
+	peerRefused                                                *metrics.Counter // cluster messages refused: the sender is not who they need (peercheck.go)
 
 	// readSeen is, per replica, its store's ReadCounts at the last refresh: the
 	// store counts since it opened, and a learner's new store starts again.
@@ -55,6 +55,7 @@ func newServerMetrics(s *Stub) *serverMetrics {
 		readFailed:   srv.Counter("read_failed_requests"),
 		writeFailed:  srv.Counter("write_failed_requests"),
 		writeBusy:    srv.Counter("write_busy_requests"),
+		readBusy:     srv.Counter("read_busy_requests"),
 		beaconFailed: srv.Counter("beacon_failed_count"),
 
 		writeDiskRejected: srv.Counter("write_disk_rejected_requests"),

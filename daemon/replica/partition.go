@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pegasusgo/pegasus/daemon/replica/membership"
 	"github.com/pegasusgo/pegasus/daemon/replica/mlog"
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
 	"github.com/pegasusgo/pegasus/idl/base"
@@ -83,22 +85,36 @@ type (
 		cfg  pacifica.Config
 		info *layer2.AppInfo
 	}
-	changeEv struct {
-		typ  pacifica.ChangeType
-		node string
-		next func(cur pacifica.Config) (pacifica.Config, bool)
-	}
+	// changeEv asks for a configuration change on a meta proposal.
+	changeEv      struct{ change membership.Change }
 	changeReplyEv struct {
 		err string
 		cfg *pacifica.Config
 	}
-	resendEv struct {
+	// resendChangeEv asks the meta server again for a change it did not answer.
+	resendChangeEv struct{ req pacifica.ConfigRequest }
+	resendEv       struct {
 		to     string
 		decree int64
 	}
+	// staleCheckEv: a config sync answer did not list the replica
+	// (membership.Machine.StaleCheck decides whether it still applies).
+	staleCheckEv struct{ check membership.CheckStale }
+	// removeEv: a primary (or a meta server) says the replica was removed.
+	removeEv struct {
+		peer sender // who sent it (peercheck.go)
+		cfg  pacifica.Config
+	}
 	deactivateEv struct{ transient bool }
-	funcEv       func(p *partition)
+	// funcEv runs a closure on the executor; only learning still uses it.
+	funcEv func(p *partition)
 )
+
+// timer is an event the executor posts to itself at a given time.
+type timer struct {
+	at time.Time
+	ev any
+}
 
 // pendingWrite is a client write waiting for its mutation to commit.
 type pendingWrite struct {
@@ -130,18 +146,21 @@ type partition struct {
 	core        *pacifica.Replica
 	pendingAcks map[ackKey][]chan pacifica.Ack
 	state       persistedState
+	timers      []timer // sorted by time: resends and change retries (at)
 	ckptState
 
 	// Read by other goroutines.
 	info     atomic.Pointer[layer2.AppInfo]
+	ctl      atomic.Pointer[tableControls] // built from info's envs, see controls()
+	compact  compactState                  // manual compaction (manualcompact.go)
+	scenario atomic.Value                  // string: the usage scenario the store was opened with
 	canRead  atomic.Bool
 	status   atomic.Int32
 	ballot   atomic.Int64
 	prepared atomic.Int64 // highest decree prepared, for config sync reports
 	closing  atomic.Bool
-	running  atomic.Bool   // the executor was started (a replay failure closes before)
-	retired  atomic.Bool   // closed as no longer a member: reported and reopenable
-	changed  atomic.Uint64 // Stub.changeSeq at the last configuration activity
+	running  atomic.Bool // the executor was started (a replay failure closes before)
+	retired  atomic.Bool // closed as no longer a member: reported and reopenable
 	inbox    *mailbox
 	done     chan struct{}
 	stopOnce sync.Once
@@ -161,7 +180,14 @@ func (p *partition) run() {
 	defer close(p.done)
 	tick := time.NewTicker(p.stub.opts.TickInterval)
 	defer tick.Stop()
+	// wake fires when the earliest timer is due; armed is the time it is set
+	// for (zero: not set).
+	wake := time.NewTimer(time.Hour)
+	wake.Stop()
+	defer wake.Stop()
+	var armed time.Time
 	for {
+		armed = p.arm(wake, armed)
 		select {
 		case <-p.stop:
 			p.shutdown()
@@ -172,9 +198,55 @@ func (p *partition) run() {
 			now := time.Now()
 			p.process(p.core.Tick(now), now)
 			p.sweepAcks()
+		case <-wake.C:
+			armed = time.Time{}
+			p.handleAll(p.due(time.Now()))
 		}
 		p.publish()
 	}
+}
+
+// at makes the executor handle ev at time t.
+func (p *partition) at(t time.Time, ev any) {
+	i, _ := slices.BinarySearchFunc(p.timers, t, func(x timer, t time.Time) int {
+		if x.at.After(t) {
+			return 1
+		}
+		return -1 // equal times keep their order
+	})
+	p.timers = slices.Insert(p.timers, i, timer{at: t, ev: ev})
+}
+
+// arm sets wake, now set for armed, to the earliest timer, or stops it when there
+// is none, and returns the time it is set for. Most events leave the timers alone,
+// and then so does arm.
+func (p *partition) arm(wake *time.Timer, armed time.Time) time.Time {
+	var next time.Time
+	if len(p.timers) > 0 {
+		next = p.timers[0].at
+	}
+	switch {
+	case next.Equal(armed):
+	case next.IsZero():
+		wake.Stop()
+	default:
+		wake.Reset(time.Until(next))
+	}
+	return next
+}
+
+// due removes and returns the events of the timers due at now.
+func (p *partition) due(now time.Time) []any {
+	n := 0
+	for n < len(p.timers) && !p.timers[n].at.After(now) {
+		n++
+	}
+	evs := make([]any, n)
+	for i := range n {
+		evs[i] = p.timers[i].ev
+	}
+	p.timers = slices.Delete(p.timers, 0, n)
+	return evs
 }
 
 // handleAll handles a batch of events; consecutive client writes are proposed
@@ -234,13 +306,26 @@ func (p *partition) handle(ev any) {
 		p.onConfig(e, now)
 	case changeEv:
 		cur := p.core.Config()
-		if next, ok := e.next(cur); ok {
-			p.process(p.core.RequestConfigChange(e.typ, e.node, next), now)
+		if next, ok := e.change.Next(cur); ok {
+			p.process(p.core.RequestConfigChange(e.change.Type, e.change.Node, next), now)
 		}
 	case changeReplyEv:
 		p.onChangeReply(e, now)
+	case resendChangeEv:
+		p.stub.sendConfigChange(p, &e.req)
 	case resendEv:
 		p.process(p.core.Resend(e.to, e.decree, now), now)
+	case staleCheckEv:
+		st := membership.Replica{Status: p.core.Status(), Ballot: p.core.Ballot(), Pending: p.core.PendingChange() != nil}
+		var acts []membership.Action
+		p.stub.withMembers(func(m *membership.Machine) { acts = m.StaleCheck(e.check, st) })
+		p.stub.carryOut(acts)
+	case reopenEv:
+		p.reopenStore(e.scenario)
+	case removeEv:
+		if p.mayRemove(e.peer, e.cfg) {
+			p.onConfig(configEv{cfg: e.cfg}, now)
+		}
 	case deactivateEv:
 		p.process(p.core.Deactivate(e.transient), now)
 	case funcEv:
@@ -256,6 +341,10 @@ func (p *partition) onConfig(e configEv, now time.Time) {
 	// A restarted primary asks for a new ballot first (the state machine handles it).
 	p.process(p.core.UpdateConfig(e.cfg, now), now)
 }
+
+// changeRetryDelay is how long a replica waits before asking the meta server again
+// for a change it did not answer (unreachable or busy).
+const changeRetryDelay = time.Second
 
 func (p *partition) onChangeReply(e changeReplyEv, now time.Time) {
 	p.touch() // the change is known now; a config sync answer from before it is stale
@@ -278,8 +367,7 @@ func (p *partition) onChangeReply(e changeReplyEv, now time.Time) {
 	default:
 		// The meta server is unreachable or busy: ask again a little later.
 		if pending != nil {
-			req := *pending
-			time.AfterFunc(time.Second, func() { p.stub.sendConfigChange(p, &req) })
+			p.at(now.Add(changeRetryDelay), resendChangeEv{req: *pending})
 		}
 	}
 }
@@ -311,8 +399,7 @@ func (p *partition) process(rd pacifica.Ready, now time.Time) {
 		p.deliverAck(a)
 	}
 	for _, rs := range rd.Resends {
-		to, d := rs.To, rs.Decree
-		time.AfterFunc(rs.Delay, func() { p.post(resendEv{to, d}) })
+		p.at(now.Add(rs.Delay), resendEv{rs.To, rs.Decree})
 	}
 	p.finish(rd)
 	if rd.ConfigChange != nil {

@@ -216,12 +216,6 @@ func (s *Stub) runPerfCounters(ctx context.Context) {
 }
 
 // readBytes counts the bytes a read returned (<op>_bytes of the replica entity).
-func (m *serverMetrics) readBytes(p *partition, req, resp any) {
-	if op, n := readSize(req, resp); op != "" {
-		m.entity(p).Counter(op + "_bytes").Add(int64(n))
-	}
-}
-
 // readSize is the operation of a read and its bytes, as upstream's capacity unit
 // calculator counts them; "" for a read without such a counter.
 func readSize(req, resp any) (op string, n int) {

@@ -12,11 +12,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/pegasusgo/pegasus/daemon/remotecmd"
+	"github.com/pegasusgo/pegasus/daemon/replica/membership"
 	"github.com/pegasusgo/pegasus/daemon/replica/mlog"
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
 	"github.com/pegasusgo/pegasus/idl/base"
@@ -145,22 +145,15 @@ type Stub struct {
 	// other member. Replicas closed after a local failure are not in it.
 	closed map[base.Gpid]*metadata.ReplicaInfo
 
-	// unheld remembers, per partition, the ballot at which a config sync first
-	// listed this server as primary of a replica it does not hold, and the sync
-	// round it was in (syncRound counts answered config syncs). Guarded by mu.
-	unheld    map[base.Gpid]unheldMark
-	syncRound atomic.Uint64
-
-	// changeSeq orders configuration activity against config syncs: each replica
-	// records the value at its last change, and a config sync answer computed
-	// before that change must not close it.
-	changeSeq atomic.Uint64
+	// members decides membership: what config syncs and proposals mean for
+	// the local replicas (membership package). memMu serialises its events;
+	// never held while waiting for an executor, and taken before mu.
+	memMu   sync.Mutex
+	members *membership.Machine
 
 	// confirmed is closed once a config sync showed that the meta servers serve
-	// the cluster of identity; early holds the proposals that came before (mu).
-	confirmed   chan struct{}
-	early       []*consensus.ConfigurationUpdateRequest
-	confirmOnce sync.Once
+	// the cluster of identity (membership.SignalConfirmed).
+	confirmed chan struct{}
 
 	peersMu sync.Mutex
 	peers   map[string]*rpc.Client
@@ -173,6 +166,8 @@ type Stub struct {
 	oversizeLog, misroutedLog *ratelog.Limiter
 
 	diskKick chan struct{} // a write found a disk full: check the disks now
+
+	compactor *compactor // manual compactions (manualcompact.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -201,7 +196,7 @@ func Open(opts Options) (*Stub, error) {
 		creating:   map[base.Gpid]*disk{},
 		claims:     map[base.Gpid]chan struct{}{},
 		closed:     map[base.Gpid]*metadata.ReplicaInfo{},
-		unheld:     map[base.Gpid]unheldMark{},
+		members:    membership.New(opts.Self, opts.UnheldGrace),
 		fatal:      make(chan error, 1),
 		confirmed:  make(chan struct{}),
 		peers:      map[string]*rpc.Client{},
@@ -214,9 +209,11 @@ func Open(opts Options) (*Stub, error) {
 	s.oversizeLog = ratelog.New(refusedWriteLogEvery)
 	s.misroutedLog = ratelog.New(refusedWriteLogEvery)
 	s.metrics = newServerMetrics(s)
+	s.compactor = newCompactor(s)
 	s.meta = newMetaLink(s)
 	s.cmds = remotecmd.New("replica", opts.StartTime)
 	s.registerCommands()
+	s.compactor.registerCommands()
 	// The disks' status is known before any replica serves.
 	s.checkDisks(time.Now())
 	if err := checkRoomToStart(disks); err != nil {
@@ -315,10 +312,8 @@ func isReplicaDirName(name string) bool {
 // executor.
 func (s *Stub) openPartition(g base.Gpid, d *disk, dir string, st persistedState) (*partition, error) {
 	log := s.log.With("gpid", g.String())
-	sopts := s.opts.Storage
-	sopts.Logger = log
-	sopts.OnDiskFull = d.noteFull
-	store, err := storage.Open(filepath.Join(dir, "data"), sopts)
+	scenario := usageScenario(st.Envs)
+	store, err := storage.Open(filepath.Join(dir, "data"), s.storeOptions(scenario, d, log))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -355,7 +350,8 @@ func (s *Stub) openPartition(g base.Gpid, d *disk, dir string, st persistedState
 		done:        make(chan struct{}),
 		stop:        make(chan struct{}),
 	}
-	p.touch()
+	p.scenario.Store(scenario)
+	s.withMembers(func(m *membership.Machine) { m.Opened(g) })
 	p.store.Store(store)
 	p.setAppInfo(st.appInfo(g))
 	now := time.Now()
@@ -457,13 +453,17 @@ func (s *Stub) closePartition(p *partition) {
 	info.Status = metadata.PartitionStatus_PS_INACTIVE
 	done := make(chan struct{})
 	s.mu.Lock()
-	if s.partitions[p.gpid] == p {
+	listed := s.partitions[p.gpid] == p
+	if listed {
 		// No claim can be held while the replica is listed; this one makes an
 		// open of the directory wait for the close.
 		delete(s.partitions, p.gpid)
 		s.claims[p.gpid] = done
 	}
 	s.mu.Unlock()
+	if listed {
+		s.withMembers(func(m *membership.Machine) { m.Closed(p.gpid) })
+	}
 	if err := p.plog.Close(); err != nil {
 		p.log.Warn("closing plog", "err", err)
 	}
@@ -548,9 +548,10 @@ func (s *Stub) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.meta.run(ctx) }()
 	go func() { defer wg.Done(); s.checkpointLoop(ctx) }()
+	go func() { defer wg.Done(); s.compactor.loop(ctx) }()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -671,18 +672,7 @@ func fromConfig(rc *consensus.ReplicaConfiguration) pacifica.Config {
 }
 
 // configOf converts a meta partition configuration.
-func configOf(pc *layer2.PartitionConfiguration) pacifica.Config {
-	cfg := pacifica.Config{Ballot: pc.Ballot}
-	if pc.Primary.IsValid() {
-		cfg.Primary = pc.Primary.String()
-	}
-	for _, s := range pc.Secondaries {
-		if s.IsValid() {
-			cfg.Secondaries = append(cfg.Secondaries, s.String())
-		}
-	}
-	return cfg
-}
+func configOf(pc *layer2.PartitionConfiguration) pacifica.Config { return membership.ConfigOf(pc) }
 
 func addrOrEmpty(s string) *base.RPCAddress {
 	if s == "" {
@@ -831,8 +821,9 @@ func (p *partition) replicaInfo() *metadata.ReplicaInfo {
 		LastDurableDecree:   p.st().LastDurableDecree(),
 		AppType:             info.AppType,
 		DiskTag:             p.disk.tag,
+		ManualCompactStatus: metadata.ManualCompactionStatusPtr(p.compact.status()),
 	}
 }
 
-// touch records configuration activity on the replica (see Stub.changeSeq).
-func (p *partition) touch() { p.changed.Store(p.stub.changeSeq.Add(1)) }
+// touch records configuration activity on the replica (membership.Machine.Changed).
+func (p *partition) touch() { p.stub.withMembers(func(m *membership.Machine) { m.Changed(p.gpid) }) }

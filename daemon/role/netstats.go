@@ -42,16 +42,7 @@ func NetworkMetrics(e *metrics.Entity, stats func() rpc.ServerStats) {
 		return
 	}
 	e.GaugeFunc("network_server_sessions", func() float64 { return float64(stats().Connections) })
-	for name, v := range map[string]func(rpc.ServerStats) int64{
-		"network_refused_connections_total_cap":  func(s rpc.ServerStats) int64 { return s.RefusedTotalCap },
-		"network_refused_connections_per_ip_cap": func(s rpc.ServerStats) int64 { return s.RefusedPerIPCap },
-		"network_first_request_timeouts":         func(s rpc.ServerStats) int64 { return s.FirstRequestTimeout },
-		"network_frame_timeouts":                 func(s rpc.ServerStats) int64 { return s.FrameTimeouts },
-		"network_overloaded_frames":              func(s rpc.ServerStats) int64 { return s.Overloaded },
-		"network_bad_frames":                     func(s rpc.ServerStats) int64 { return s.BadFrames },
-		"network_auth_failures":                  func(s rpc.ServerStats) int64 { return s.AuthFailed },
-		"network_denied_calls":                   func(s rpc.ServerStats) int64 { return s.Denied },
-	} {
-		e.CounterFunc(name, func() int64 { return v(stats()) })
+	for _, c := range rpc.StatCounters() {
+		e.CounterFunc("network_"+c.Name, func() int64 { return c.Value(stats()) })
 	}
 }

@@ -19,7 +19,12 @@ type step struct {
 	next   *layer2.PartitionConfiguration // leader-driven change; nil for a proposal
 }
 
-// cureInput is what the guardian knows besides the configuration.
+// The checker looks at one partition and says what it needs: the repairs of
+// upstream's partition guardian. It is pure; the operator controller
+// (operator.go) decides whether its verdict is carried out, and the Server's
+// pass (cure_loop.go) feeds both.
+
+// cureInput is what the checker knows besides the configuration.
 type cureInput struct {
 	now         time.Time
 	alive       func(node string) bool
