@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -76,6 +77,8 @@ type Options struct {
 	// NetStats reads the RPC server's connection accounting for the network_*
 	// metrics (nil: not reported).
 	NetStats func() rpc.ServerStats
+	// Dial connects to the replica servers (nil: TCP); see role.Transport.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 func (o *Options) setDefaults() {
@@ -670,7 +673,7 @@ func (s *Server) client(addr string) *rpc.Client {
 	defer s.clientsMu.Unlock()
 	c, ok := s.clients[addr]
 	if !ok {
-		c = rpc.NewClient(addr, rpc.ClientOptions{Logger: s.log, Auth: s.opts.ClientAuth})
+		c = rpc.NewClient(addr, rpc.ClientOptions{Logger: s.log, Auth: s.opts.ClientAuth, Dial: s.opts.Dial})
 		s.clients[addr] = c
 	}
 	return c
