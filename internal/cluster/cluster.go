@@ -37,9 +37,10 @@
 //	race_install_before_beacon_ack  proposals wait for the beacon ack (dee602a)
 //	race_pending_change          syncs while the replica's promotion is at the meta
 //	race_proposal_newer_ballot   a newer ballot adopted first (ca85e4d)
+//	stuck_learner                a learner whose invitation was lost is replaced
 //
-// knownbugs/ holds transcripts of bugs found and not fixed yet; they are not
-// run by default (SIM_DIR=knownbugs runs them).
+// A directory of transcripts of bugs found and not fixed yet (none today) can
+// be run with SIM_DIR=dir; they stay out of testdata/ until fixed.
 package cluster
 
 import (
