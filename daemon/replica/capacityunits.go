@@ -127,4 +127,3 @@ func (s *Stub) countWriteUnits(p *partition, o storage.Op, res storage.OpResult)
 		e.Counter("read_capacity_units").Add(capacityUnits(read, s.opts.ReadCapacityUnitSize))
 	}
 }
-
