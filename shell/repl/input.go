@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"time"
@@ -50,10 +51,15 @@ type ttyInput struct {
 	done chan struct{} // closed when the reader goroutine ends
 
 	mu           sync.Mutex
-	pending      []byte    // read from the terminal, not yet handed to go-prompt
-	held         bool      // an Enter was handed out; wait for the next Setup
-	inPaste      bool      // between the bracketed paste markers
-	partialSince time.Time // when an unfinished sequence was first seen at the end
+	cond         *sync.Cond // on mu: pending grew, or the reader ended
+	pending      []byte     // read from the terminal, not yet handed out
+	unechoed     int        // bytes at the head of pending the terminal did not echo
+	held         bool       // an Enter was handed out; wait for the next Setup
+	inPaste      bool       // between the bracketed paste markers
+	partialSince time.Time  // when an unfinished sequence was first seen at the end
+	asking       bool       // a command waits for an answer line (see readAnswer)
+	eofs         int        // Ctrl-D pressed while asking, not yet read
+	ended        bool       // the reader goroutine ended
 }
 
 var _ prompt.ConsoleParser = (*ttyInput)(nil)
@@ -65,6 +71,7 @@ func openTTY() (*ttyInput, error) {
 		return nil, fmt.Errorf("open terminal: %w", err)
 	}
 	in := &ttyInput{tty: f, done: make(chan struct{})}
+	in.cond = sync.NewCond(&in.mu)
 	var orig *unix.Termios
 	if err := in.control(func(fd int) (err error) {
 		orig, err = unix.IoctlGetTermios(fd, unix.TCGETS)
@@ -94,19 +101,97 @@ func (in *ttyInput) control(fn func(fd int) error) error {
 
 func (in *ttyInput) readLoop() {
 	defer close(in.done)
+	defer func() {
+		in.mu.Lock()
+		in.ended = true
+		in.cond.Broadcast()
+		in.mu.Unlock()
+	}()
 	buf := make([]byte, 4096)
 	for {
 		n, err := in.tty.Read(buf)
+		in.mu.Lock()
 		if n > 0 {
-			in.mu.Lock()
 			in.pending = append(in.pending, buf[:n]...)
-			in.mu.Unlock()
+			if !in.asking {
+				in.unechoed += n
+			}
+			in.cond.Broadcast()
 		}
-		if err != nil {
+		// In line mode (asking) Ctrl-D reads as end of file; otherwise end of
+		// file means the terminal hung up.
+		eof := err == io.EOF && in.asking
+		if eof {
+			in.eofs++
+			in.cond.Broadcast()
+		}
+		in.mu.Unlock()
+		if err != nil && !eof {
 			return // closed, or the terminal went away
 		}
 	}
 }
+
+// consumed drops n bytes from the head of pending.
+func (in *ttyInput) consumed(n int) {
+	in.pending = in.pending[n:]
+	in.unechoed = max(in.unechoed-n, 0)
+}
+
+// answers reads the lines a running command asks for (a confirmation, the
+// mutations of check_and_mutate) from the same terminal, so that answers
+// pasted or typed ahead reach the question, in order, as in a script.
+type answers struct{ in *ttyInput }
+
+// Read returns one line, ending with a newline; it waits for the line with
+// the terminal in its own line mode (echo and line editing on), and shows a
+// line that was typed or pasted before the question as if typed then.
+func (a answers) Read(p []byte) (int, error) {
+	in := a.in
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	defer func() {
+		if in.asking {
+			in.asking = false
+			if err := in.commandMode(); err != nil {
+				in.log(err)
+			}
+		}
+	}()
+	for {
+		if i := bytes.IndexAny(in.pending, "\r\n"); i >= 0 {
+			end := i + 1
+			if in.pending[i] == '\r' && end < len(in.pending) && in.pending[end] == '\n' {
+				end++
+			}
+			line := append(append([]byte(nil), in.pending[:i]...), '\n')
+			if i < in.unechoed {
+				_, _ = in.tty.Write(append(line[:i:i], '\r', '\n'))
+			}
+			if len(line) > len(p) { // leave the rest for the next Read
+				end, line = len(p), line[:len(p)]
+			}
+			in.consumed(end)
+			return copy(p, line), nil
+		}
+		if in.eofs > 0 {
+			in.eofs--
+			return 0, io.EOF
+		}
+		if in.ended {
+			return 0, io.EOF
+		}
+		if !in.asking {
+			in.asking = true
+			if err := in.setMode(func(*unix.Termios) {}); err != nil {
+				in.log(err)
+			}
+		}
+		in.cond.Wait()
+	}
+}
+
+func (in *ttyInput) log(err error) { fmt.Fprintln(os.Stderr, "WARNING: terminal:", err) }
 
 // setMode applies the original settings changed by edit.
 func (in *ttyInput) setMode(edit func(t *unix.Termios)) error {
@@ -167,6 +252,8 @@ func (in *ttyInput) discard() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.pending = nil
+	in.unechoed = 0
+	in.eofs = 0
 	in.inPaste = false
 	in.partialSince = time.Time{}
 }
@@ -210,7 +297,7 @@ func (in *ttyInput) Read() ([]byte, error) {
 			tok, n = in.pending, len(in.pending)
 		}
 		in.partialSince = time.Time{}
-		in.pending = in.pending[n:]
+		in.consumed(n)
 		switch {
 		case paste != 0:
 			in.inPaste = paste > 0

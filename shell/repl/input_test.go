@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -84,6 +85,7 @@ func TestReadWaitsForCutSequences(t *testing.T) {
 //	echo X   prints X
 //	slow X   takes a second, then prints X
 //	block    waits until cancelled
+//	ask      reads an answer line and prints it
 //
 // each printing "begin <line>" and "end <line>" around what it does.
 const helperEnv = "PEGASUS_REPL_TEST_HELPER"
@@ -94,6 +96,7 @@ func TestREPLHelper(t *testing.T) {
 		t.Skip("run by the terminal tests")
 	}
 	var exit atomic.Bool
+	var answers *bufio.Reader
 	execLine := func(ctx context.Context, line string) {
 		fmt.Printf("begin %s\n", line)
 		f := strings.Fields(line)
@@ -110,6 +113,10 @@ func TestREPLHelper(t *testing.T) {
 		case f[0] == "block":
 			<-ctx.Done()
 			fmt.Println("cancelled")
+		case f[0] == "ask":
+			fmt.Print("question? ")
+			a, err := answers.ReadString('\n')
+			fmt.Printf("answer %q %v\n", a, err)
 		case f[0] == "echo":
 			fmt.Println(strings.Join(f[1:], " "))
 		case f[0] == "exit":
@@ -120,7 +127,8 @@ func TestREPLHelper(t *testing.T) {
 		fmt.Printf("end %s\n", line)
 	}
 	complete := func(prompt.Document) []prompt.Suggest { return nil }
-	if err := run(context.Background(), execLine, complete, exit.Load, history); err != nil {
+	setInput := func(r io.Reader) { answers = bufio.NewReader(r) }
+	if err := run(context.Background(), execLine, complete, exit.Load, setInput, history); err != nil {
 		fmt.Println("run:", err)
 		os.Exit(1)
 	}
@@ -341,4 +349,31 @@ func TestCtrlC(t *testing.T) {
 	}
 	tm.quit()
 	tm.checkHistory([]string{"block", "echo after"})
+}
+
+// TestQuestions checks that a command asking a question reads its answer from
+// the terminal: typed at the question (the terminal echoes it), or pasted
+// along with the command, shown as if typed; Ctrl-D answers end of input.
+func TestQuestions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for several seconds")
+	}
+	tm := startHelper(t)
+	tm.send("ask\r")
+	pos := tm.waitFor(0, "question? ")
+	tm.send("y\r")
+	pos = tm.waitFor(pos, "y\nanswer \"y\\n\" <nil>\nend ask\n")
+
+	tm.send("ask\ryes\recho after\r")
+	pos = tm.waitFor(pos, "question? yes\nanswer \"yes\\n\" <nil>\nend ask\n")
+	pos = tm.waitFor(pos, "end echo after\n")
+
+	tm.send("ask\r")
+	pos = tm.waitFor(pos, "question? ")
+	tm.send("\x04")
+	pos = tm.waitFor(pos, "answer \"\" EOF\nend ask\n")
+	tm.send("echo last\r")
+	tm.waitFor(pos, "end echo last\n")
+	tm.quit()
+	tm.checkHistory([]string{"ask", "ask", "echo after", "ask", "echo last"})
 }

@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -78,19 +79,24 @@ func Run(ctx context.Context, sh *shell.Shell, historyFile string) {
 		c.order = append(c.order, ci)
 	}
 	sh.TableNames(ctx) // prime the completion of table names
-	if err := run(ctx, sh.Exec, c.complete, sh.ExitWanted, historyFile); err != nil {
+	setInput := func(r io.Reader) { sh.SetInput(bufio.NewReader(r)) }
+	if err := run(ctx, sh.Exec, c.complete, sh.ExitWanted, setInput, historyFile); err != nil {
 		fmt.Fprintln(os.Stderr, "ERROR:", err)
 	}
 }
 
 // run is Run with the shell reduced to what the prompt needs, so a test can
-// drive the same terminal handling with commands of its own.
-func run(ctx context.Context, exec func(context.Context, string), complete prompt.Completer, exitWanted func() bool, historyFile string) error {
+// drive the same terminal handling with commands of its own. setInput receives
+// where the commands read the answers to their questions: the terminal, through
+// the same reader as the prompt (a second reader of the terminal would take
+// keys meant for the prompt).
+func run(ctx context.Context, exec func(context.Context, string), complete prompt.Completer, exitWanted func() bool, setInput func(io.Reader), historyFile string) error {
 	in, err := openTTY()
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	setInput(answers{in})
 	execute := func(line string) {
 		if strings.TrimSpace(line) != "" && historyFile != "" {
 			if err := appendHistory(historyFile, line); err != nil {
