@@ -59,6 +59,7 @@ type ttyInput struct {
 	partialSince time.Time  // when an unfinished sequence was first seen at the end
 	asking       bool       // a command waits for an answer line (see readAnswer)
 	eofs         int        // Ctrl-D pressed while asking, not yet read
+	interrupted  bool       // the running command was cancelled: stop asking
 	ended        bool       // the reader goroutine ended
 }
 
@@ -178,7 +179,7 @@ func (a answers) Read(p []byte) (int, error) {
 			in.eofs--
 			return 0, io.EOF
 		}
-		if in.ended {
+		if in.ended || in.interrupted {
 			return 0, io.EOF
 		}
 		if !in.asking {
@@ -243,6 +244,21 @@ func (in *ttyInput) commandMode() error {
 		return fmt.Errorf("terminal command mode: %w", err)
 	}
 	return nil
+}
+
+// interrupt ends a question of the running command: Ctrl-C cancelled it.
+func (in *ttyInput) interrupt() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.interrupted = true
+	in.cond.Broadcast()
+}
+
+// commandDone readies the answers for the next command.
+func (in *ttyInput) commandDone() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.interrupted = false
 }
 
 // discard drops the keys typed ahead (after Ctrl-C cancelled a command, as a

@@ -353,7 +353,8 @@ func TestCtrlC(t *testing.T) {
 
 // TestQuestions checks that a command asking a question reads its answer from
 // the terminal: typed at the question (the terminal echoes it), or pasted
-// along with the command, shown as if typed; Ctrl-D answers end of input.
+// along with the command, shown as if typed; Ctrl-D answers end of input, and
+// Ctrl-C cancels the command.
 func TestQuestions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for several seconds")
@@ -372,8 +373,13 @@ func TestQuestions(t *testing.T) {
 	pos = tm.waitFor(pos, "question? ")
 	tm.send("\x04")
 	pos = tm.waitFor(pos, "answer \"\" EOF\nend ask\n")
+
+	tm.send("ask\r") // Ctrl-C at a question cancels the command
+	pos = tm.waitFor(pos, "question? ")
+	tm.send("\x03")
+	pos = tm.waitFor(pos, "answer \"\" EOF\nend ask\n")
 	tm.send("echo last\r")
 	tm.waitFor(pos, "end echo last\n")
 	tm.quit()
-	tm.checkHistory([]string{"ask", "ask", "echo after", "ask", "echo last"})
+	tm.checkHistory([]string{"ask", "ask", "echo after", "ask", "ask", "echo last"})
 }

@@ -108,7 +108,10 @@ func run(ctx context.Context, exec func(context.Context, string), complete promp
 		}
 		cctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 		defer stop()
+		stopAsking := context.AfterFunc(cctx, in.interrupt)
 		exec(cctx, line)
+		stopAsking()
+		in.commandDone()
 		if cctx.Err() != nil && ctx.Err() == nil {
 			in.discard() // Ctrl-C: the rest of a pasted block must not run
 		}
