@@ -105,12 +105,16 @@ func (e *zkElector) Campaign(ctx context.Context) (*Term, error) {
 	stop := context.AfterFunc(e.ctx, cancel)
 	defer stop()
 
-	if err := EnsurePath(ctx, e.s, e.dir); err != nil {
-		return nil, fmt.Errorf("campaign: %w", e.ctxErr(ctx, err))
-	}
 	backoff := 100 * time.Millisecond
 	for {
-		term, err := e.attempt(ctx)
+		// The lock directory is made in the loop: a campaign that starts
+		// while ZooKeeper is unreachable waits for it like any attempt,
+		// instead of failing (Campaign blocks until leader or ctx ends).
+		var term *Term
+		err := EnsurePath(ctx, e.s, e.dir)
+		if err == nil {
+			term, err = e.attempt(ctx)
+		}
 		if err == nil {
 			return term, nil
 		}
