@@ -22,6 +22,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
 	"github.com/pegasusgo/pegasus/idl/gen/metadata"
+	"github.com/pegasusgo/pegasus/internal/coldbackup"
 	"github.com/pegasusgo/pegasus/internal/ratelog"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/storage"
@@ -58,6 +59,7 @@ type Options struct {
 	PlogForceFlush      bool
 	Replication         pacifica.Options
 	Storage             storage.Options
+	ColdBackup          coldbackup.Options // backup.go, restore.go
 
 	// DiskMinAvailableSpaceRatio (%): a data disk whose available ratio is below it
 	// is SPACE_INSUFFICIENT; 0 = never. RejectWriteWhenDiskInsufficient makes the
@@ -158,6 +160,7 @@ type Stub struct {
 	diskKick chan struct{} // a write found a disk full: check the disks now
 
 	compactor *compactor // manual compactions (manualcompact.go)
+	backups   *backups   // cold backups of the primaries (backup.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -200,6 +203,7 @@ func Open(opts Options) (*Stub, error) {
 	s.misroutedLog = ratelog.New(refusedWriteLogEvery)
 	s.metrics = newServerMetrics(s)
 	s.compactor = newCompactor(s)
+	s.backups = newBackups(s)
 	s.meta = newMetaLink(s)
 	s.cmds = remotecmd.New("replica", opts.StartTime)
 	s.registerCommands()

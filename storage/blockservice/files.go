@@ -110,4 +110,3 @@ func FileMD5(local string) (FileInfo, error) {
 	}
 	return FileInfo{Size: n, MD5: hex.EncodeToString(h.Sum(nil))}, nil
 }
-
