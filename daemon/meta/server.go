@@ -20,6 +20,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/internal/coldbackup"
 	"github.com/pegasusgo/pegasus/internal/ratelog"
 	"github.com/pegasusgo/pegasus/rpc"
 )
@@ -76,6 +77,10 @@ type Options struct {
 	// NetStats reads the RPC server's connection accounting for the network_*
 	// metrics (nil: not reported).
 	NetStats func() rpc.ServerStats
+	// ColdBackupDisabled answers the backup and restore RPCs
+	// ERR_SERVICE_NOT_ACTIVE; ColdBackup configures them (backup.go).
+	ColdBackupDisabled bool
+	ColdBackup         coldbackup.Options
 }
 
 func (o *Options) setDefaults() {
@@ -150,6 +155,8 @@ type Server struct {
 	// opLog limits the log lines of admin operations that failed to persist
 	// their change (leaderop.go).
 	opLog *ratelog.Limiter
+
+	cold *coldBackups // one-time backups (backup.go)
 }
 
 // New returns a meta server. Register its handlers on a mux with Register and serve
@@ -171,6 +178,7 @@ func New(opts Options) (*Server, error) {
 		storeLog:   ratelog.New(storeLogEvery),
 		storeRetry: time.Second,
 		opLog:      ratelog.New(opLogEvery),
+		cold:       newColdBackups(opts.ColdBackup),
 	}
 	s.cmds = remotecmd.New("meta", opts.StartTime)
 	s.registerCommands()
@@ -307,6 +315,7 @@ func (s *Server) lead(ctx context.Context, term *metastore.Term) {
 	s.log.Info("meta leader ready", "tables", len(lt.state.byName))
 
 	go s.fdLoop(lt)
+	go s.resumeBackups(lt)
 	s.cureLoop(lt)
 }
 
