@@ -24,7 +24,7 @@ func TestLaterFeatureQueriesAnswerNotImplemented(t *testing.T) {
 		hint string // the response field holding the hint; "" when it has none
 	}{
 		{rpc.CodeQueryBackupPolicy, "HintMsg"}, // backup policies; one-time backups are served
-		{rpc.CodeQueryDuplication, ""}, // duplication_query_response has no hint
+		{rpc.CodeQueryDuplication, ""},         // duplication_query_response has no hint
 		{rpc.CodeQueryPartitionSplit, "HintMsg"},
 		{rpc.CodeQueryBulkLoadStatus, "HintMsg"},
 	}
