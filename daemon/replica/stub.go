@@ -161,6 +161,10 @@ type Stub struct {
 
 	compactor *compactor // manual compactions (manualcompact.go)
 	backups   *backups   // cold backups of the primaries (backup.go)
+	// restoring maps a replica being created from a backup to its
+	// downloaded data; restoreDrops the tables this server asked to drop
+	// (restore.go).
+	restoring, restoreDrops sync.Map
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -427,6 +431,9 @@ func (s *Stub) create(g base.Gpid, info *layer2.AppInfo) (*partition, error) {
 	}
 	st := stateOf(s.opts.ClusterName, g, info, pacifica.Config{})
 	if err := writeState(dir, st); err != nil {
+		return nil, err
+	}
+	if err := s.restoredData(g, dir); err != nil {
 		return nil, err
 	}
 	p, err := s.openPartition(g, d, dir, st)
