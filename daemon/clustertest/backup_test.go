@@ -98,7 +98,9 @@ func TestBackupAndRestore(t *testing.T) {
 
 	const hashKeys = 16
 	hk := func(i int) []byte { return []byte(fmt.Sprint("h", i%hashKeys)) }
-	val := func(kind string, i int) []byte { return []byte(fmt.Sprintf("%s-%d-%s", kind, i, strings.Repeat("x", 200))) }
+	val := func(kind string, i int) []byte {
+		return []byte(fmt.Sprintf("%s-%d-%s", kind, i, strings.Repeat("x", 200)))
+	}
 	const pre = 800
 	for i := range pre {
 		if err := src.Set(ctx, hk(i), []byte(fmt.Sprint("pre", i)), val("pre", i), 0); err != nil {
