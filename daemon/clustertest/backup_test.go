@@ -20,8 +20,8 @@ import (
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
-func backupConfig(dir string) string {
-	return fmt.Sprintf("[meta_server]\ncold_backup_disabled = false\n\n[replication]\ncold_backup_root = test\ncold_backup_rate_mbps = 20\n\n[block_service.local]\ntype = local_service\nargs = %s\n\n", dir)
+func backupConfig(dir string, mbps int) string {
+	return fmt.Sprintf("[meta_server]\ncold_backup_disabled = false\n\n[replication]\ncold_backup_root = test\ncold_backup_rate_mbps = %d\n\n[block_service.local]\ntype = local_service\nargs = %s\n\n", mbps, dir)
 }
 
 func startBackup(t *testing.T, c *clustertest.Cluster, appID int32) int64 {
@@ -88,7 +88,7 @@ func TestBackupAndRestore(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "backups")
 	c := clustertest.Start(t, clustertest.Options{Metas: 1, Replicas: 3,
 		Tables:      []clustertest.Table{{Name: "src", Partitions: 4, Replicas: 3}},
-		ExtraConfig: backupConfig(dir),
+		ExtraConfig: backupConfig(dir, 20),
 	})
 	c.WaitHealthy(60 * time.Second)
 	src := c.OpenTable("src")
@@ -266,5 +266,96 @@ func TestBackupAndRestore(t *testing.T) {
 	// Partition 0 starts empty, the other three are restored.
 	if found[true] == 0 || found[false] == 0 || found[true] == pre {
 		t.Errorf("skip_bad_partition: %d rows restored, %d missing; want one partition's missing", found[true], found[false])
+	}
+}
+
+// TestBackupSurvivesReplicaKill kills the replica server uploading
+// partition 0 in the middle of its upload (uploads are slowed to 1 MB/s):
+// the meta asks the partition's new primary, which uploads its own
+// checkpoint, the backup completes, and its restore holds every row.
+func TestBackupSurvivesReplicaKill(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "backups")
+	c := clustertest.Start(t, clustertest.Options{Metas: 1, Replicas: 3,
+		Tables:      []clustertest.Table{{Name: "src", Partitions: 4, Replicas: 3}},
+		ExtraConfig: backupConfig(dir, 1),
+	})
+	c.WaitHealthy(60 * time.Second)
+	src := c.OpenTable("src")
+	appID := src.AppID()
+	ctx, cancel := c.Context(5 * time.Minute)
+	defer cancel()
+	// Incompressible values: about 4 MB per partition on disk.
+	const rows = 4000
+	val := func(i int) []byte {
+		b := make([]byte, 4096)
+		x := uint32(i*2654435761 + 1)
+		for j := range b {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			b[j] = byte(x)
+		}
+		return b
+	}
+	for i := range rows {
+		if err := src.Set(ctx, []byte(fmt.Sprint("h", i)), []byte("s"), val(i), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfgCtx, cfgCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	qc, err := rpc.CallMeta[layer2.QueryCfgResponse](cfgCtx, metaClient(t, c), rpc.CodeQueryConfig, &layer2.QueryCfgRequest{AppName: "src"})
+	cfgCancel()
+	if err != nil || !qc.Err.OK() {
+		t.Fatalf("query config: %v %+v", err, qc)
+	}
+	primary := qc.Partitions[0].Primary.String()
+	victim := 0
+	for i := 1; i <= 3; i++ {
+		if c.Addr("replica", i) == primary {
+			victim = i
+		}
+	}
+	if victim == 0 {
+		t.Fatalf("primary %s of partition 0 is none of the replica servers", primary)
+	}
+
+	id := startBackup(t, c, appID)
+	part := filepath.Join(dir, "test", fmt.Sprint(id), fmt.Sprintf("src_%d", appID), "0")
+	chkpt := filepath.Join(part, "chkpt_"+strings.ReplaceAll(primary, ":", "_"))
+	waitfor.Until(t, time.Minute, 100*time.Millisecond, "partition 0's upload under way", func() (bool, string) {
+		des, _ := os.ReadDir(chkpt)
+		return len(des) > 0, chkpt
+	})
+	if _, err := os.Stat(filepath.Join(part, "current_checkpoint")); err == nil {
+		t.Log("partition 0 finished uploading before the kill: the kill tests only the retry")
+	}
+	c.Kill("replica", victim)
+	if it := backupItem(t, c, appID, id); it.EndTimeMs != 0 || it.IsBackupFailed {
+		t.Logf("backup already ended at the kill: %+v", it)
+	}
+	waitfor.Until(t, 3*time.Minute, time.Second, "the backup complete despite the kill", func() (bool, string) {
+		it := backupItem(t, c, appID, id)
+		if it.IsBackupFailed {
+			t.Fatalf("backup failed: %+v", it)
+		}
+		return it.EndTimeMs > 0, fmt.Sprintf("%+v", it)
+	})
+	c.Start("replica", victim)
+	// The restore places three replicas per partition: every server back.
+	c.WaitHealthy(3 * time.Minute)
+
+	if code, _ := restore(t, c, appID, id, "src", "dst", false); code != base.ErrOK {
+		t.Fatalf("restore: %s", code)
+	}
+	c.WaitHealthy(3 * time.Minute)
+	dst := c.OpenTable("dst")
+	for i := range rows {
+		v, err := dst.Get(ctx, []byte(fmt.Sprint("h", i)), []byte("s"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(v) != string(val(i)) {
+			t.Fatalf("h%d: restored %d bytes, want the written value", i, len(v))
+		}
 	}
 }
