@@ -63,6 +63,9 @@ func (r *backupRecord) clone() *backupRecord {
 // the current leader term, loaded when it began.
 type coldBackups struct {
 	providers *coldbackup.Providers
+	// persistMu serialises the writes of backup records, each built from
+	// the record in memory under it, so that no write undoes another's.
+	persistMu sync.Mutex
 
 	mu      sync.Mutex
 	records map[int64]*backupRecord
@@ -82,8 +85,9 @@ func (s *Server) registerBackup(mux *rpc.Mux) {
 	rpc.Handle(mux, rpc.CodeStartRestore, s.startRestore)
 }
 
-// resumeBackups loads the backups of the store when a term begins and drives
-// the unfinished ones.
+// resumeBackups loads the backups of the store when a term begins, before
+// the term serves (so that no backup started in the term is overwritten),
+// and drives the unfinished ones.
 func (s *Server) resumeBackups(lt *leaderTerm) {
 	var recs map[int64]*backupRecord
 	err := s.retryStore(lt.ctx, "load backups", func() error {
@@ -310,10 +314,12 @@ func (s *Server) backupPartition(lt *leaderTerm, rec *backupRecord, pidx int32, 
 	}
 	switch resp.Err {
 	case base.ErrOK:
+		s.cold.persistMu.Lock()
 		s.cold.mu.Lock()
 		r := s.cold.records[rec.BackupID]
 		if r == nil || r.finished() {
 			s.cold.mu.Unlock()
+			s.cold.persistMu.Unlock()
 			return
 		}
 		next := r.clone()
@@ -321,15 +327,17 @@ func (s *Server) backupPartition(lt *leaderTerm, rec *backupRecord, pidx int32, 
 		s.cold.mu.Unlock()
 		// Persisted before it counts, so that a new leader does not ask again
 		// only because the answer was lost with the old one.
-		if err := s.writeBackup(lt.ctx, next, false); err != nil {
+		err := s.writeBackup(lt.ctx, next, false)
+		if err == nil {
+			s.cold.mu.Lock()
+			s.cold.records[rec.BackupID] = next
+			s.cold.mu.Unlock()
+		}
+		s.cold.persistMu.Unlock()
+		if err != nil {
 			s.log.Warn("persisting a backup's progress failed", "backup_id", rec.BackupID, "err", err)
 			return
 		}
-		s.cold.mu.Lock()
-		if cur := s.cold.records[rec.BackupID]; cur != nil && !cur.finished() {
-			cur.Progress[pidx], cur.Done[pidx], cur.Decree[pidx] = 1000, true, resp.CheckpointDecree
-		}
-		s.cold.mu.Unlock()
 		s.log.Info("partition backed up", "backup_id", rec.BackupID, "pidx", pidx, "primary", primary, "decree", resp.CheckpointDecree)
 	case base.ErrBusy:
 		s.cold.mu.Lock()
@@ -348,6 +356,8 @@ func (s *Server) backupPartition(lt *leaderTerm, rec *backupRecord, pidx int32, 
 
 // failBackup marks a backup failed for good.
 func (s *Server) failBackup(lt *leaderTerm, id int64, why string) {
+	s.cold.persistMu.Lock()
+	defer s.cold.persistMu.Unlock()
 	s.cold.mu.Lock()
 	r := s.cold.records[id]
 	if r == nil || r.finished() {
@@ -401,6 +411,14 @@ func (s *Server) completeBackup(lt *leaderTerm, id int64) {
 		sleep(lt.ctx, backupRetry)
 	}
 	if err != nil {
+		return
+	}
+	s.cold.persistMu.Lock()
+	defer s.cold.persistMu.Unlock()
+	s.cold.mu.Lock()
+	rec = s.cold.records[id].clone()
+	s.cold.mu.Unlock()
+	if rec.finished() {
 		return
 	}
 	rec.EndMs = end

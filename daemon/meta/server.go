@@ -308,6 +308,7 @@ func (s *Server) lead(ctx context.Context, term *metastore.Term) {
 			}
 		}
 	}
+	s.resumeBackups(lt)
 	s.mu.Lock()
 	s.term = lt
 	s.leaderHint = s.opts.Self
@@ -315,7 +316,6 @@ func (s *Server) lead(ctx context.Context, term *metastore.Term) {
 	s.log.Info("meta leader ready", "tables", len(lt.state.byName))
 
 	go s.fdLoop(lt)
-	go s.resumeBackups(lt)
 	s.cureLoop(lt)
 }
 

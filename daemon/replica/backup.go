@@ -142,10 +142,13 @@ func (b *backups) run(ctx context.Context, p *partition, r coldbackup.PartitionR
 	} else if ok {
 		return man, nil
 	}
-	local := filepath.Join(p.dir, "cold_backup."+strconv.FormatInt(r.BackupID, 10))
-	if err := os.RemoveAll(local); err != nil {
-		return coldbackup.BackupMetadata{}, err
+	// Leftovers of earlier backups (a crash, a replaced job) go first.
+	if old, _ := filepath.Glob(filepath.Join(p.dir, "cold_backup.*")); len(old) > 0 {
+		for _, o := range old {
+			_ = os.RemoveAll(o)
+		}
 	}
+	local := filepath.Join(p.dir, "cold_backup."+strconv.FormatInt(r.BackupID, 10))
 	// The local copy is only the source of the upload.
 	defer os.RemoveAll(local)
 	st := p.st()

@@ -78,9 +78,10 @@ func (s *Stub) createInstalled(g base.Gpid, info *layer2.AppInfo) (*partition, e
 }
 
 // restoredData downloads a restored partition's checkpoint into a new
-// replica directory's data directory; create calls it before the store
-// opens. A crash midway leaves a replica directory without a valid store,
-// which the next attempt moves aside like any leftover.
+// replica directory's data directory; create calls it before it writes the
+// replica's state file, so that a crash midway leaves a directory the
+// server skips at start (no state) and the next attempt moves aside, never
+// a replica that looks valid with part of its data.
 func (s *Stub) restoredData(g base.Gpid, dir string) error {
 	v, ok := s.restoring.Load(g)
 	if !ok {

@@ -429,11 +429,11 @@ func (s *Stub) create(g base.Gpid, info *layer2.AppInfo) (*partition, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create replica dir: %w", err)
 	}
-	st := stateOf(s.opts.ClusterName, g, info, pacifica.Config{})
-	if err := writeState(dir, st); err != nil {
+	if err := s.restoredData(g, dir); err != nil {
 		return nil, err
 	}
-	if err := s.restoredData(g, dir); err != nil {
+	st := stateOf(s.opts.ClusterName, g, info, pacifica.Config{})
+	if err := writeState(dir, st); err != nil {
 		return nil, err
 	}
 	p, err := s.openPartition(g, d, dir, st)
