@@ -11,7 +11,7 @@ IDL_FILES := $(filter-out idl/dsn.thrift,$(wildcard idl/*.thrift))
 THRIFT    ?= thrift
 TEST_FLAGS ?=
 
-.PHONY: all build test chaos lint vet fmt idl bench clean
+.PHONY: all build test chaos lint vet fmt idl bench bench-peers bench-check bench-baseline clean
 
 all: build
 
@@ -52,6 +52,24 @@ idl:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./rpc/
+
+# The peer comparison: the same load on Redis, a 3-member etcd and a onebox, one
+# after the other (a few minutes a run; docs/benchmark.md). PEERS_FLAGS, e.g.
+# "-runs 3", go to pegasus_peers.
+PEERS_FLAGS ?=
+bench-peers:
+	./run.sh bench --peers $(PEERS_FLAGS)
+
+# Server CPU per write and per read on a fresh onebox against the committed
+# baseline of this machine kind (bench/baseline-*.json): fails when either grew by
+# more than 25%. Not part of `make test`: it takes about a minute and needs the
+# onebox ports free.
+bench-check:
+	./run.sh bench --check
+
+# Measure and write the baseline of this machine kind.
+bench-baseline:
+	./run.sh bench --baseline
 
 clean:
 	rm -rf $(BIN_DIR)

@@ -6,7 +6,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
 export PATH="/usr/local/go/bin:$PATH"
 
-ONEBOX_DIR="$ROOT/onebox"
+# PEGASUS_ONEBOX_DIR moves the onebox elsewhere; the benchmarks run theirs in a
+# temporary directory so that they leave a developer's onebox alone.
+ONEBOX_DIR="${PEGASUS_ONEBOX_DIR:-$ROOT/onebox}"
 BIN_DIR="$ROOT/bin"
 ZK_PORT="${ZK_PORT:-22181}"
 
@@ -29,10 +31,11 @@ Build and test:
                              cluster with its secret
 
 Local cluster ("onebox", all on 127.0.0.1, files under ./onebox):
-  start_onebox [-m N] [-r N] [--use_zk] [--no_collector]
+  start_onebox [-m N] [-r N] [--use_zk] [--no_collector] [--pprof]
                              build, then start N meta servers (34601..) and N replica
                              servers (34801..), default 3 and 3, and the collector (34101)
-                             unless --no_collector; --use_zk keeps the
+                             unless --no_collector; --pprof serves Go's profiler at
+                             http://127.0.0.1:<port>/pprof/; --use_zk keeps the
                              metadata in a local ZooKeeper (port 22181) instead of the
                              embedded store; waits until the temp table is healthy. The
                              servers share the secret ./onebox/cluster_secret, made once
@@ -47,6 +50,16 @@ Local cluster ("onebox", all on 127.0.0.1, files under ./onebox):
   stop_onebox_instance  <meta|replica|collector> <index>
   restart_onebox_instance <meta|replica|collector> <index>
   bench [flags]              build and run pegasus_bench against the onebox (bench -h: flags)
+  bench --peers [flags]      the peer comparison (docs/benchmark.md): installs redis-server
+                             and etcd-server from Debian when missing, then runs the same
+                             load on Redis, a 3-member etcd and a fresh onebox (3 meta,
+                             3 replica, ports 34601.. and 34801.. must be free), one after
+                             the other; flags go to pegasus_peers (-runs 3, -duration 20s,
+                             -systems redis,etcd,pegasus, -pprof_dir DIR, -h for all)
+  bench --check [flags]      start a fresh onebox, measure server CPU per write and per read
+                             and fail when either grew by more than 25% over the baseline
+                             of this machine kind, bench/baseline-<nproc>cpu-<cpu model>.json
+  bench --baseline [flags]   the same run, writing that baseline instead
   shell [flags]              build and start pegasus_shell on the onebox (or on the cluster of
                              ./onebox/config.ini when it exists); flags go to the shell
 
@@ -209,9 +222,10 @@ wait_healthy() {
 }
 
 start_onebox() {
-  local metas=3 replicas=3 use_zk=0 collector=1
+  local metas=3 replicas=3 use_zk=0 collector=1 pprof=0
   while [ $# -gt 0 ]; do
     case "$1" in
+      --pprof) pprof=1; shift ;;
       -m|--meta_count) metas=$2; shift 2 ;;
       -r|--replica_count) replicas=$2; shift 2 ;;
       --use_zk) use_zk=1; shift ;;
@@ -223,6 +237,7 @@ start_onebox() {
   do_build
   [ "$use_zk" = 1 ] && start_zk
   onebox_config "$metas" "$replicas" "$use_zk"
+  if [ "$pprof" = 1 ]; then printf '\n[http]\nenable_pprof = true\n' >> "$ONEBOX_DIR/config.ini"; fi
   for i in $(seq 1 "$metas"); do start_instance meta "$i"; done
   for i in $(seq 1 "$replicas"); do start_instance replica "$i"; done
   [ "$collector" = 1 ] && start_instance collector ""
@@ -255,6 +270,84 @@ list_onebox() {
     any=1
   done
   [ "$any" = 1 ] || echo "no onebox process"
+}
+
+# ---------------------------------------------------------------- benchmarks
+
+# ensure_peer_packages installs the peers of the comparison from Debian when missing.
+ensure_peer_packages() {
+  local missing=()
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v redis-benchmark >/dev/null || missing+=(redis-tools)
+  command -v etcd >/dev/null || missing+=(etcd-server)
+  [ ${#missing[@]} -eq 0 ] && return
+  [ "$(id -u)" = 0 ] || die "bench --peers needs ${missing[*]}: apt-get install -y ${missing[*]} (as root)"
+  echo "installing ${missing[*]} from Debian"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" ||
+    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; } ||
+    die "could not install ${missing[*]}"
+}
+
+# onebox_ports_free fails when something listens on the onebox's first ports: a
+# benchmark would otherwise measure a onebox that is not its own.
+onebox_ports_free() {
+  local port
+  for port in 34601 34602 34603 34801 34802 34803; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      die "port $port is in use (a onebox running? ./run.sh stop_onebox): the benchmark starts its own"
+    fi
+  done
+}
+
+# kill_pidfile ends the process of a pid file if it still runs the program named
+# (the pid may have been reused since).
+kill_pidfile() {
+  local f=$1 comm=$2 pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ]; then kill "$pid" 2>/dev/null || true; fi
+}
+
+# bench_cleanup ends whatever a benchmark left running in its work dir (it stops
+# everything itself; this is for when it was killed) and deletes the dir.
+bench_cleanup() {
+  local work=$1 f
+  for f in "$work"/redis/redis-server.pid; do kill_pidfile "$f" redis-server; done
+  for f in "$work"/etcd/etcd-m*.pid; do kill_pidfile "$f" etcd; done
+  if [ -d "$work/onebox" ]; then ONEBOX_DIR="$work/onebox"; stop_onebox >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+
+bench_peers() {
+  ensure_peer_packages
+  onebox_ports_free
+  do_build
+  (cd bench/peers && go build -o "$BIN_DIR/pegasus_peers" .)
+  local work
+  work=$(mktemp -d "${TMPDIR:-/tmp}/pegasus_peers.XXXXXX")
+  # shellcheck disable=SC2064 # the work dir is fixed now
+  trap "bench_cleanup '$work'" EXIT
+  trap 'exit 130' INT TERM
+  "$BIN_DIR/pegasus_peers" -root "$ROOT" -workdir "$work" "$@"
+}
+
+# bench_check check|baseline [pegasus_bench flags]: a fresh onebox (no collector) in a
+# temporary directory, the fill / write / read phases with server CPU accounting, and
+# the baseline of this machine kind under bench/ checked or written.
+bench_check() {
+  local mode=$1; shift
+  onebox_ports_free
+  do_build
+  local work flag=-check_baseline
+  [ "$mode" = baseline ] && flag=-write_baseline
+  work=$(mktemp -d "${TMPDIR:-/tmp}/pegasus_bench_check.XXXXXX")
+  # shellcheck disable=SC2064
+  trap "bench_cleanup '$work'" EXIT
+  trap 'exit 130' INT TERM
+  ONEBOX_DIR="$work/onebox"
+  start_onebox --no_collector
+  "$BIN_DIR/pegasus_bench" -onebox "$ONEBOX_DIR" -duration 15s "$flag" "$ROOT/bench" \
+    -baseline_note "commit $(git rev-parse --short=8 HEAD 2>/dev/null || echo unknown)" "$@"
 }
 
 # ---------------------------------------------------------------- packing and cleanup
@@ -341,6 +434,12 @@ case "$cmd" in
       exec "$BIN_DIR/pegasus_shell" --config "$ONEBOX_DIR/config.ini" --cluster onebox "$@"
     fi
     exec "$BIN_DIR/pegasus_shell" --meta 127.0.0.1:34601,127.0.0.1:34602,127.0.0.1:34603 "$@" ;;
-  bench) go build -o "$BIN_DIR/pegasus_bench" ./cmd/pegasus_bench && exec "$BIN_DIR/pegasus_bench" "$@" ;;
+  bench)
+    case "${1:-}" in
+      --peers) shift; bench_peers "$@" ;;
+      --check) shift; bench_check check "$@" ;;
+      --baseline) shift; bench_check baseline "$@" ;;
+      *) go build -o "$BIN_DIR/pegasus_bench" ./cmd/pegasus_bench && exec "$BIN_DIR/pegasus_bench" "$@" ;;
+    esac ;;
   *) echo "unknown command: $cmd" >&2; usage >&2; exit 2 ;;
 esac

@@ -147,6 +147,7 @@ func Run(ctx context.Context, env role.Env, ready func()) error {
 	opts.Logger = env.Logger.With("role", "meta")
 	opts.StartTime = env.Start
 	opts.NetStats = env.Net.Stats
+	opts.Dial = env.Dial()
 	srv, err := New(opts)
 	if err != nil {
 		return err

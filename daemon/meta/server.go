@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -77,6 +78,8 @@ type Options struct {
 	// NetStats reads the RPC server's connection accounting for the network_*
 	// metrics (nil: not reported).
 	NetStats func() rpc.ServerStats
+	// Dial connects to the replica servers (nil: TCP); see role.Transport.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// ColdBackupDisabled answers the backup and restore RPCs
 	// ERR_SERVICE_NOT_ACTIVE; ColdBackup configures them (backup.go).
 	ColdBackupDisabled bool
@@ -679,7 +682,7 @@ func (s *Server) client(addr string) *rpc.Client {
 	defer s.clientsMu.Unlock()
 	c, ok := s.clients[addr]
 	if !ok {
-		c = rpc.NewClient(addr, rpc.ClientOptions{Logger: s.log, Auth: s.opts.ClientAuth})
+		c = rpc.NewClient(addr, rpc.ClientOptions{Logger: s.log, Auth: s.opts.ClientAuth, Dial: s.opts.Dial})
 		s.clients[addr] = c
 	}
 	return c

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pegasusgo/pegasus/daemon/replica/learning"
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
@@ -27,6 +28,107 @@ import (
 const copyChunk = 4 << 20
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Events of learning handled by the partition executor (see onLearnEvent).
+type (
+	// learnEvent marks them, so that partition.handle passes them here.
+	learnEvent interface{ isLearnEvent() }
+
+	// addLearnerEv is the meta asking this primary to add node as a secondary.
+	addLearnerEv struct {
+		node  string
+		forLB bool
+	}
+	// learnReqEv is a learner asking this primary what it misses.
+	learnReqEv struct {
+		node           string
+		sig, committed int64
+		reply          chan pacifica.LearnDecision // buffered
+	}
+	// learnCompletedEv is a learner reporting that it is up to date.
+	learnCompletedEv struct {
+		node string
+		sig  int64
+	}
+	// inviteEv is a primary inviting this replica to learn.
+	inviteEv struct {
+		from sender
+		cfg  pacifica.Config
+		sig  int64
+		app  *layer2.AppInfo
+	}
+	// learnAnswerEv is the outcome of this learner's learn request.
+	learnAnswerEv struct {
+		t    learning.Ticket
+		resp *consensus.LearnResponse
+		err  error
+	}
+	// copyDoneEv is the outcome of copying the primary's checkpoint.
+	copyDoneEv struct {
+		t   learning.Ticket
+		err error
+	}
+	// notifyDoneEv is the outcome of telling the primary that learning finished.
+	notifyDoneEv struct {
+		t   learning.Ticket
+		err error
+	}
+	// learnTickEv is the executor timer set for the round's next Tick.
+	learnTickEv struct{}
+)
+
+func (addLearnerEv) isLearnEvent()     {}
+func (learnReqEv) isLearnEvent()       {}
+func (learnCompletedEv) isLearnEvent() {}
+func (inviteEv) isLearnEvent()         {}
+func (learnAnswerEv) isLearnEvent()    {}
+func (copyDoneEv) isLearnEvent()       {}
+func (notifyDoneEv) isLearnEvent()     {}
+func (learnTickEv) isLearnEvent()      {}
+
+// onLearnEvent handles an event of learning (executor).
+func (p *partition) onLearnEvent(ev learnEvent, now time.Time) {
+	switch e := ev.(type) {
+	case addLearnerEv:
+		limit := int(p.appInfo().MaxReplicaCount)
+		if e.forLB {
+			limit++ // a balancing move adds before it removes
+		}
+		p.process(p.core.AddLearner(e.node, limit, now), now)
+	case learnReqEv:
+		d, rd := p.core.OnLearn(e.node, e.sig, e.committed, now)
+		p.process(rd, now)
+		e.reply <- d
+	case learnCompletedEv:
+		p.process(p.core.OnLearnCompleted(e.node, e.sig, now), now)
+	case inviteEv:
+		p.onInvite(e, now)
+	case learnAnswerEv:
+		p.onLearnAnswer(e, now)
+	case copyDoneEv:
+		p.stepLearning(now, func(l *learning.Learner) learning.Ready {
+			if e.err != nil {
+				rd := l.CopyFailed(e.t, now)
+				if !rd.Stale {
+					p.log.Warn("copying the primary's checkpoint failed", "err", e.err)
+				}
+				return rd
+			}
+			return l.CopyFinished(e.t, now)
+		})
+	case notifyDoneEv:
+		p.stepLearning(now, func(l *learning.Learner) learning.Ready {
+			if e.err != nil {
+				return l.NotifyFailed(e.t, now)
+			}
+			return l.NotifyAnswered(e.t, now)
+		})
+	case learnTickEv:
+		// A timer of a replaced round, or one set before the round asked for a
+		// later Tick, finds nothing due: the learner answers with what it waits for.
+		p.stepLearning(now, func(l *learning.Learner) learning.Ready { return l.Tick(now) })
+	}
+}
 
 func (s *Stub) registerLearning(mux *rpc.Mux) {
 	rpc.HandleOneWay(mux, rpc.CodeAddLearner, func(ctx context.Context, c *rpc.Call, req *consensus.LearnAddLearnerRequest) {
@@ -45,10 +147,7 @@ func (s *Stub) registerLearning(mux *rpc.Mux) {
 		if p == nil {
 			return &consensus.LearnNotifyResponse{Err: base.NewErrorCode(base.ErrObjectNotFound)}, nil
 		}
-		p.post(funcEv(func(p *partition) {
-			now := time.Now()
-			p.process(p.core.OnLearnCompleted(node, sig, now), now)
-		}))
+		p.post(learnCompletedEv{node: node, sig: sig})
 		return &consensus.LearnNotifyResponse{Err: base.NewErrorCode(base.ErrOK)}, nil
 	})
 	rpc.Handle(mux, rpc.CodeNFSCopy, s.onCopy)
@@ -62,14 +161,7 @@ func (s *Stub) addLearner(g base.Gpid, node string, forLB bool) {
 	if p == nil {
 		return
 	}
-	p.post(funcEv(func(p *partition) {
-		limit := int(p.appInfo().MaxReplicaCount)
-		if forLB {
-			limit++ // a balancing move adds before it removes
-		}
-		now := time.Now()
-		p.process(p.core.AddLearner(node, limit, now), now)
-	}))
+	p.post(addLearnerEv{node: node, forLB: forLB})
 }
 
 // sendAddLearner invites a node to learn.
@@ -84,10 +176,6 @@ func (s *Stub) sendAddLearner(p *partition, ls *pacifica.LearnerStart) {
 			p.log.Warn("inviting a learner failed", "learner", ls.Node, "err", err)
 		}
 	}()
-}
-
-type learnReply struct {
-	decision pacifica.LearnDecision
 }
 
 // onLearn answers a learner: cached mutations, or a checkpoint to copy.
@@ -107,16 +195,11 @@ func (s *Stub) onLearn(ctx context.Context, c *rpc.Call, req *consensus.LearnReq
 		resp.Err = base.NewErrorCode(base.ErrObjectNotFound)
 		return resp, nil
 	}
-	reply := make(chan learnReply, 1)
-	p.post(funcEv(func(p *partition) {
-		now := time.Now()
-		d, rd := p.core.OnLearn(node, sig, committed, now)
-		p.process(rd, now)
-		reply <- learnReply{d}
-	}))
-	var r learnReply
+	reply := make(chan pacifica.LearnDecision, 1)
+	p.post(learnReqEv{node: node, sig: sig, committed: committed, reply: reply})
+	var d pacifica.LearnDecision
 	select {
-	case r = <-reply:
+	case d = <-reply:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-p.done:
@@ -124,11 +207,11 @@ func (s *Stub) onLearn(ctx context.Context, c *rpc.Call, req *consensus.LearnReq
 		return resp, nil
 	}
 	resp.Config = toConfig(p.core0Config(), p.gpid, pacifica.StatusLearner)
-	switch r.decision.Type {
+	switch d.Type {
 	case pacifica.LearnCache:
 		resp.Type = consensus.LearnType_LT_CACHE
-		resp.PrepareStartDecree = r.decision.PrepareStart
-		for _, mu := range r.decision.Mutations {
+		resp.PrepareStartDecree = d.PrepareStart
+		for _, mu := range d.Mutations {
 			resp.Mutations = append(resp.Mutations, toWire(p.gpid, mu))
 		}
 	case pacifica.LearnApp:
@@ -147,7 +230,7 @@ func (s *Stub) onLearn(ctx context.Context, c *rpc.Call, req *consensus.LearnReq
 		resp.CheckpointDecree = ck.decree
 		resp.Files = ck.files
 	default:
-		resp.Err = base.NewErrorCode(r.decision.Err)
+		resp.Err = base.NewErrorCode(d.Err)
 	}
 	return resp, nil
 }
@@ -304,33 +387,7 @@ func (s *Stub) onAddLearner(req *consensus.LearnAddLearnerRequest, from sender) 
 		s.log.Warn("cannot learn", "gpid", g.String(), "err", err)
 		return
 	}
-	sig := req.Config.LearnerSignature
-	p.post(funcEv(func(p *partition) {
-		if !p.fromPrimary(from, rpc.CodeAddLearner, cfg) {
-			return
-		}
-		p.setAppInfo(req.App)
-		if p.core.Status() == pacifica.StatusLearner && p.core.LearnSignature() == sig {
-			return // already learning this
-		}
-		if p.core.Status() == pacifica.StatusPrimary || p.core.Status() == pacifica.StatusSecondary {
-			return
-		}
-		// The learned state replaces whatever was prepared: make the store durable,
-		// then start the log afresh.
-		if err := p.st().Flush(s.ctx); err != nil {
-			p.log.Warn("flush before learning failed", "err", err)
-			return
-		}
-		if err := p.plog.Reset(); err != nil {
-			p.log.Error("resetting the plog failed", "err", err)
-			return
-		}
-		now := time.Now()
-		p.process(p.core.BecomeLearner(cfg, sig, now), now)
-		p.log.Info("learning from the primary", "primary", cfg.Primary, "committed", p.core.Committed())
-		go p.learnLoop(cfg.Primary, sig)
-	}))
+	p.post(inviteEv{from: from, cfg: cfg, sig: req.Config.LearnerSignature, app: req.App})
 }
 
 // openOrCreate returns the local replica of g, opening its directory if it is on a
@@ -371,143 +428,310 @@ func (s *Stub) reopen(g base.Gpid) (*partition, error) {
 	return nil, nil
 }
 
-// learnLoop asks the primary for what it misses until it has caught up.
-func (p *partition) learnLoop(primary string, sig int64) {
+// ---- learner side: the round's progress is a learning.Learner owned by the
+// executor; the learn request, the checkpoint copy and the completion notice run
+// on goroutines that report back as events, and the executor sets one of its
+// timers (at) for the time the learner wants its next Tick at.
+
+// learnerState is embedded in partition (executor-owned).
+type learnerState struct {
+	learner   *learning.Learner // the round in progress; nil when not learning
+	learnFrom string            // its primary
+	learnWake time.Time         // when learner.Tick is due (a timer is set); zero when nothing is
+	// learnCtx ends the round's requests and copy when the round ends or is
+	// replaced, or the replica stops.
+	learnCtx  context.Context
+	learnStop context.CancelFunc
+}
+
+// onInvite starts learning from the primary that invited this replica.
+func (p *partition) onInvite(e inviteEv, now time.Time) {
+	if !p.fromPrimary(e.from, rpc.CodeAddLearner, e.cfg) {
+		return
+	}
+	p.setAppInfo(e.app)
+	switch inviteAction(p.core.Status(), p.core.LearnSignature(), p.learner != nil, e.sig) {
+	case inviteIgnore:
+		return
+	case inviteResume:
+		// The same invitation again with no round running: the last round
+		// ended (its completion was dropped by a primary busy with another
+		// change, or refused) and the primary asks again. Learn once more
+		// from where the store is; only a new round can complete.
+		p.log.Info("invited again to learn: starting a new round", "primary", e.cfg.Primary)
+		p.startLearning(e.cfg.Primary, e.sig, now)
+		return
+	}
+	// The learned state replaces whatever was prepared: make the store durable,
+	// then start the log afresh.
+	if err := p.st().Flush(p.stub.ctx); err != nil {
+		p.log.Warn("flush before learning failed", "err", err)
+		return
+	}
+	if err := p.plog.Reset(); err != nil {
+		p.log.Error("resetting the plog failed", "err", err)
+		return
+	}
+	p.process(p.core.BecomeLearner(e.cfg, e.sig, now), now)
+	p.log.Info("learning from the primary", "primary", e.cfg.Primary, "committed", p.core.Committed())
+	p.startLearning(e.cfg.Primary, e.sig, now)
+}
+
+// What an invitation to learn does.
+const (
+	inviteStart  = iota // become a learner and start a round
+	inviteIgnore        // nothing: already learning it, or already a member
+	inviteResume        // start a new round of the learning under way
+)
+
+// inviteAction decides what an invitation with signature sig does to a
+// replica in status whose learning signature is current, with or without a
+// round running.
+func inviteAction(status pacifica.Status, current int64, running bool, sig int64) int {
+	switch {
+	case status == pacifica.StatusPrimary || status == pacifica.StatusSecondary:
+		return inviteIgnore
+	case status == pacifica.StatusLearner && current == sig && running:
+		return inviteIgnore
+	case status == pacifica.StatusLearner && current == sig:
+		return inviteResume
+	}
+	return inviteStart
+}
+
+// startLearning begins a round, replacing any earlier one: what the earlier round
+// still has running is cancelled, and its outcomes are stale for the new one.
+func (p *partition) startLearning(primary string, sig int64, now time.Time) {
+	p.endLearning()
+	ctx, stop := context.WithCancel(p.stub.ctx)
+	l, rd := learning.Start(sig, learning.Options{NotifyTimeout: p.stub.opts.RPCTimeout}, now)
+	p.learnerState = learnerState{learner: l, learnFrom: primary, learnCtx: ctx, learnStop: stop}
+	p.carryOut(rd, now)
+}
+
+// endLearning drops the round in progress, if any (also when the executor stops).
+func (p *partition) endLearning() {
+	if p.learnStop != nil {
+		p.learnStop()
+	}
+	p.learnerState = learnerState{}
+}
+
+// stepLearning feeds the round an event and carries out what it asks for. A
+// replica that is no longer a learner ends the round first, so that the event
+// finds it over. (The round's every phase ends in an event: a reply, a copy's
+// end, or a timer; a replica that stops ends its round in shutdown.)
+func (p *partition) stepLearning(now time.Time, ev func(l *learning.Learner) learning.Ready) {
+	if p.learner == nil {
+		return
+	}
+	if r := p.learnerRole(); r != learning.StillLearner {
+		p.carryOut(p.learner.ConfigChanged(r, now), now)
+		return
+	}
+	p.carryOut(ev(p.learner), now)
+}
+
+// learnerRole is what the replica is to its learning round. A replica deactivated
+// for a while (it lost the meta) keeps learning: only closing, failing, being
+// left out of a newer configuration or becoming a member ends the round.
+func (p *partition) learnerRole() learning.Role {
+	if p.closing.Load() || p.stub.ctx.Err() != nil {
+		return learning.Gone
+	}
+	switch p.core.Status() {
+	case pacifica.StatusPrimary, pacifica.StatusSecondary:
+		return learning.Member
+	case pacifica.StatusError:
+		return learning.Gone
+	case pacifica.StatusInactive:
+		if !p.core.Transient() {
+			return learning.Gone // left out: the replica closes
+		}
+	}
+	return learning.StillLearner
+}
+
+// carryOut performs what the round asked for (executor). Installing and applying
+// happen here, on the executor, and feed their outcome straight back.
+func (p *partition) carryOut(rd learning.Ready, now time.Time) {
+	l := p.learner
+	if l == nil {
+		return
+	}
+	if !rd.Wake.IsZero() && !rd.Wake.Equal(p.learnWake) {
+		p.at(rd.Wake, learnTickEv{})
+	}
+	p.learnWake = rd.Wake
+	switch {
+	case rd.Ask != nil:
+		p.askPrimary(*rd.Ask)
+	case rd.Copy != nil:
+		go p.copyCheckpoint(p.learnCtx, p.stub.peer(p.learnFrom), *rd.Copy)
+	case rd.Install != nil:
+		ok := p.installLearned(*rd.Install)
+		p.carryOut(l.Installed(rd.Install.Ticket, ok, now), now)
+	case rd.Apply != nil:
+		caughtUp := p.applyLearned(*rd.Apply, now)
+		p.carryOut(l.Applied(rd.Apply.Ticket, caughtUp, now), now)
+	case rd.Notify != nil:
+		p.notifyLearned(*rd.Notify)
+	}
+	if rd.End != nil && p.learner == l {
+		if rd.End.Done {
+			p.log.Info("learning completed", "committed", p.st().LastAppliedDecree(), "how", rd.End.Reason)
+		} else {
+			p.log.Warn("learning given up", "primary", p.learnFrom, "reason", rd.End.Reason)
+		}
+		p.endLearning()
+	}
+}
+
+// askPrimary sends a learn request; the answer comes back as a learnAnswerEv.
+func (p *partition) askPrimary(a learning.Ask) {
 	s := p.stub
-	c := s.peer(primary)
-	for attempt := 0; ; attempt++ {
-		if p.closing.Load() || s.ctx.Err() != nil {
-			return
-		}
-		if attempt > 0 {
-			select {
-			case <-time.After(500 * time.Millisecond):
-			case <-p.done:
-				return
-			}
-		}
-		req := &consensus.LearnRequest{
-			Pid:                 base.NewGpid(p.gpid.Appid, p.gpid.PartitionIndex),
-			Learner:             addrOrEmpty(s.self),
-			Signature:           sig,
-			LastCommittedDecree: p.st().LastAppliedDecree(),
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, 60*time.Second)
+	req := &consensus.LearnRequest{
+		Pid:                 base.NewGpid(p.gpid.Appid, p.gpid.PartitionIndex),
+		Learner:             addrOrEmpty(s.self),
+		Signature:           a.Ticket.Sig,
+		LastCommittedDecree: p.st().LastAppliedDecree(),
+	}
+	c, ctx := s.peer(p.learnFrom), p.learnCtx
+	go func() {
+		ctx, cancel := context.WithDeadline(ctx, a.Deadline)
+		defer cancel()
 		var resp consensus.LearnResponse
 		err := c.Call(ctx, rpc.Request{Code: rpc.CodeLearn, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, &resp)
-		cancel()
-		if err != nil {
-			p.log.Warn("learn request failed", "primary", primary, "err", err)
-			continue
+		p.post(learnAnswerEv{t: a.Ticket, resp: &resp, err: err})
+	}()
+}
+
+// onLearnAnswer feeds the primary's answer to the round.
+func (p *partition) onLearnAnswer(e learnAnswerEv, now time.Time) {
+	p.stepLearning(now, func(l *learning.Learner) learning.Ready {
+		if e.err != nil {
+			rd := l.LearnFailed(e.t, now)
+			if !rd.Stale {
+				p.log.Warn("learn request failed", "primary", p.learnFrom, "err", e.err)
+			}
+			return rd
 		}
+		resp := e.resp
 		switch {
 		case resp.Err.Name() == base.ErrInconsistentState:
-			continue
+			return l.LearnAnswered(e.t, learning.Answer{Kind: learning.AnswerRetry}, now)
 		case !resp.Err.OK():
-			p.log.Warn("learning refused by the primary", "primary", primary, "err", resp.Err.Name())
-			return
+			return l.LearnAnswered(e.t, learning.Answer{Kind: learning.AnswerRefused, Err: resp.Err.Name()}, now)
 		}
 		switch resp.Type {
 		case consensus.LearnType_LT_CACHE:
-			if p.applyLearned(resp.Mutations, resp.PrepareStartDecree, sig) {
-				p.notifyLearned(c, sig)
-				return
+			muts := make([]*pacifica.Mutation, 0, len(resp.Mutations))
+			for _, md := range resp.Mutations {
+				mu, err := fromWire(md)
+				if err != nil {
+					rd := l.LearnFailed(e.t, now)
+					if !rd.Stale {
+						p.log.Warn("bad learned mutation", "err", err)
+					}
+					return rd
+				}
+				muts = append(muts, mu)
 			}
+			return l.LearnAnswered(e.t, learning.Answer{Kind: learning.AnswerCache, Mutations: muts, PrepareStart: resp.PrepareStartDecree}, now)
 		case consensus.LearnType_LT_APP:
-			if err := p.copyCheckpoint(c, &resp, sig); err != nil {
-				p.log.Warn("copying the primary's checkpoint failed", "err", err)
+			files := make([]learning.File, len(resp.Files))
+			for i, f := range resp.Files {
+				files[i] = learning.File{Name: f.Name, Size: f.Size, CRC32C: f.Crc32c}
 			}
+			return l.LearnAnswered(e.t, learning.Answer{Kind: learning.AnswerCheckpoint, Decree: resp.CheckpointDecree, Files: files}, now)
 		}
-	}
+		return l.LearnAnswered(e.t, learning.Answer{Kind: learning.AnswerRetry}, now)
+	})
 }
 
-// applyLearned commits the learned mutations on the executor, makes them durable,
-// and reports whether the learner has caught up.
-func (p *partition) applyLearned(wire []*consensus.MutationData, prepareStart, sig int64) bool {
-	var muts []*pacifica.Mutation
-	for _, md := range wire {
-		mu, err := fromWire(md)
-		if err != nil {
-			p.log.Warn("bad learned mutation", "err", err)
-			return false
-		}
-		muts = append(muts, mu)
-	}
-	done := make(chan bool, 1)
-	p.post(funcEv(func(p *partition) {
-		if p.core.LearnSignature() != sig {
-			done <- false
-			return
-		}
-		now := time.Now()
-		p.process(p.core.ApplyLearned(muts, prepareStart), now)
-		// Learned mutations are not in this replica's plog: the store must hold
-		// them durably before it counts as a member.
-		if err := p.st().Flush(p.stub.ctx); err != nil {
-			p.log.Warn("flush after learning failed", "err", err)
-			done <- false
-			return
-		}
-		done <- p.core.CaughtUp(prepareStart)
-	}))
-	select {
-	case ok := <-done:
-		return ok
-	case <-p.done:
+// applyLearned commits the learned mutations and makes them durable, and reports
+// whether the learner has caught up (executor).
+func (p *partition) applyLearned(a learning.Apply, now time.Time) bool {
+	if p.core.LearnSignature() != a.Ticket.Sig {
 		return false
 	}
+	p.process(p.core.ApplyLearned(a.Mutations, a.PrepareStart), now)
+	// Learned mutations are not in this replica's plog: the store must hold
+	// them durably before it counts as a member.
+	if err := p.st().Flush(p.stub.ctx); err != nil {
+		p.log.Warn("flush after learning failed", "err", err)
+		return false
+	}
+	return p.core.CaughtUp(a.PrepareStart)
 }
 
-func (p *partition) notifyLearned(c *rpc.Client, sig int64) {
-	req := &consensus.LearnNotifyRequest{Pid: base.NewGpid(p.gpid.Appid, p.gpid.PartitionIndex), Learner: addrOrEmpty(p.stub.self), Signature: sig}
-	for i := 0; i < 5; i++ {
-		ctx, cancel := context.WithTimeout(p.stub.ctx, p.stub.opts.RPCTimeout)
+// notifyLearned tells the primary that learning finished; the outcome comes back
+// as a notifyDoneEv.
+func (p *partition) notifyLearned(n learning.Notify) {
+	req := &consensus.LearnNotifyRequest{Pid: base.NewGpid(p.gpid.Appid, p.gpid.PartitionIndex), Learner: addrOrEmpty(p.stub.self), Signature: n.Ticket.Sig}
+	c, ctx := p.stub.peer(p.learnFrom), p.learnCtx
+	go func() {
+		ctx, cancel := context.WithDeadline(ctx, n.Deadline)
+		defer cancel()
 		var resp consensus.LearnNotifyResponse
 		err := c.Call(ctx, rpc.Request{Code: rpc.CodeLearnCompleted, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: req}, &resp)
-		cancel()
-		if err == nil && resp.Err.OK() {
-			p.log.Info("learning completed", "committed", p.st().LastAppliedDecree())
-			return
+		if err == nil && !resp.Err.OK() {
+			err = fmt.Errorf("primary answered %s", resp.Err.Name())
 		}
-		time.Sleep(time.Second)
-	}
+		p.post(notifyDoneEv{t: n.Ticket, err: err})
+	}()
 }
 
-// copyCheckpoint copies the primary's checkpoint and installs it as this replica's
-// store. The old data is moved aside, never deleted on the spot.
-func (p *partition) copyCheckpoint(c *rpc.Client, resp *consensus.LearnResponse, sig int64) error {
-	dst := filepath.Join(p.dir, "learn", strconv.FormatInt(resp.CheckpointDecree, 10))
+// learnDir is where a learner copies the primary's checkpoint of decree.
+func (p *partition) learnDir(decree int64) string {
+	return filepath.Join(p.dir, "learn", strconv.FormatInt(decree, 10))
+}
+
+// copyCheckpoint copies the primary's checkpoint (a goroutine of its own); the
+// outcome comes back as a copyDoneEv, and the executor installs it.
+func (p *partition) copyCheckpoint(ctx context.Context, c *rpc.Client, cp learning.Copy) {
+	err := p.copyFiles(ctx, c, cp)
+	p.post(copyDoneEv{t: cp.Ticket, err: err})
+}
+
+func (p *partition) copyFiles(ctx context.Context, c *rpc.Client, cp learning.Copy) error {
+	dst := p.learnDir(cp.Decree)
 	os.RemoveAll(dst)
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
 	start := time.Now()
 	var total int64
-	for _, f := range resp.Files {
-		n, err := p.copyFile(c, resp.CheckpointDecree, f, dst)
+	for _, f := range cp.Files {
+		n, err := p.copyFile(ctx, c, cp.Decree, f, dst)
 		if err != nil {
 			return fmt.Errorf("copy %s: %w", f.Name, err)
 		}
 		total += n
 	}
-	p.log.Info("checkpoint copied", "decree", resp.CheckpointDecree, "files", len(resp.Files), "bytes", total, "took", time.Since(start))
-	done := make(chan error, 1)
-	p.post(funcEv(func(p *partition) {
-		if p.core.LearnSignature() != sig {
-			done <- errors.New("learning superseded")
-			return
-		}
-		done <- p.installCheckpoint(dst, resp.CheckpointDecree)
-	}))
-	select {
-	case err := <-done:
-		return err
-	case <-p.done:
-		return errors.New("replica closed")
-	}
+	p.log.Info("checkpoint copied", "decree", cp.Decree, "files", len(cp.Files), "bytes", total, "took", time.Since(start))
+	return nil
 }
 
-func (p *partition) copyFile(c *rpc.Client, decree int64, f *consensus.LearnFile, dst string) (int64, error) {
+// installLearned installs the copied checkpoint as the replica's store, unless
+// the replica was invited again meanwhile (executor). The old data is moved
+// aside, never deleted on the spot.
+func (p *partition) installLearned(in learning.Install) bool {
+	err := errors.New("learning superseded")
+	if p.core.LearnSignature() == in.Ticket.Sig {
+		err = p.installCheckpoint(p.learnDir(in.Decree), in.Decree)
+	}
+	if err != nil {
+		p.log.Warn("copying the primary's checkpoint failed", "err", err)
+		return false
+	}
+	return true
+}
+
+// copyFile copies one file of the checkpoint, chunk by chunk within the copy
+// rate limit the primary applies, checking each chunk's checksum and the whole
+// file's.
+func (p *partition) copyFile(ctx context.Context, c *rpc.Client, decree int64, f learning.File, dst string) (int64, error) {
 	path := filepath.Join(dst, filepath.FromSlash(f.Name))
 	if !filepath.IsLocal(filepath.FromSlash(f.Name)) {
 		return 0, fmt.Errorf("unsafe file name %q", f.Name)
@@ -523,9 +747,9 @@ func (p *partition) copyFile(c *rpc.Client, decree int64, f *consensus.LearnFile
 	whole := crc32.New(castagnoli)
 	var off int64
 	for off < f.Size {
-		ctx, cancel := context.WithTimeout(p.stub.ctx, 30*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		var resp consensus.CopyResponse
-		err := c.Call(ctx, rpc.Request{Code: rpc.CodeNFSCopy, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: &consensus.CopyRequest{
+		err := c.Call(cctx, rpc.Request{Code: rpc.CodeNFSCopy, AppID: p.gpid.Appid, PartitionIndex: p.gpid.PartitionIndex, Args: &consensus.CopyRequest{
 			Pid: base.NewGpid(p.gpid.Appid, p.gpid.PartitionIndex), CheckpointDecree: decree, File: f.Name, Offset: off, Size: copyChunk,
 		}}, &resp)
 		cancel()
@@ -548,7 +772,7 @@ func (p *partition) copyFile(c *rpc.Client, decree int64, f *consensus.LearnFile
 		whole.Write(data)
 		off += int64(len(data))
 	}
-	if off != f.Size || int32(whole.Sum32()) != f.Crc32c {
+	if off != f.Size || int32(whole.Sum32()) != f.CRC32C {
 		return off, fmt.Errorf("file %s: got %d bytes with a different checksum, want %d", f.Name, off, f.Size)
 	}
 	return off, out.Sync()
@@ -568,13 +792,12 @@ func (p *partition) installCheckpoint(src string, decree int64) error {
 	if err := os.Rename(src, dataDir); err != nil {
 		return fmt.Errorf("install checkpoint: %w", err)
 	}
-	sopts := p.stub.opts.Storage
-	sopts.Logger = p.log
-	sopts.OnDiskFull = p.disk.noteFull
-	store, err := storage.Open(dataDir, sopts)
+	scenario := usageScenario(p.appInfo().Envs)
+	store, err := storage.Open(dataDir, p.stub.storeOptions(scenario, p.disk, p.log))
 	if err != nil {
 		return fmt.Errorf("open learned store: %w", err)
 	}
+	p.scenario.Store(scenario)
 	if got := store.LastAppliedDecree(); got != decree {
 		p.log.Warn("learned store decree differs from the checkpoint's", "store", got, "checkpoint", decree)
 	}

@@ -41,7 +41,7 @@ type metaLink struct {
 func newMetaLink(s *Stub) *metaLink {
 	m := &metaLink{s: s, start: s.opts.StartTime.UnixMilli(), gained: make(chan struct{})}
 	for _, a := range s.opts.MetaServers {
-		m.clients = append(m.clients, rpc.NewClient(a, rpc.ClientOptions{Logger: s.log, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Auth: s.opts.ClientAuth}))
+		m.clients = append(m.clients, rpc.NewClient(a, rpc.ClientOptions{Logger: s.log, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Auth: s.opts.ClientAuth, Dial: s.opts.Dial}))
 	}
 	return m
 }
@@ -106,7 +106,7 @@ func (m *metaLink) run(ctx context.Context) {
 // the next one.
 func (m *metaLink) beacon(ctx context.Context) time.Duration {
 	interval := m.s.opts.BeaconInterval
-	sent := time.Now()
+	sent := m.s.opts.Now()
 	msg := &consensus.BeaconMsg{
 		Time:      sent.UnixMilli(),
 		FromNode:  base.MustParseRPCAddress(m.s.self),
@@ -137,7 +137,7 @@ func (m *metaLink) beacon(ctx context.Context) time.Duration {
 	}
 	m.mu.Lock()
 	wasConnected := m.connected
-	if now := time.Now(); now.Sub(sent) < m.s.opts.Lease {
+	if now := m.s.opts.Now(); now.Sub(sent) < m.s.opts.Lease {
 		m.leaseStart = sent
 		m.connected = true
 	}
@@ -164,7 +164,7 @@ func (m *metaLink) rotate(hint string) {
 				return
 			}
 		}
-		m.clients = append(m.clients, rpc.NewClient(hint, rpc.ClientOptions{Logger: m.s.log, Auth: m.s.opts.ClientAuth}))
+		m.clients = append(m.clients, rpc.NewClient(hint, rpc.ClientOptions{Logger: m.s.log, Auth: m.s.opts.ClientAuth, Dial: m.s.opts.Dial}))
 		m.target = len(m.clients) - 1
 		return
 	}
@@ -174,7 +174,7 @@ func (m *metaLink) rotate(hint string) {
 // checkLease stops every replica when the lease has expired.
 func (m *metaLink) checkLease() {
 	m.mu.Lock()
-	expired := m.connected && time.Since(m.leaseStart)+m.s.opts.LeaseCheckInterval > m.s.opts.Lease
+	expired := m.connected && m.s.opts.Now().Sub(m.leaseStart)+m.s.opts.LeaseCheckInterval > m.s.opts.Lease
 	if expired {
 		m.connected = false
 		m.gained = make(chan struct{})

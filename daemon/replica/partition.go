@@ -106,7 +106,8 @@ type (
 		cfg  pacifica.Config
 	}
 	deactivateEv struct{ transient bool }
-	// funcEv runs a closure on the executor; only learning still uses it.
+	// funcEv runs a closure on the executor; only tests still use it (to read
+	// state the executor owns).
 	funcEv func(p *partition)
 )
 
@@ -146,8 +147,9 @@ type partition struct {
 	core        *pacifica.Replica
 	pendingAcks map[ackKey][]chan pacifica.Ack
 	state       persistedState
-	timers      []timer // sorted by time: resends and change retries (at)
+	timers      []timer // sorted by time: resends, change retries and learner ticks (at)
 	ckptState
+	learnerState
 
 	// Read by other goroutines.
 	info     atomic.Pointer[layer2.AppInfo]
@@ -328,6 +330,8 @@ func (p *partition) handle(ev any) {
 		}
 	case deactivateEv:
 		p.process(p.core.Deactivate(e.transient), now)
+	case learnEvent:
+		p.onLearnEvent(e, now)
 	case funcEv:
 		e(p)
 	}
@@ -535,6 +539,7 @@ func (p *partition) retire(why string) {
 
 // shutdown runs on the executor when it stops: unblock everyone still waiting.
 func (p *partition) shutdown() {
+	p.endLearning()
 	p.finish(p.core.Deactivate(false))
 	for k, chans := range p.pendingAcks {
 		for _, ch := range chans {

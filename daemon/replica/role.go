@@ -53,6 +53,7 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, []string, err
 	return Options{
 		Self:                env.Addr(),
 		NetStats:            env.Net.Stats,
+		Dial:                env.Dial(),
 		ClusterName:         name,
 		MetaServers:         metas,
 		DataDirs:            dirs,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -77,9 +78,15 @@ type Options struct {
 
 	Logger    *slog.Logger
 	StartTime time.Time
+	// Now is the clock of the meta link: beacon send times and the lease
+	// (default time.Now). Timers and the rest of the server read the system clock.
+	Now func() time.Time
 	// NetStats reads the RPC server's connection accounting for the network_*
 	// metrics (nil: not reported).
 	NetStats func() rpc.ServerStats
+	// Dial connects to the meta servers and the peers (nil: TCP); see
+	// role.Transport.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 func (o *Options) setDefaults() {
@@ -106,8 +113,11 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	if o.StartTime.IsZero() {
-		o.StartTime = time.Now()
+		o.StartTime = o.Now()
 	}
 }
 
@@ -639,7 +649,7 @@ func (s *Stub) peer(addr string) *rpc.Client {
 	defer s.peersMu.Unlock()
 	c, ok := s.peers[addr]
 	if !ok {
-		c = rpc.NewClient(addr, rpc.ClientOptions{Logger: s.log, MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, Auth: s.opts.ClientAuth})
+		c = rpc.NewClient(addr, rpc.ClientOptions{Logger: s.log, MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, Auth: s.opts.ClientAuth, Dial: s.opts.Dial})
 		s.peers[addr] = c
 	}
 	return c

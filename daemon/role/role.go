@@ -34,6 +34,26 @@ type Env struct {
 	// Net receives the role's RPC server once Serve starts it, for the
 	// network_* metrics (may be nil).
 	Net *NetStats
+	// Transport is how the role listens and dials other servers; nil is TCP.
+	// Tests run whole clusters in one process on an in-memory one.
+	Transport Transport
+}
+
+// Transport is how a role listens on its address and connects to others.
+type Transport interface {
+	// Listen opens the listener of the role at addr ("ip:port").
+	Listen(addr string) (net.Listener, error)
+	// Dial connects to the server at addr.
+	Dial(ctx context.Context, addr string) (net.Conn, error)
+}
+
+// Dial is what the role's RPC clients dial with (rpc.ClientOptions.Dial): the
+// transport's, or nil for the client's own TCP dialer.
+func (e Env) Dial() func(ctx context.Context, addr string) (net.Conn, error) {
+	if e.Transport == nil {
+		return nil
+	}
+	return e.Transport.Dial
 }
 
 // ClientAuth is what the role's connections to other cluster servers prove
@@ -83,8 +103,16 @@ func (e Env) Addr() string {
 type Func func(ctx context.Context, env Env, ready func()) error
 
 // Listen opens the role's port on every interface. Binding to all of them keeps the
-// advertised address reachable whatever interface it belongs to.
+// advertised address reachable whatever interface it belongs to. With a
+// Transport, the transport listens at the role's address.
 func Listen(env Env) (net.Listener, error) {
+	if env.Transport != nil {
+		ln, err := env.Transport.Listen(env.Addr())
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", env.Addr(), err)
+		}
+		return ln, nil
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(env.Port)))
 	if err != nil {
 		return nil, fmt.Errorf("listen on port %d: %w", env.Port, err)

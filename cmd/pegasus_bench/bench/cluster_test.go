@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,4 +71,46 @@ func TestAgainstCluster(t *testing.T) {
 	}
 	checkOrdered(t, set)
 	checkOrdered(t, get)
+
+	testBaselineCommands(t, c)
+}
+
+// testBaselineCommands writes a baseline with the cluster's server processes
+// measured, checks against it, and checks against one no real run can meet.
+func testBaselineCommands(t *testing.T, c *clustertest.Cluster) {
+	var pids []string
+	for i := 1; i <= 3; i++ {
+		pids = append(pids, fmt.Sprintf("replica%d=%d", i, c.Pid("replica", i)))
+	}
+	pids = append(pids, fmt.Sprintf("meta1=%d", c.Pid("meta", 1)))
+	common := []string{"-meta", strings.Join(c.MetaAddrs(), ","), "-server_pids", strings.Join(pids, ","),
+		"-keys", "300", "-concurrency", "4", "-duration", "1s", "-op_timeout", "20s"}
+	path := filepath.Join(t.TempDir(), "baseline.json")
+	run := func(args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), append(append([]string{}, common...), args...), &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+	if code, out := run("-write_baseline", path); code != 0 {
+		t.Fatalf("write baseline: exit %d\n%s", code, out)
+	}
+	b, err := ReadBaseline(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Keys != 300 || b.PhaseSec != 1 || b.WriteOpsPerSec <= 0 || b.ReadOpsPerSec <= 0 {
+		t.Fatalf("baseline %+v", b)
+	}
+	// Timing must not make this test fail: the check may take 100 times the CPU.
+	if code, out := run("-check_baseline", path, "-max_growth", "100"); code != 0 || !strings.Contains(out, "BASELINE CHECK") {
+		t.Fatalf("check against itself: exit %d\n%s", code, out)
+	}
+	b.WriteServerUSPerOp, b.ReadServerUSPerOp = 0.001, 0.001
+	if err := WriteBaseline(path, b); err != nil {
+		t.Fatal(err)
+	}
+	code, out := run("-check_baseline", path, "-check_attempts", "2")
+	if code != 1 || strings.Count(out, "BASELINE CHECK attempt") != 2 || !strings.Contains(out, "FAIL") {
+		t.Fatalf("check against an impossible baseline: exit %d\n%s", code, out)
+	}
 }

@@ -16,6 +16,9 @@ const (
 	Fill Workload = "fill"
 	// Read reads uniformly random records for Config.Duration.
 	Read Workload = "read"
+	// Write overwrites uniformly random records for Config.Duration: the timed write
+	// phase, whose length does not depend on how fast the key space fills.
+	Write Workload = "write"
 	// Mixed reads (with probability Config.ReadRatio) or writes uniformly random
 	// records for Config.Duration.
 	Mixed Workload = "mixed"
@@ -24,10 +27,10 @@ const (
 // ParseWorkload checks a workload name.
 func ParseWorkload(s string) (Workload, error) {
 	switch w := Workload(s); w {
-	case Fill, Read, Mixed:
+	case Fill, Read, Write, Mixed:
 		return w, nil
 	}
-	return "", fmt.Errorf("unknown workload %q (want fill, read or mixed)", s)
+	return "", fmt.Errorf("unknown workload %q (want fill, read, write or mixed)", s)
 }
 
 // Config describes one run.

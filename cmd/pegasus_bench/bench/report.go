@@ -26,6 +26,10 @@ type Report struct {
 	Complete bool
 	// Ops has one entry per operation kind the run issued, set before get.
 	Ops []OpStats
+	// CPU is the CPU time of the client and the servers during the run; nil when the
+	// run was not metered. CPUError says why a metered run has none (a server gone).
+	CPU      *CPUUsage
+	CPUError string
 }
 
 // OpStats are the figures of one operation kind.
@@ -108,6 +112,12 @@ func (r *Report) Summary() string {
 	if len(r.Ops) == 0 {
 		b.WriteString(" no operation")
 	}
+	if r.CPU != nil {
+		fmt.Fprintf(&b, "; cpu/op client %.1fus", r.CPU.ClientUSPerOp())
+		if len(r.CPU.Servers) > 0 {
+			fmt.Fprintf(&b, " servers %.1fus", r.CPU.ServerUSPerOp())
+		}
+	}
 	if r.Interrupted {
 		b.WriteString(" (interrupted)")
 	}
@@ -142,6 +152,12 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmtDur(o.Mean), fmtDur(o.P50), fmtDur(o.P99), fmtDur(o.P999), fmtDur(o.Max), o.ErrorCount(), o.NotFound)
 	}
 	tw.Flush()
+	switch {
+	case r.CPU != nil:
+		fmt.Fprintf(&b, "  %s\n", r.CPU.text())
+	case r.CPUError != "":
+		fmt.Fprintf(&b, "  cpu per op: unknown: %s\n", r.CPUError)
+	}
 	for _, o := range r.Ops {
 		if len(o.Errors) == 0 {
 			continue
@@ -199,7 +215,40 @@ type jsonReport struct {
 	Filled      *int     `json:"filled,omitempty"`
 	Complete    *bool    `json:"complete,omitempty"`
 	Ops         []jsonOp `json:"ops"`
+	CPU         *jsonCPU `json:"cpu,omitempty"`
+	CPUError    string   `json:"cpu_error,omitempty"`
 	Summary     string   `json:"summary"`
+}
+
+// jsonCPU is the machine form of CPUUsage: seconds in total, microseconds per op.
+type jsonCPU struct {
+	Ops           int64   `json:"ops"`
+	ClientSec     float64 `json:"client_sec"`
+	ClientUSPerOp float64 `json:"client_us_per_op"`
+	ServerSec     float64 `json:"server_sec"`
+	ServerUSPerOp float64 `json:"server_us_per_op"`
+	// ServerAfterSec is the part of ServerSec spent after the run, in the
+	// SettleSec it took the servers to become idle.
+	ServerAfterSec float64      `json:"server_after_sec"`
+	SettleSec      float64      `json:"settle_sec"`
+	Servers        []jsonServer `json:"servers"`
+}
+
+type jsonServer struct {
+	Name    string  `json:"name"`
+	PID     int     `json:"pid"`
+	Sec     float64 `json:"sec"`
+	USPerOp float64 `json:"us_per_op"`
+}
+
+func newJSONCPU(u *CPUUsage) *jsonCPU {
+	j := &jsonCPU{Ops: u.Ops, ClientSec: u.Client.Seconds(), ClientUSPerOp: u.ClientUSPerOp(),
+		ServerSec: u.ServerTotal().Seconds(), ServerUSPerOp: u.ServerUSPerOp(), Servers: []jsonServer{},
+		ServerAfterSec: u.AfterTotal().Seconds(), SettleSec: u.Settle.Seconds()}
+	for _, s := range u.Servers {
+		j.Servers = append(j.Servers, jsonServer{Name: s.Name, PID: s.PID, Sec: s.Total().Seconds(), USPerOp: u.perOp(s.Total())})
+	}
+	return j
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
@@ -211,6 +260,10 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		Target: r.Target, Workload: r.Workload, Concurrency: c.Concurrency, Keys: c.Keys,
 		HashKeys: c.layout().hashKeys, ValueSize: c.ValueSize, Seed: c.Seed,
 		ElapsedSec: r.Elapsed.Seconds(), Interrupted: r.Interrupted, Ops: []jsonOp{}, Summary: r.Summary(),
+		CPUError: r.CPUError,
+	}
+	if r.CPU != nil {
+		j.CPU = newJSONCPU(r.CPU)
 	}
 	if c.Workload == Mixed {
 		j.ReadRatio = c.ReadRatio

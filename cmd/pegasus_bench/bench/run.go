@@ -143,6 +143,8 @@ func (c *caller) loop(ctx context.Context, cfg Config, lay layout, target Target
 			i = int(n)
 		case Read:
 			i, write = c.rng.IntN(cfg.Keys), false
+		case Write:
+			i = c.rng.IntN(cfg.Keys)
 		case Mixed:
 			i = c.rng.IntN(cfg.Keys)
 			write = c.rng.Float64() >= cfg.ReadRatio

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -300,7 +301,12 @@ func TestMainRawJSON(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 
-	for _, args := range [][]string{{"-workload", "scan"}, {"-keys", "0"}, {"extra"}, {"-compare", "-duration", "0"}} {
+	for _, args := range [][]string{{"-workload", "scan"}, {"-keys", "0"}, {"extra"}, {"-compare", "-duration", "0"},
+		{"-phases", "-raw_pebble", ""}, {"-compare", "-phases"}, {"-write_baseline", "a", "-check_baseline", "b"},
+		{"-phases", "-max_growth", "-1"}, {"-server_pids", "x"}, {"-phases", "-duration", "0"},
+		{"-write_baseline", t.TempDir(), "-onebox", t.TempDir()},     // no server to measure
+		{"-check_baseline", filepath.Join(t.TempDir(), "none.json")}, // no baseline
+	} {
 		if code := Main(context.Background(), args, &out, &errOut); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}

@@ -37,13 +37,26 @@ func (r *Replica) AddLearner(node string, limit int, now time.Time) Ready {
 		// Already learning: repeat the invitation (it may have been lost).
 		return Ready{AddLearner: &LearnerStart{Node: node, Signature: l.signature, Config: r.cfg.Clone()}}
 	}
+	var rd Ready
 	if len(r.cfg.Members())+len(r.learners) >= limit {
-		return Ready{}
+		// The meta server asks for another node than the learners in
+		// progress: it adds one node at a time per partition, so it has given
+		// up on them (declared dead, or a move abandoned). Keeping them would
+		// refuse every replacement for good: a learner whose invitation was
+		// lost is only dropped when a prepare to it fails, and none is sent
+		// before it learns.
+		if len(r.cfg.Members()) >= limit {
+			return Ready{}
+		}
+		for _, old := range r.Learners() {
+			rd.merge(r.dropLearner(old, now))
+		}
 	}
 	r.nextSig++
 	sig := r.cfg.Ballot<<32 | r.nextSig&0xffffffff
 	r.learners[node] = &learner{signature: sig}
-	return Ready{AddLearner: &LearnerStart{Node: node, Signature: sig, Config: r.cfg.Clone()}}
+	rd.AddLearner = &LearnerStart{Node: node, Signature: sig, Config: r.cfg.Clone()}
+	return rd
 }
 
 // Learners lists the nodes being brought up to date (primary).

@@ -1447,3 +1447,36 @@ func TestGroupCheckReplyOfAMissingSecondary(t *testing.T) {
 		})
 	}
 }
+
+// The meta server asking for another node while a learner is in progress
+// replaces that learner: it adds one node at a time, so it has given up on
+// the first (whose invitation may have been lost, leaving nothing to drop it).
+// Asking again for the learner in progress repeats its invitation.
+func TestAddLearnerReplacesAbandonedLearner(t *testing.T) {
+	s := newSim(t, testOpts(nil), "A", "B")
+	a := s.r("A")
+	rd := a.AddLearner("C", 3, s.now)
+	if rd.AddLearner == nil || rd.AddLearner.Node != "C" {
+		t.Fatalf("first learner: %+v", rd)
+	}
+	sigC := rd.AddLearner.Signature
+	if rd := a.AddLearner("C", 3, s.now); rd.AddLearner == nil || rd.AddLearner.Signature != sigC {
+		t.Fatalf("C asked again: %+v, want its invitation repeated", rd)
+	}
+	rd = a.AddLearner("D", 3, s.now)
+	if rd.AddLearner == nil || rd.AddLearner.Node != "D" {
+		t.Fatalf("D asked while C learns: %+v", rd)
+	}
+	if got := a.Learners(); len(got) != 1 || got[0] != "D" {
+		t.Fatalf("learners %v, want [D]", got)
+	}
+	// C's late learn request is refused: its round is over.
+	if d, _ := a.OnLearn("C", sigC, 0, s.now); d.Type != LearnRefused {
+		t.Fatalf("the dropped learner's request: %+v", d)
+	}
+	// Members at the limit: nobody is added, the learner stays.
+	full := newSim(t, testOpts(nil), "A", "B", "C")
+	if rd := full.r("A").AddLearner("D", 3, full.now); rd.AddLearner != nil {
+		t.Fatalf("added past the replica count: %+v", rd)
+	}
+}
