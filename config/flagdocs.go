@@ -142,6 +142,8 @@ var flagDescriptions = map[flagKey]string{
 	{"pegasus.server", "rocksdb_iteration_threshold_time_ms"}:                "time one multi_get, sortkey_count or scan batch may spend iterating, in ms; 0 means no limit",
 	{"pegasus.server", "checkpoint_reserve_min_count"}:                       "upstream's count of checkpoints kept",
 	{"pegasus.server", "checkpoint_reserve_time_seconds"}:                    "upstream's age of checkpoints kept",
+	{"pegasus.server", "perf_counter_read_capacity_unit_size"}:               "bytes of one read capacity unit (a power of two)",
+	{"pegasus.server", "perf_counter_write_capacity_unit_size"}:              "bytes of one write capacity unit (a power of two)",
 	{"pegasus.server", "perf_counter_update_interval_seconds"}:               "how often the legacy perf counters are snapshotted (the interval of their rates), in seconds",
 
 	{"pegasus.collector", "available_detect_app"}:                 "table probed for availability",

@@ -100,6 +100,13 @@ func positive(v int64) error {
 	return nil
 }
 
+func powerOfTwo(v int64) error {
+	if v <= 0 || v&(v-1) != 0 {
+		return errors.New("must be a power of two")
+	}
+	return nil
+}
+
 func nonNegative(v int64) error {
 	if v < 0 {
 		return errors.New("must not be negative")

@@ -53,6 +53,12 @@ type PegasusServer struct {
 	// its legacy perf counters, the interval their rates are over
 	// (perf_counter_update_interval_seconds, default 10).
 	PerfCounterUpdateIntervalSeconds int
+
+	// ReadCapacityUnitSize and WriteCapacityUnitSize are the bytes of one read
+	// and one write capacity unit, powers of two as upstream requires
+	// (perf_counter_read_capacity_unit_size,
+	// perf_counter_write_capacity_unit_size, default 4096).
+	ReadCapacityUnitSize, WriteCapacityUnitSize int64
 }
 
 // Compression algorithm names accepted in rocksdb_compression_type.
@@ -120,7 +126,6 @@ func isUpstreamServerKey(k string) bool {
 		"manual_compact_min_interval_seconds", "encrypt_data_at_rest", "server_key_for_testing",
 		"perf_counter_sink", "perf_counter_cluster_name",
 		"perf_counter_enable_stat", "perf_counter_enable_logging", "perf_counter_enable_falcon",
-		"perf_counter_read_capacity_unit_size", "perf_counter_write_capacity_unit_size",
 		"falcon_host", "falcon_port", "falcon_path", "prometheus_host", "prometheus_port":
 		return true
 	}
@@ -158,6 +163,9 @@ func decodePegasusServer(r *sectionReader) PegasusServer {
 		CheckpointReserveTimeSeconds: r.int64("checkpoint_reserve_time_seconds", 1800, nonNegative),
 
 		PerfCounterUpdateIntervalSeconds: r.integer("perf_counter_update_interval_seconds", 10, positive),
+
+		ReadCapacityUnitSize:  r.int64("perf_counter_read_capacity_unit_size", 4096, powerOfTwo),
+		WriteCapacityUnitSize: r.int64("perf_counter_write_capacity_unit_size", 4096, powerOfTwo),
 	}
 	s.Compression = []string{CompressionLZ4}
 	if v, from := r.lookup("rocksdb_compression_type"); from != "" {

@@ -326,6 +326,11 @@ func (s *Shell) Banner(ctx context.Context) {
 	fmt.Fprintf(s.out, "The cluster meta list is: %s\n", strings.Join(s.opts.MetaServers, ","))
 }
 
+// SetInput sets where confirmation questions and the mutations of
+// check_and_mutate read their lines (the interactive shell reads them from the
+// terminal it edits lines on).
+func (s *Shell) SetInput(in *bufio.Reader) { s.opts.Input = in }
+
 // RunScript executes every line of in, as pegasus_shell does when its input is
 // not a terminal: no prompt, a last line without newline still runs, and the
 // run stops at end of input or after "exit". Confirmation questions read the

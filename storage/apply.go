@@ -181,6 +181,10 @@ func (s *Store) applyLocked(m *Mutation, kinds []opKind, indexed bool) ([]OpResu
 	if err == nil {
 		err = w.b.Commit(s.writeOpts)
 	}
+	if err == nil {
+		// Every record but the decree's is data.
+		s.countWritten(int(w.b.Count())-1, w.deletions)
+	}
 	w.b.Close()
 	if err != nil {
 		return nil, fmt.Errorf("storage: apply decree %d: %w", m.Decree, err)
@@ -257,6 +261,8 @@ type writer struct {
 	now     uint32 // mutation time, seconds since 2016
 	timetag uint64
 	hdr     int // value header length of the data version
+	// deletions counts the records the batch deletes, for the key estimate.
+	deletions int
 }
 
 // apply applies one op and fills its pre-built result r.
@@ -367,6 +373,7 @@ func (w *writer) remove(key []byte) (int32, error) {
 	if !validWriteKey(key) {
 		return CodeInvalidArgument, nil
 	}
+	w.deletions++
 	return CodeOK, w.b.Delete(key, nil)
 }
 
@@ -378,6 +385,7 @@ func (w *writer) multiRemove(req *rrdb.MultiRemoveRequest) (int32, int64, error)
 	buf := make([]byte, 0, 64)
 	for _, sk := range req.SortKeys {
 		buf = keys.AppendKey(buf[:0], h, sk.Bytes())
+		w.deletions++
 		if err := w.b.Delete(buf, nil); err != nil {
 			return CodeOK, 0, err
 		}
@@ -530,6 +538,7 @@ func (w *writer) checkAndMutate(req *rrdb.CheckAndMutateRequest, defaultTTL int3
 	for i, m := range req.MutateList {
 		if m.Operation == rrdb.MutateOperation_MO_DELETE {
 			buf = keys.AppendKey(buf[:0], h, m.SortKey.Bytes())
+			w.deletions++
 			if err := w.b.Delete(buf, nil); err != nil {
 				return err
 			}

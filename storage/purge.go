@@ -191,6 +191,7 @@ func (s *Store) deleteExpired(candidates [][]byte, threshold uint32) (int, error
 	if err := b.Commit(s.writeOpts); err != nil {
 		return 0, fmt.Errorf("storage: purge commit: %w", err)
 	}
+	s.countWritten(n, n)
 	return n, nil
 }
 

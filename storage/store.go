@@ -104,6 +104,15 @@ type Store struct {
 	estVal int64
 	estIdx int64 // index and filter block bytes of the sstables, read with estVal
 
+	// Pebble reports no entry counts for its memtables, so the store counts the
+	// data records it writes (memEntries, of which memDeletions are deletions)
+	// and takes off, when a flush ends, the counts it saw when the flush began
+	// (flushBase*). A write between the memtable's switch and the start of its
+	// flush is taken off too early, and records replayed from the WAL at open
+	// are not counted: the figure is an estimate, as RocksDB's is.
+	memEntries, memDeletions           atomic.Int64
+	flushBaseEntries, flushBaseDeletes atomic.Int64
+
 	// Reads count the records they skip (ReadCounts): expired ones, and ones a
 	// hash-key or sort-key filter of a multi_get or scan left out.
 	readExpired, readFiltered atomic.Int64
@@ -258,7 +267,25 @@ func (s *Store) eventListener() *pebble.EventListener {
 		DiskSlow: func(info pebble.DiskSlowInfo) {
 			s.log.Warn("pebble slow disk", "path", info.Path, "duration", info.Duration)
 		},
+		FlushBegin: func(pebble.FlushInfo) {
+			s.flushBaseEntries.Store(s.memEntries.Load())
+			s.flushBaseDeletes.Store(s.memDeletions.Load())
+		},
+		FlushEnd: func(info pebble.FlushInfo) {
+			if info.Err != nil {
+				return
+			}
+			s.memEntries.Add(-s.flushBaseEntries.Swap(0))
+			s.memDeletions.Add(-s.flushBaseDeletes.Swap(0))
+		},
 	}
+}
+
+// countWritten adds the data records of a committed batch to the memtable
+// counts of the key estimate.
+func (s *Store) countWritten(entries, deletions int) {
+	s.memEntries.Add(int64(entries))
+	s.memDeletions.Add(int64(deletions))
 }
 
 // backgroundError logs a failed flush or compaction. Pebble retries them at once,
@@ -497,9 +524,10 @@ type Stats struct {
 	BlockCacheMisses int64
 	// EstimatedKeys estimates the records of the store as RocksDB's
 	// rocksdb.estimate-num-keys does: over the sstables, entries minus twice the
-	// deletions (a deletion hides one record and is one entry). Records still in
-	// memtables are not counted; the replica server flushes them at every
-	// checkpoint interval.
+	// deletions (a deletion hides one record and is one entry), over the
+	// sstables and the memtables. Pebble gives no entry counts for memtables, so
+	// their share is the data records written since the last flush, counted by
+	// the store (see Store.memEntries): an estimate, like RocksDB's.
 	EstimatedKeys int64
 	// IndexFilterBytes is the size of the sstables' index and filter blocks (from
 	// their properties, read with EstimatedKeys): what RocksDB's
@@ -534,9 +562,9 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
-// estimateKeys sums the sstables' entry and deletion counts, and the sizes of
-// their index and filter blocks (read from their properties, which Pebble
-// caches with the open tables).
+// estimateKeys sums the sstables' entry and deletion counts (read from their
+// properties, which Pebble caches with the open tables) and the memtables'
+// counted ones, and the sizes of the sstables' index and filter blocks.
 func (s *Store) estimateKeys() (n, indexFilterBytes int64) {
 	s.estMu.Lock()
 	defer s.estMu.Unlock()
@@ -544,31 +572,31 @@ func (s *Store) estimateKeys() (n, indexFilterBytes int64) {
 	if !s.estAt.IsZero() && now.Sub(s.estAt) < estimateTTL {
 		return s.estVal, s.estIdx
 	}
-	s.estVal, s.estIdx = s.countKeys()
+	entries, deletions, idx := s.countKeys()
+	entries += max(s.memEntries.Load(), 0)
+	deletions += max(s.memDeletions.Load(), 0)
+	s.estVal, s.estIdx = max(entries-2*deletions, 0), idx
 	s.estAt = now
 	return s.estVal, s.estIdx
 }
 
-func (s *Store) countKeys() (n, indexFilterBytes int64) {
+func (s *Store) countKeys() (entries, deletions, indexFilterBytes int64) {
 	levels, err := s.db.SSTables(pebble.WithProperties())
 	if err != nil {
 		s.opts.Logger.Warn("reading sstable properties for the key estimate failed", "err", err)
-		return 0, 0
+		return 0, 0, 0
 	}
-	var entries, deletions, idx uint64
+	var ent, del, idx uint64
 	for _, tables := range levels {
 		for _, t := range tables {
 			if t.Properties != nil {
-				entries += t.Properties.NumEntries
-				deletions += t.Properties.NumDeletions
+				ent += t.Properties.NumEntries
+				del += t.Properties.NumDeletions
 				idx += t.Properties.IndexSize + t.Properties.FilterSize
 			}
 		}
 	}
-	if 2*deletions >= entries {
-		return 0, int64(idx)
-	}
-	return int64(entries - 2*deletions), int64(idx)
+	return int64(ent), int64(del), int64(idx)
 }
 
 // partitionHash is the Pegasus partition hash of a hash key.

@@ -321,14 +321,18 @@ const probeRowTTL = time.Hour
 // writeRead is upstream's probe: set (key, "", "detect_value_<unix seconds>")
 // then get it back, each within the timeout. failure is the short reason shown
 // in /availability, err the full one for the log; written says the set
-// succeeded, so that there is a row to delete.
+// succeeded or may have, so that there may be a row to delete.
 func (c *Collector) writeRead(ctx context.Context, t *kv.Table, key []byte) (failure string, written bool, err error) {
 	value := []byte("detect_value_" + strconv.FormatInt(c.opts.Now().Unix(), 10))
 	wctx, cancel := context.WithTimeout(ctx, c.opts.DetectTimeout)
 	err = t.Set(wctx, key, nil, value, probeRowTTL)
 	cancel()
 	if err != nil {
-		return "write: " + kv.ErrorCode(err), false, err
+		// A write cut short because the collector is stopping may still
+		// have been applied: it counts as written, so that the stop leaves no
+		// row (deleting a row that is not there costs nothing). After an
+		// ordinary failure the partition's next probe deletes any row.
+		return "write: " + kv.ErrorCode(err), ctx.Err() != nil, err
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.opts.DetectTimeout)
 	got, err := t.Get(rctx, key, nil)

@@ -44,6 +44,9 @@ var (
 	descTableLatency = prometheus.NewDesc("pegasus_table_latency_seconds",
 		"Server-side request latency of the table: per percentile, the highest among its replicas that served the operation during the last interval.",
 		[]string{"table", "op", "percentile"}, nil)
+	descTableCU = prometheus.NewDesc("pegasus_table_capacity_units_per_second",
+		"Capacity units per second charged to the table during the last collection interval; kind is read or write.",
+		[]string{"table", "kind"}, nil)
 	descTableStorage = prometheus.NewDesc("pegasus_table_storage_bytes",
 		"SST size of the table's primary replicas (one copy of the data).",
 		[]string{"table"}, nil)
@@ -126,7 +129,7 @@ func (p promCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descAvailRatio, descAvailPeriodProbes, descAvailPeriodFailures, descProbes, descProbeFailures,
 		descPartitionUp, descProbeLatency, descConsecutive,
-		descTableOPS, descTableLatency, descTableStorage, descTableReplicas, descTablePartitions, descTableHot,
+		descTableOPS, descTableLatency, descTableCU, descTableStorage, descTableReplicas, descTablePartitions, descTableHot,
 		descPartOPS, descPartScore, descPartHot,
 		descNodeUp, descNodeOPS, descNodeLatency, descNodeStorage, descNodeReplicas,
 		descLastCollect, descScrapeFailures, descMetaFailures,
@@ -186,6 +189,8 @@ func (p promCollector) Collect(ch chan<- prometheus.Metric) {
 	st := p.c.snapshot(false)
 	for _, t := range st.round.Tables {
 		emitLoad(ch, descTableOPS, descTableLatency, t.Table, t.Load)
+		gauge(descTableCU, t.ReadCU, t.Table, "read")
+		gauge(descTableCU, t.WriteCU, t.Table, "write")
 		gauge(descTableStorage, t.StorageMB*mb, t.Table)
 		emitReplicas(ch, descTableReplicas, t.Table, t.Replicas)
 		gauge(descTablePartitions, float64(t.PartitionCount), t.Table)

@@ -74,6 +74,11 @@ type Load struct {
 	// Latency has the operations served during the interval: per percentile,
 	// the highest value among the replicas that served them.
 	Latency map[string]Percentiles `json:"latency_ns"`
+	// ReadCU and WriteCU are the capacity units charged per second (the
+	// replicas' read_capacity_units and write_capacity_units): what upstream
+	// bills a table by.
+	ReadCU  float64 `json:"read_capacity_units_per_second"`
+	WriteCU float64 `json:"write_capacity_units_per_second"`
 }
 
 func newLoad() Load {
@@ -93,6 +98,14 @@ func (l *Load) add(op operation, rate float64, lat Percentiles, hasLat bool) {
 	}
 	if rate > 0 && hasLat {
 		l.Latency[op.name] = l.Latency[op.name].worst(lat)
+	}
+}
+
+func (l *Load) addCU(k rateKind, rate float64) {
+	if k == readKind {
+		l.ReadCU += rate
+	} else {
+		l.WriteCU += rate
 	}
 }
 
@@ -278,6 +291,20 @@ func (a *aggregator) addNode(ns *NodeStats, sc nodeScrape, at time.Time, byID ma
 			if metadata.PartitionStatus(status) == metadata.PartitionStatus_PS_PRIMARY {
 				t.StorageMB += size
 				t.Primaries[pidx] = sc.Addr
+			}
+		}
+		for _, cu := range [...]struct {
+			metric string
+			kind   rateKind
+		}{{"read_capacity_units", readKind}, {"write_capacity_units", writeKind}} {
+			m, ok := e.Find(cu.metric)
+			if !ok || m.Value == nil {
+				continue
+			}
+			rate := a.rate(sc.Addr+"|"+e.ID+"|"+m.Name, *m.Value, when, seen)
+			ns.addCU(cu.kind, rate)
+			if t != nil {
+				t.addCU(cu.kind, rate)
 			}
 		}
 		for _, op := range operations {

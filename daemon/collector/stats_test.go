@@ -162,3 +162,28 @@ func TestAggregatorIgnoresForeignEntities(t *testing.T) {
 		t.Errorf("tables %+v nodes %+v", r.Tables[0].Replicas, r.Nodes[0].Replicas)
 	}
 }
+
+// Capacity units are rates of the replicas' read_capacity_units and
+// write_capacity_units, per table and per node.
+func TestAggregatorCapacityUnits(t *testing.T) {
+	a := newAggregator(3)
+	tables := []tableInfo{{Name: "t1", AppID: 1, PartitionCount: 2}}
+	cu := func(pidx int, status, rcu, wcu float64) metrics.EntitySnapshot {
+		e := replicaEntity(1, pidx, status, 1, nil, nil)
+		e.Metrics = append(e.Metrics,
+			metrics.MetricSnapshot{Name: "read_capacity_units", Value: f(rcu)},
+			metrics.MetricSnapshot{Name: "write_capacity_units", Value: f(wcu)})
+		return e
+	}
+	t0 := time.Unix(1000, 0)
+	round := func(now time.Time, es ...metrics.EntitySnapshot) Round {
+		return a.update(now, tables, []nodeScrape{{Addr: "10.0.0.1:34801", Snap: snap(now, es...)}})
+	}
+	round(t0, cu(0, primary, 100, 10), cu(1, primary, 0, 0))
+	r := round(t0.Add(10*time.Second), cu(0, primary, 150, 30), cu(1, primary, 50, 0))
+	tb, n := r.Tables[0], r.Nodes[0]
+	if !near(tb.ReadCU, 10) || !near(tb.WriteCU, 2) || !near(n.ReadCU, 10) || !near(n.WriteCU, 2) {
+		t.Errorf("capacity units per second: table read %v write %v, node read %v write %v; want 10 and 2",
+			tb.ReadCU, tb.WriteCU, n.ReadCU, n.WriteCU)
+	}
+}

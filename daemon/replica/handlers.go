@@ -121,7 +121,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		return resp, nil
 	})
 	rpc.Handle(mux, rpc.CodeSortkeyCount, func(ctx context.Context, c *rpc.Call, hashKey *base.Blob) (*rrdb.CountResponse, error) {
-		p, _, done, err := s.reader(ctx, c, "sortkey_count")
+		p, ctl, done, err := s.reader(ctx, c, "sortkey_count")
 		if err != nil {
 			return nil, err
 		}
@@ -130,11 +130,12 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
+		s.afterRead(p, ctl, hashKey, resp)
 		resp.AppID, resp.PartitionIndex, resp.Server = p.gpid.Appid, p.gpid.PartitionIndex, s.self
 		return resp, nil
 	})
 	rpc.Handle(mux, rpc.CodeTTL, func(ctx context.Context, c *rpc.Call, key *base.Blob) (*rrdb.TTLResponse, error) {
-		p, _, done, err := s.reader(ctx, c, "ttl")
+		p, ctl, done, err := s.reader(ctx, c, "ttl")
 		if err != nil {
 			return nil, err
 		}
@@ -143,6 +144,7 @@ func (s *Stub) Register(mux *rpc.Mux) {
 		if err != nil {
 			return nil, s.readFailure(p, err)
 		}
+		s.afterRead(p, ctl, key, resp)
 		resp.AppID, resp.PartitionIndex, resp.Server = p.gpid.Appid, p.gpid.PartitionIndex, s.self
 		return resp, nil
 	})
@@ -303,6 +305,7 @@ func (s *Stub) write(ctx context.Context, c *rpc.Call, op string, o storage.Op) 
 	}
 	s.metrics.observe(p, op, start)
 	s.metrics.writeBytes(p, o)
+	s.countWriteUnits(p, o, r.res)
 	return r, p, nil
 }
 

@@ -450,6 +450,11 @@ func (p *partition) onInvite(e inviteEv, now time.Time) {
 		return
 	}
 	p.setAppInfo(e.app)
+	if e.cfg.Ballot < p.core.Ballot() {
+		// An invitation of an older configuration (BecomeLearner would refuse
+		// it): flushing and resetting the log for it would be for nothing.
+		return
+	}
 	switch inviteAction(p.core.Status(), p.core.LearnSignature(), p.learner != nil, e.sig) {
 	case inviteIgnore:
 		return

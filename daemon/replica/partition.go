@@ -106,9 +106,9 @@ type (
 		cfg  pacifica.Config
 	}
 	deactivateEv struct{ transient bool }
-	// funcEv runs a closure on the executor; only tests still use it (to read
-	// state the executor owns).
-	funcEv func(p *partition)
+	// configQueryEv asks the executor for the replica's configuration, which
+	// it owns (the atomics outside give ballot and status, not the members).
+	configQueryEv struct{ reply chan<- pacifica.Config }
 )
 
 // timer is an event the executor posts to itself at a given time.
@@ -332,8 +332,8 @@ func (p *partition) handle(ev any) {
 		p.process(p.core.Deactivate(e.transient), now)
 	case learnEvent:
 		p.onLearnEvent(e, now)
-	case funcEv:
-		e(p)
+	case configQueryEv:
+		e.reply <- p.core.Config()
 	}
 }
 

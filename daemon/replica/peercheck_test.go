@@ -94,9 +94,9 @@ type replicaState struct {
 func replicaStateOf(p *partition) replicaState {
 	st := replicaState{ballot: p.ballot.Load(), prepared: p.prepared.Load(), applied: p.st().LastAppliedDecree(),
 		status: metadata.PartitionStatus(p.status.Load())}
-	done := make(chan struct{})
-	p.post(funcEv(func(p *partition) { st.primary = p.core.Config().Primary; close(done) }))
-	<-done
+	reply := make(chan pacifica.Config, 1)
+	p.post(configQueryEv{reply: reply})
+	st.primary = (<-reply).Primary
 	return st
 }
 

@@ -85,6 +85,8 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, []string, err
 		DiskMinAvailableSpaceRatio:      rep.DiskMinAvailableSpaceRatio,
 		RejectWriteWhenDiskInsufficient: rep.RejectWriteWhenDiskInsufficient,
 		PerfCounterInterval:             time.Duration(cfg.Server.PerfCounterUpdateIntervalSeconds) * time.Second,
+		ReadCapacityUnitSize:            cfg.Server.ReadCapacityUnitSize,
+		WriteCapacityUnitSize:           cfg.Server.WriteCapacityUnitSize,
 	}, ignored, nil
 }
 

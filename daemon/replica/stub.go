@@ -75,6 +75,10 @@ type Options struct {
 	// from the metrics ([pegasus.server] perf_counter_update_interval_seconds,
 	// 10 s): their rates are over that interval.
 	PerfCounterInterval time.Duration
+	// ReadCapacityUnitSize and WriteCapacityUnitSize are the bytes of one read
+	// or write capacity unit ([pegasus.server]
+	// perf_counter_{read,write}_capacity_unit_size, 4 KB; see capacityunits.go).
+	ReadCapacityUnitSize, WriteCapacityUnitSize int64
 
 	Logger    *slog.Logger
 	StartTime time.Time
@@ -109,6 +113,12 @@ func (o *Options) setDefaults() {
 	def(&o.PerfCounterInterval, 10*time.Second)
 	if o.CopyRateMBps <= 0 {
 		o.CopyRateMBps = 100
+	}
+	if o.ReadCapacityUnitSize <= 0 {
+		o.ReadCapacityUnitSize = 4096
+	}
+	if o.WriteCapacityUnitSize <= 0 {
+		o.WriteCapacityUnitSize = 4096
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -221,13 +221,14 @@ func (s *Stub) throttleRead(ctx context.Context, c *rpc.Call, p *partition, ctl 
 	return nil
 }
 
-// afterRead records a served read: its bytes in the metrics, and in the
-// read-bytes bucket when the table has one.
+// afterRead records a served read: its bytes and capacity units in the
+// metrics, and its bytes in the read-bytes bucket when the table has one.
 func (s *Stub) afterRead(p *partition, ctl *tableControls, req, resp any) {
 	op, n := readSize(req, resp)
 	if op != "" {
 		s.metrics.entity(p).Counter(op + "_bytes").Add(int64(n))
 	}
+	s.countReadUnits(p, resp, n)
 	if ctl.readBytes != nil && n > 0 {
 		ctl.readBytes.Consume(time.Now(), uint64(n))
 	}

@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -69,7 +70,8 @@ func appendHistory(path, line string) error {
 }
 
 // Run reads commands from the terminal until Ctrl-D or "exit". A Ctrl-C while a
-// command runs cancels that command; at the prompt it clears the line.
+// command runs cancels that command; at the prompt it clears the line. Lines
+// pasted or typed ahead run one by one, each shown after its own prompt.
 func Run(ctx context.Context, sh *shell.Shell, historyFile string) {
 	c := &completer{sh: sh, ctx: ctx, cmds: map[string]shell.CommandInfo{}}
 	for _, ci := range sh.Commands() {
@@ -77,27 +79,56 @@ func Run(ctx context.Context, sh *shell.Shell, historyFile string) {
 		c.order = append(c.order, ci)
 	}
 	sh.TableNames(ctx) // prime the completion of table names
+	setInput := func(r io.Reader) { sh.SetInput(bufio.NewReader(r)) }
+	if err := run(ctx, sh.Exec, c.complete, sh.ExitWanted, setInput, historyFile); err != nil {
+		fmt.Fprintln(os.Stderr, "ERROR:", err)
+	}
+}
+
+// run is Run with the shell reduced to what the prompt needs, so a test can
+// drive the same terminal handling with commands of its own. setInput receives
+// where the commands read the answers to their questions: the terminal, through
+// the same reader as the prompt (a second reader of the terminal would take
+// keys meant for the prompt).
+func run(ctx context.Context, exec func(context.Context, string), complete prompt.Completer, exitWanted func() bool, setInput func(io.Reader), historyFile string) error {
+	in, err := openTTY()
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	setInput(answers{in})
 	execute := func(line string) {
 		if strings.TrimSpace(line) != "" && historyFile != "" {
 			if err := appendHistory(historyFile, line); err != nil {
 				fmt.Fprintln(os.Stderr, "WARNING:", err)
 			}
 		}
+		if err := in.commandMode(); err != nil {
+			fmt.Fprintln(os.Stderr, "WARNING:", err)
+		}
 		cctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 		defer stop()
-		sh.Exec(cctx, line)
+		stopAsking := context.AfterFunc(cctx, in.interrupt)
+		exec(cctx, line)
+		stopAsking()
+		in.commandDone()
+		if cctx.Err() != nil && ctx.Err() == nil {
+			in.discard() // Ctrl-C: the rest of a pasted block must not run
+		}
 	}
-	p := prompt.New(execute, c.complete,
+	p := prompt.New(execute, complete,
+		prompt.OptionParser(in),
 		prompt.OptionPrefix(">>> "),
 		prompt.OptionPrefixTextColor(prompt.DefaultColor),
 		prompt.OptionTitle("pegasus_shell"),
 		prompt.OptionHistory(loadHistory(historyFile)),
 		prompt.OptionMaxSuggestion(8),
 		prompt.OptionSetExitCheckerOnInput(func(in string, breakline bool) bool {
-			return breakline && sh.ExitWanted()
+			return breakline && exitWanted()
 		}),
 	)
 	p.Run()
+	return nil
 }
 
 // completer suggests what may come at the cursor.
