@@ -32,6 +32,9 @@ type Config struct {
 	// Clusters is [pegasus.clusters]: cluster name -> its meta servers.
 	Clusters map[string][]netip.AddrPort
 
+	// BlockServices are the [block_service.<name>] sections, keyed by <name>.
+	BlockServices map[string]BlockService
+
 	// Apps are the [apps.<name>] sections, keyed by <name> (what -app_list
 	// selects). The [apps..default] section supplies defaults and is not an app.
 	Apps map[string]App
@@ -254,6 +257,7 @@ func (d *decoder) decode() *Config {
 	cfg.Server = decodePegasusServer(d.reader("pegasus.server"))
 	cfg.Collector = decodeCollector(d.reader("pegasus.collector"))
 	cfg.Clusters = decodeClusters(d)
+	cfg.BlockServices = decodeBlockServices(d)
 	cfg.Apps = decodeApps(d)
 	cfg.DefaultTables = decodeDefaultTables(d, cfg.MetaServer)
 	d.warnUnhandledSections()
@@ -281,7 +285,7 @@ func (d *decoder) warnDuplicateKeys() {
 // Files written for the C++ server carry dozens of these, so they are
 // reported once per prefix rather than once per section.
 func upstreamRuntimePrefix(name string) string {
-	for _, p := range [...]string{"threadpool.", "task.", "tools.", "components.", "uri-resolver.", "block_service."} {
+	for _, p := range [...]string{"threadpool.", "task.", "tools.", "components.", "uri-resolver."} {
 		if strings.HasPrefix(name, p) {
 			return p
 		}

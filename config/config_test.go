@@ -556,3 +556,39 @@ func TestSecuritySection(t *testing.T) {
 		t.Error("krb5_keytab not reported as unused")
 	}
 }
+
+func TestBlockServices(t *testing.T) {
+	for _, tc := range []struct {
+		name, ini string
+		want      map[string]BlockService
+		wantErr   string
+	}{
+		{"local", "[block_service.local]\ntype = local_service\nargs = /mnt/backup\n",
+			map[string]BlockService{"local": {Type: "local_service", Args: []string{"/mnt/backup"}}}, ""},
+		{"two providers", "[block_service.a]\ntype = local_service\n[block_service.b]\ntype = hdfs_service\nargs = nn:9000 /root\n",
+			map[string]BlockService{"a": {Type: "local_service"}, "b": {Type: "hdfs_service", Args: []string{"nn:9000", "/root"}}}, ""},
+		{"unknown type", "[block_service.x]\ntype = s3\n", nil, "unknown value"},
+		{"missing type", "[block_service.x]\nargs = /tmp\n", nil, "required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("t.ini", []byte(tc.ini), Options{})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cfg.BlockServices, tc.want) {
+				t.Fatalf("got %+v, want %+v", cfg.BlockServices, tc.want)
+			}
+			for _, w := range cfg.Warnings {
+				if strings.HasPrefix(w.Section, "block_service") {
+					t.Errorf("unexpected warning %v", w)
+				}
+			}
+		})
+	}
+}

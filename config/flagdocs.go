@@ -61,7 +61,7 @@ var flagDescriptions = map[flagKey]string{
 	{"meta_server", "balance_op_count_per_round"}:                "most balancing moves in progress at once",
 	{"meta_server", "min_allowed_replica_count"}:                 "smallest replica count a table may have",
 	{"meta_server", "max_allowed_replica_count"}:                 "largest replica count a table may have",
-	{"meta_server", "cold_backup_disabled"}:                      "upstream's cold backup switch",
+	{"meta_server", "cold_backup_disabled"}:                      "false enables cold backup and restore RPCs on the meta server; true answers them ERR_SERVICE_NOT_ACTIVE",
 	{"meta_server", "enable_white_list"}:                         "only replica servers in replica_white_list may join",
 	{"meta_server", "replica_white_list"}:                        "replica servers allowed to join, ip:port,...",
 	{"meta_server", "send_host_port_fields"}:                     "fill the hp_* (host_port) fields of the meta server's replies, as Pegasus 2.6 does",
@@ -115,7 +115,8 @@ var flagDescriptions = map[flagKey]string{
 	{"replication", "delay_for_fd_timeout_on_start"}:                "upstream's start delay for the failure detector",
 	{"replication", "max_replicas_on_load_for_each_disk"}:           "upstream's limit on replicas opened at once per disk",
 	{"replication", "duplication_enabled"}:                          "upstream's duplication switch",
-	{"replication", "cold_backup_root"}:                             "upstream's cold backup root",
+	{"replication", "cold_backup_rate_mbps"}:                        "MB per second a replica server uploads to or downloads from a block service for backups and restores; 0 means no limit",
+	{"replication", "cold_backup_root"}:                             "root prefix of all backup data on a block service (one directory per cluster)",
 
 	{"pegasus.server", "rocksdb_write_buffer_size"}:                          "size of one memtable, in bytes",
 	{"pegasus.server", "rocksdb_max_write_buffer_number"}:                    "memtables (active plus flushing) at which writes stop",
@@ -182,7 +183,6 @@ var flagNoEffect = map[flagKey]bool{
 	{"meta_server", "only_primary_balancer"}:                true,
 	{"meta_server", "only_move_primary"}:                    true,
 	{"meta_server", "balance_cluster"}:                      true,
-	{"meta_server", "cold_backup_disabled"}:                 true,
 
 	{"zookeeper", "logfile"}: true,
 
@@ -208,7 +208,6 @@ var flagNoEffect = map[flagKey]bool{
 	{"replication", "delay_for_fd_timeout_on_start"}:                true,
 	{"replication", "max_replicas_on_load_for_each_disk"}:           true,
 	{"replication", "duplication_enabled"}:                          true,
-	{"replication", "cold_backup_root"}:                             true,
 
 	{"pegasus.server", "rocksdb_level0_slowdown_writes_trigger"}:             true,
 	{"pegasus.server", "rocksdb_limiter_max_write_megabytes_per_sec"}:        true,

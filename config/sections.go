@@ -441,6 +441,10 @@ type Replication struct {
 
 	DuplicationEnabled bool   // default true
 	ColdBackupRoot     string // cold_backup_root
+	// ColdBackupRateMBps (cold_backup_rate_mbps, default 50; 0 = no limit)
+	// bounds the bytes per second one replica server uploads to or downloads
+	// from a block service for backups and restores.
+	ColdBackupRateMBps int
 }
 
 // Durations of the [replication] timings.
@@ -569,6 +573,7 @@ func decodeReplication(r *sectionReader, core Core) Replication {
 
 		DuplicationEnabled: r.boolean("duplication_enabled", true),
 		ColdBackupRoot:     r.str("cold_backup_root", ""),
+		ColdBackupRateMBps: r.integer("cold_backup_rate_mbps", 50, nonNegative),
 	}
 
 	if v := r.str("data_dirs", ""); v != "" {

@@ -106,6 +106,9 @@ const (
 	CodeLearn          = "RPC_LEARN"
 	CodeLearnCompleted = "RPC_LEARN_COMPLETION_NOTIFY"
 	CodeNFSCopy        = "RPC_NFS_COPY"
+
+	// Meta server to a partition's primary: take and upload a cold backup.
+	CodeColdBackup = "RPC_COLD_BACKUP"
 )
 
 // Method describes one RPC of the catalogue: how to make its args and result values.

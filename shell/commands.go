@@ -73,6 +73,7 @@ func (s *Shell) register() {
 	s.add(&command{name: "timeout", args: "[time_in_ms]", help: "set the timeout of data commands", run: cmdTimeout})
 	s.registerData()
 	s.registerCompact()
+	s.registerBackup()
 	s.add(&command{name: "remote_command", help: "send a control command to servers",
 		opts: opts.Set{optType, optList, optResolve}, extra: "<command> [arguments...]", run: cmdRemoteCommand})
 	s.add(&command{name: "server_info", help: "show the version and start time of every server",

@@ -35,6 +35,7 @@ func (s *Server) Register(mux *rpc.Mux) {
 	s.registerReplicaProtocol(mux)
 	s.registerBalancer(mux)
 	s.registerManualCompact(mux)
+	s.registerBackup(mux)
 	s.cmds.Handle(mux)
 
 	// The rest of the catalogue is outside this release: answer at once with

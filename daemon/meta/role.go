@@ -11,6 +11,7 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/meta/metastore"
 	"github.com/pegasusgo/pegasus/daemon/role"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
+	"github.com/pegasusgo/pegasus/internal/coldbackup"
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
@@ -67,6 +68,9 @@ func OptionsFromConfig(cfg *config.Config, self string) Options {
 		AssignDelay:     ms.ReplicaAssignDelayForDropouts(),
 		BalanceMoves:    ms.BalanceOpCountPerRound,
 		SendHostPort:    ms.SendHostPortFields,
+
+		ColdBackupDisabled: ms.ColdBackupDisabled,
+		ColdBackup:         coldbackup.FromConfig(cfg),
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	"github.com/pegasusgo/pegasus/internal/coldbackup"
 	"github.com/pegasusgo/pegasus/internal/ratelog"
 	"github.com/pegasusgo/pegasus/rpc"
 )
@@ -79,6 +80,10 @@ type Options struct {
 	NetStats func() rpc.ServerStats
 	// Dial connects to the replica servers (nil: TCP); see role.Transport.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// ColdBackupDisabled answers the backup and restore RPCs
+	// ERR_SERVICE_NOT_ACTIVE; ColdBackup configures them (backup.go).
+	ColdBackupDisabled bool
+	ColdBackup         coldbackup.Options
 }
 
 func (o *Options) setDefaults() {
@@ -153,6 +158,8 @@ type Server struct {
 	// opLog limits the log lines of admin operations that failed to persist
 	// their change (leaderop.go).
 	opLog *ratelog.Limiter
+
+	cold *coldBackups // one-time backups (backup.go)
 }
 
 // New returns a meta server. Register its handlers on a mux with Register and serve
@@ -174,6 +181,7 @@ func New(opts Options) (*Server, error) {
 		storeLog:   ratelog.New(storeLogEvery),
 		storeRetry: time.Second,
 		opLog:      ratelog.New(opLogEvery),
+		cold:       newColdBackups(opts.ColdBackup),
 	}
 	s.cmds = remotecmd.New("meta", opts.StartTime)
 	s.registerCommands()
@@ -303,6 +311,7 @@ func (s *Server) lead(ctx context.Context, term *metastore.Term) {
 			}
 		}
 	}
+	s.resumeBackups(lt)
 	s.mu.Lock()
 	s.term = lt
 	s.leaderHint = s.opts.Self

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
+	"github.com/pegasusgo/pegasus/idl/gen/backup"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/rpc/golden"
@@ -162,6 +163,10 @@ func checkPrediction(t *testing.T, name string, req, resp rpc.Value) {
 			t.Errorf("%s: remote command reply %q is not JSON", name, r.V)
 		}
 		return
+	case *backup.StartBackupAppResponse, *backup.QueryBackupStatusResponse:
+		// The test meta has no block service provider configured (so no
+		// backup can start) and has made no backup (so none is found).
+		want = base.ErrInvalidParameters
 	case *layer2.QueryCfgResponse:
 		if r.AppID != 2 || r.PartitionCount != 8 || len(r.Partitions) != 8 {
 			t.Errorf("%s: temp is app %d with %d/%d partitions, want app 2 with 8", name, r.AppID, len(r.Partitions), r.PartitionCount)
@@ -204,6 +209,10 @@ func checkPrediction(t *testing.T, name string, req, resp rpc.Value) {
 	case *admin.ConfigurationMetaControlResponse:
 		want = base.ErrOK
 	case *admin.ConfigurationCreateAppResponse:
+		if _, restore := req.(*backup.ConfigurationRestoreRequest); restore {
+			// No block service provider is configured.
+			want = base.ErrInvalidParameters
+		}
 		if q, ok := req.(*admin.ConfigurationCreateAppRequest); ok {
 			// The first client creates orders; the second finds it (recalled) and
 			// succeeds only if it asked for success_if_exist.

@@ -17,6 +17,7 @@ import (
 
 // Register installs the replica server's RPC handlers on mux.
 func (s *Stub) Register(mux *rpc.Mux) {
+	s.registerBackup(mux)
 	// Writes.
 	rpc.Handle(mux, rpc.CodePut, func(ctx context.Context, c *rpc.Call, req *rrdb.UpdateRequest) (*rrdb.UpdateResponse, error) {
 		r, p, err := s.write(ctx, c, "put", storage.Op{Put: req})

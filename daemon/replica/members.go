@@ -63,7 +63,7 @@ func (s *Stub) carryOut(acts []membership.Action) {
 				p.post(configEv{cfg: a.Config, info: a.Info})
 			}
 		case membership.Create:
-			p, err := s.create(a.G, a.Info)
+			p, err := s.createInstalled(a.G, a.Info)
 			if err != nil {
 				s.log.Warn("creating replica failed", "gpid", a.G.String(), "err", err)
 				continue

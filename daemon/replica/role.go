@@ -12,6 +12,7 @@ import (
 	"github.com/pegasusgo/pegasus/config"
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
 	"github.com/pegasusgo/pegasus/daemon/role"
+	"github.com/pegasusgo/pegasus/internal/coldbackup"
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
@@ -76,6 +77,7 @@ func OptionsFromConfig(cfg *config.Config, env role.Env) (Options, []string, err
 			EmptyWriteInterval: rep.GroupCheckInterval(),
 		},
 		Storage:    sopts,
+		ColdBackup: coldbackup.FromConfig(cfg),
 		ClientAuth: env.ClientAuth(),
 		Logger:     env.Logger.With("role", "replica"),
 		StartTime:  env.Start,

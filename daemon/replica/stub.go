@@ -23,6 +23,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
 	"github.com/pegasusgo/pegasus/idl/gen/metadata"
+	"github.com/pegasusgo/pegasus/internal/coldbackup"
 	"github.com/pegasusgo/pegasus/internal/ratelog"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/storage"
@@ -59,6 +60,7 @@ type Options struct {
 	PlogForceFlush      bool
 	Replication         pacifica.Options
 	Storage             storage.Options
+	ColdBackup          coldbackup.Options // backup.go, restore.go
 
 	// DiskMinAvailableSpaceRatio (%): a data disk whose available ratio is below it
 	// is SPACE_INSUFFICIENT; 0 = never. RejectWriteWhenDiskInsufficient makes the
@@ -178,6 +180,11 @@ type Stub struct {
 	diskKick chan struct{} // a write found a disk full: check the disks now
 
 	compactor *compactor // manual compactions (manualcompact.go)
+	backups   *backups   // cold backups of the primaries (backup.go)
+	// restoring maps a replica being created from a backup to its
+	// downloaded data; restoreDrops the tables this server asked to drop
+	// (restore.go).
+	restoring, restoreDrops sync.Map
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -220,6 +227,7 @@ func Open(opts Options) (*Stub, error) {
 	s.misroutedLog = ratelog.New(refusedWriteLogEvery)
 	s.metrics = newServerMetrics(s)
 	s.compactor = newCompactor(s)
+	s.backups = newBackups(s)
 	s.meta = newMetaLink(s)
 	s.cmds = remotecmd.New("replica", opts.StartTime)
 	s.registerCommands()
@@ -440,6 +448,9 @@ func (s *Stub) create(g base.Gpid, info *layer2.AppInfo) (*partition, error) {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create replica dir: %w", err)
+	}
+	if err := s.restoredData(g, dir); err != nil {
+		return nil, err
 	}
 	st := stateOf(s.opts.ClusterName, g, info, pacifica.Config{})
 	if err := writeState(dir, st); err != nil {
