@@ -88,15 +88,24 @@ func GetJSON(ctx context.Context, svc blockservice.Service, p string, v any) err
 	return nil
 }
 
+// maxMetadataBytes bounds a metadata file read whole (manifests, app and
+// backup metadata): a damaged or foreign file in the backup root must not
+// make a server read gigabytes into memory. A partition's manifest lists a
+// few hundred files at most.
+const maxMetadataBytes = 16 << 20
+
 func getAll(ctx context.Context, svc blockservice.Service, p string) ([]byte, error) {
 	rc, _, err := svc.Get(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(rc)
+	data, err := io.ReadAll(io.LimitReader(rc, maxMetadataBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	if len(data) > maxMetadataBytes {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrUndecodable, p, maxMetadataBytes)
 	}
 	return data, nil
 }

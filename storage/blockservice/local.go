@@ -151,7 +151,7 @@ func readSidecar(file, p string) (FileInfo, error) {
 	if err != nil || st.IsDir() {
 		return FileInfo{}, fmt.Errorf("%w: %s", ErrNotFound, p)
 	}
-	data, err := os.ReadFile(sidecar(file))
+	data, err := readSmall(sidecar(file), maxSidecarBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return FileInfo{}, fmt.Errorf("%w: %s (no metadata: incomplete write)", ErrNotFound, p)
 	}
@@ -286,4 +286,25 @@ func (l *Local) Exists(ctx context.Context, p string) (bool, error) {
 	}
 	_, err = readSidecar(target, p)
 	return err == nil, nil
+}
+
+// maxSidecarBytes bounds a sidecar read: it holds a size and an md5.
+const maxSidecarBytes = 4 << 10
+
+// readSmall reads a file expected to be small, refusing one over limit bytes
+// (a damaged or foreign file in the root).
+func readSmall(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, limit)
+	}
+	return data, nil
 }
