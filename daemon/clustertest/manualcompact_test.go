@@ -54,31 +54,46 @@ func compactProgress(t *testing.T, c *clustertest.Cluster, table string) (string
 	return r.Err.Name(), r.GetProgress()
 }
 
-// lastFinishes reads replica.query-compact of every replica server: each
-// replica of appID and its last manual compaction finish ("-" for never).
-func lastFinishes(t *testing.T, c *clustertest.Cluster, appID int32) map[string]string {
+// replicaLines runs a per-replica remote command (upstream's "<n> processed"
+// shape) on every replica server and returns each replica line split at
+// " : " into who ("<gpid>@<addr>...") and what.
+func replicaLines(t *testing.T, c *clustertest.Cluster, command string, args ...string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, addr := range c.ReplicaAddrs() {
 		cl := rpc.NewClient(addr, rpc.ClientOptions{DialTimeout: time.Second})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		var reply rpc.String
-		err := cl.Call(ctx, rpc.Request{Code: rpc.CodeRemoteCommand, Args: &cmd.Command{Cmd: "replica.query-compact", Arguments: []string{fmt.Sprint(appID)}}}, &reply)
+		err := cl.Call(ctx, rpc.Request{Code: rpc.CodeRemoteCommand, Args: &cmd.Command{Cmd: command, Arguments: args}}, &reply)
 		cancel()
 		cl.Close()
 		if err != nil {
-			t.Fatalf("replica.query-compact on %s: %v", addr, err)
+			t.Fatalf("%s on %s: %v", command, addr, err)
 		}
 		for _, line := range strings.Split(reply.V, "\n")[1:] {
-			who, js, ok := strings.Cut(strings.TrimSpace(line), " : ")
-			var r struct {
-				LastFinish string `json:"last_finish"`
+			who, what, ok := strings.Cut(strings.TrimSpace(line), " : ")
+			if !ok {
+				t.Fatalf("%s on %s: line %q", command, addr, line)
 			}
-			if !ok || json.Unmarshal([]byte(js), &r) != nil {
-				t.Fatalf("replica.query-compact on %s: line %q", addr, line)
-			}
-			out[who] = r.LastFinish
+			out[who] = what
 		}
+	}
+	return out
+}
+
+// lastFinishes reads replica.query-compact of every replica server: each
+// replica of appID and its last manual compaction finish ("-" for never).
+func lastFinishes(t *testing.T, c *clustertest.Cluster, appID int32) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for who, js := range replicaLines(t, c, "replica.query-compact", fmt.Sprint(appID)) {
+		var r struct {
+			LastFinish string `json:"last_finish"`
+		}
+		if err := json.Unmarshal([]byte(js), &r); err != nil {
+			t.Fatalf("replica.query-compact: %s: %q: %v", who, js, err)
+		}
+		out[who] = r.LastFinish
 	}
 	return out
 }

@@ -1,7 +1,6 @@
 package clustertest_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,9 +9,7 @@ import (
 
 	"github.com/pegasusgo/pegasus/daemon/clustertest"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
-	"github.com/pegasusgo/pegasus/idl/gen/cmd"
 	"github.com/pegasusgo/pegasus/internal/waitfor"
-	"github.com/pegasusgo/pegasus/rpc"
 )
 
 // scenarios reads replica.query-app-envs of every replica server: each
@@ -20,24 +17,12 @@ import (
 func scenarios(t *testing.T, c *clustertest.Cluster, appID int32) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, addr := range c.ReplicaAddrs() {
-		cl := rpc.NewClient(addr, rpc.ClientOptions{DialTimeout: time.Second})
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		var reply rpc.String
-		err := cl.Call(ctx, rpc.Request{Code: rpc.CodeRemoteCommand, Args: &cmd.Command{Cmd: "replica.query-app-envs", Arguments: []string{fmt.Sprint(appID)}}}, &reply)
-		cancel()
-		cl.Close()
-		if err != nil {
-			t.Fatalf("replica.query-app-envs on %s: %v", addr, err)
+	for who, envs := range replicaLines(t, c, "replica.query-app-envs", fmt.Sprint(appID)) {
+		_, rest, found := strings.Cut(envs, "rocksdb.usage_scenario=")
+		if !found {
+			t.Fatalf("replica.query-app-envs: %s: %q", who, envs)
 		}
-		for _, line := range strings.Split(reply.V, "\n")[1:] {
-			who, envs, ok := strings.Cut(strings.TrimSpace(line), " : ")
-			_, rest, found := strings.Cut(envs, "rocksdb.usage_scenario=")
-			if !ok || !found {
-				t.Fatalf("replica.query-app-envs on %s: line %q", addr, line)
-			}
-			out[who], _, _ = strings.Cut(rest, ",")
-		}
+		out[who], _, _ = strings.Cut(rest, ",")
 	}
 	return out
 }
