@@ -84,12 +84,22 @@ func newServerMetrics(s *Stub) *serverMetrics {
 }
 
 func (m *serverMetrics) entity(p *partition) *metrics.Entity {
+	// Cached on the replica: every request asks for it several times (its
+	// count, latency, bytes, capacity units), and building the lookup key and
+	// attributes allocates. The registry never changes an entity's
+	// attributes, so the cache sees what a lookup would; a reopened replica
+	// is a new partition with an empty cache.
+	if e := p.metricsEntity.Load(); e != nil {
+		return e
+	}
 	info := p.appInfo()
-	return m.reg.Entity("replica", p.gpid.String(), map[string]string{
+	e := m.reg.Entity("replica", p.gpid.String(), map[string]string{
 		"table_id":     strconv.Itoa(int(p.gpid.Appid)),
 		"partition_id": strconv.Itoa(int(p.gpid.PartitionIndex)),
 		"table_name":   info.AppName,
 	})
+	p.metricsEntity.Store(e)
+	return e
 }
 
 // observe counts one served request and records its latency.

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pegasusgo/pegasus/daemon/metrics"
 	"github.com/pegasusgo/pegasus/daemon/replica/membership"
 	"github.com/pegasusgo/pegasus/daemon/replica/mlog"
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
@@ -152,21 +153,22 @@ type partition struct {
 	learnerState
 
 	// Read by other goroutines.
-	info     atomic.Pointer[layer2.AppInfo]
-	ctl      atomic.Pointer[tableControls] // built from info's envs, see controls()
-	compact  compactState                  // manual compaction (manualcompact.go)
-	scenario atomic.Value                  // string: the usage scenario the store was opened with
-	canRead  atomic.Bool
-	status   atomic.Int32
-	ballot   atomic.Int64
-	prepared atomic.Int64 // highest decree prepared, for config sync reports
-	closing  atomic.Bool
-	running  atomic.Bool // the executor was started (a replay failure closes before)
-	retired  atomic.Bool // closed as no longer a member: reported and reopenable
-	inbox    *mailbox
-	done     chan struct{}
-	stopOnce sync.Once
-	stop     chan struct{}
+	info          atomic.Pointer[layer2.AppInfo]
+	ctl           atomic.Pointer[tableControls]  // built from info's envs, see controls()
+	compact       compactState                   // manual compaction (manualcompact.go)
+	scenario      atomic.Value                   // string: the usage scenario the store was opened with
+	metricsEntity atomic.Pointer[metrics.Entity] // see serverMetrics.entity
+	canRead       atomic.Bool
+	status        atomic.Int32
+	ballot        atomic.Int64
+	prepared      atomic.Int64 // highest decree prepared, for config sync reports
+	closing       atomic.Bool
+	running       atomic.Bool // the executor was started (a replay failure closes before)
+	retired       atomic.Bool // closed as no longer a member: reported and reopenable
+	inbox         *mailbox
+	done          chan struct{}
+	stopOnce      sync.Once
+	stop          chan struct{}
 }
 
 func (p *partition) appInfo() *layer2.AppInfo { return p.info.Load() }
