@@ -69,7 +69,7 @@ type Server struct {
 	done chan struct{} // closed when cmd has been waited for
 }
 
-// Start launches a ZooKeeper server and waits until it answers "ruok". The
+// Start launches a ZooKeeper server and waits until it serves sessions. The
 // server is killed when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
@@ -112,6 +112,9 @@ func Start(t testing.TB) *Server {
 
 // Addr returns the client address, "127.0.0.1:port".
 func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
+
+// LogTail returns the end of the server's log, for a failing test to show.
+func (s *Server) LogTail() string { return tail(s.logPath) }
 
 // Dir returns the directory holding the configuration, data and logs.
 func (s *Server) Dir() string { return s.dir }
@@ -204,7 +207,7 @@ func (s *Server) start() error {
 
 	deadline := time.Now().Add(readyTimeout)
 	for {
-		if ok := ruok(s.Addr()); ok {
+		if serving(s.Addr()) {
 			return nil
 		}
 		select {
@@ -214,7 +217,7 @@ func (s *Server) start() error {
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("ZooKeeper on %s did not answer ruok within %v; log %s:\n%s",
+			return fmt.Errorf("ZooKeeper on %s was not serving within %v; log %s:\n%s",
 				s.Addr(), readyTimeout, s.logPath, tail(s.logPath))
 		}
 	}
@@ -239,7 +242,7 @@ func (s *Server) writeConfig() error {
 		"admin.enableServer=false",
 		fmt.Sprintf("minSessionTimeout=%d", MinSessionTimeout.Milliseconds()),
 		fmt.Sprintf("maxSessionTimeout=%d", MaxSessionTimeout.Milliseconds()),
-		"4lw.commands.whitelist=ruok,stat",
+		"4lw.commands.whitelist=ruok,stat,srvr",
 		// Tests kill the JVM, never the machine: the page cache keeps the
 		// data, and skipping fsync makes writes fast.
 		"forceSync=no",
@@ -291,22 +294,38 @@ func freePort() (int, error) {
 	return ports[0], nil
 }
 
+// serving reports whether the server accepts sessions. ZooKeeper answers
+// "ruok" as soon as it listens, before it has loaded its database (and a
+// restart that then fails to load it exits after answering), so readiness is
+// "srvr", which reports the server's version only once it is serving.
+func serving(addr string) bool {
+	reply, ok := fourLetter(addr, "srvr")
+	return ok && bytes.HasPrefix(reply, []byte("Zookeeper version:"))
+}
+
 // ruok sends ZooKeeper's "are you ok" four-letter command.
 func ruok(addr string) bool {
+	reply, ok := fourLetter(addr, "ruok")
+	return ok && bytes.Equal(reply, []byte("imok"))
+}
+
+// fourLetter sends one of ZooKeeper's four-letter commands and returns the
+// whole reply.
+func fourLetter(addr, cmd string) ([]byte, bool) {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
-		return false
+		return nil, false
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := conn.Write([]byte("ruok")); err != nil {
-		return false
+	if _, err := conn.Write([]byte(cmd)); err != nil {
+		return nil, false
 	}
-	reply, err := io.ReadAll(conn)
+	reply, err := io.ReadAll(io.LimitReader(conn, 64<<10))
 	if err != nil && !errors.Is(err, io.EOF) {
-		return false
+		return nil, false
 	}
-	return bytes.Equal(reply, []byte("imok"))
+	return reply, true
 }
 
 // tail returns the end of a log file for failure messages.

@@ -80,7 +80,17 @@ func newLocalStore(t testing.TB, dir string) *LocalStore {
 }
 
 // startZK starts a ZooKeeper server for the test.
-func startZK(t testing.TB) *zktest.Server { return zktest.Start(t) }
+// startZK starts a ZooKeeper server for the test; a failed test shows the end
+// of the server's log, which is often where the reason is.
+func startZK(t testing.TB) *zktest.Server {
+	srv := zktest.Start(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ZooKeeper log %s:\n%s", srv.Dir(), srv.LogTail())
+		}
+	})
+	return srv
+}
 
 // checkGoroutines fails the test if goroutines of this package or of
 // go-zookeeper are still running once every other cleanup of the test has run.
