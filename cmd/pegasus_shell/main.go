@@ -109,6 +109,9 @@ func run() int {
 			fmt.Fprintf(os.Stderr, "ERROR: %v\n", err)
 		}
 	}
+	if ctx.Err() != nil {
+		return 1 // SIGTERM: the status go-prompt exits with when it comes at the prompt
+	}
 	return 0
 }
 

@@ -284,17 +284,25 @@ func (in *ttyInput) Close() error {
 	return err
 }
 
-// GetWinSize returns the terminal's size.
+// GetWinSize returns the terminal's size. A terminal that reports no size
+// (a pseudo-terminal nobody sized, as some tools and ssh clients leave it)
+// counts as 80x24: go-prompt divides by the width.
 func (in *ttyInput) GetWinSize() *prompt.WinSize {
 	var ws *unix.Winsize
 	err := in.control(func(fd int) (err error) {
 		ws, err = unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ)
 		return err
 	})
-	if err != nil {
-		return &prompt.WinSize{Row: 24, Col: 80}
+	size := &prompt.WinSize{Row: 24, Col: 80}
+	if err == nil {
+		if ws.Row > 0 {
+			size.Row = ws.Row
+		}
+		if ws.Col > 0 {
+			size.Col = ws.Col
+		}
 	}
-	return &prompt.WinSize{Row: ws.Row, Col: ws.Col}
+	return size
 }
 
 // Read hands go-prompt the next key or run of text, or errNoInput.

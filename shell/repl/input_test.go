@@ -8,16 +8,19 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	prompt "github.com/c-bata/go-prompt"
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 
 	"github.com/pegasusgo/pegasus/internal/waitfor"
 )
@@ -128,7 +131,10 @@ func TestREPLHelper(t *testing.T) {
 	}
 	complete := func(prompt.Document) []prompt.Suggest { return nil }
 	setInput := func(r io.Reader) { answers = bufio.NewReader(r) }
-	if err := run(context.Background(), execLine, complete, exit.Load, setInput, history); err != nil {
+	// As pegasus_shell's main: SIGTERM cancels the running command.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, execLine, complete, exit.Load, setInput, history); err != nil {
 		fmt.Println("run:", err)
 		os.Exit(1)
 	}
@@ -139,6 +145,7 @@ func TestREPLHelper(t *testing.T) {
 type term struct {
 	t       *testing.T
 	tty     *os.File
+	cmd     *exec.Cmd
 	history string
 	exited  chan struct{}
 	waitErr error
@@ -149,14 +156,19 @@ type term struct {
 
 func startHelper(t *testing.T) *term {
 	t.Helper()
+	return startHelperSized(t, &pty.Winsize{Rows: 40, Cols: 200})
+}
+
+func startHelperSized(t *testing.T, size *pty.Winsize) *term {
+	t.Helper()
 	tm := &term{t: t, history: filepath.Join(t.TempDir(), "history"), exited: make(chan struct{})}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestREPLHelper$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+tm.history, "TERM=xterm")
-	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
+	tty, err := pty.StartWithSize(cmd, size)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm.tty = tty
+	tm.tty, tm.cmd = tty, cmd
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
@@ -349,6 +361,50 @@ func TestCtrlC(t *testing.T) {
 	}
 	tm.quit()
 	tm.checkHistory([]string{"block", "echo after"})
+}
+
+// TestUnsizedTerminal runs commands on a terminal that reports no size, as a
+// pseudo-terminal nobody sized does: go-prompt divided by its width of 0.
+func TestUnsizedTerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for several seconds")
+	}
+	tm := startHelperSized(t, &pty.Winsize{})
+	tm.send("echo one\r")
+	pos := tm.waitFor(0, "end echo one\n")
+	tm.send("echo two\r")
+	tm.waitFor(pos, "end echo two\n")
+	tm.quit()
+}
+
+// TestSIGTERMDuringCommand stops the shell with SIGTERM while a command runs:
+// the command is cancelled, the shell ends, and the terminal has its echo and
+// line editing back.
+func TestSIGTERMDuringCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for several seconds")
+	}
+	tm := startHelper(t)
+	tm.send("block\r")
+	tm.waitFor(0, "begin block\n")
+	if err := tm.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tm.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the shell did not end after SIGTERM; screen:\n%s", tm.text())
+	}
+	tm.waitFor(0, "cancelled\nend block\n")
+	// The master side reads the terminal's settings, which the shell left.
+	attrs, err := unix.IoctlGetTermios(int(tm.tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attrs.Lflag&unix.ECHO == 0 || attrs.Lflag&unix.ICANON == 0 {
+		t.Errorf("after SIGTERM the terminal has echo=%v canonical=%v, want both restored",
+			attrs.Lflag&unix.ECHO != 0, attrs.Lflag&unix.ICANON != 0)
+	}
 }
 
 // TestQuestions checks that a command asking a question reads its answer from

@@ -124,10 +124,18 @@ func run(ctx context.Context, exec func(context.Context, string), complete promp
 		prompt.OptionHistory(loadHistory(historyFile)),
 		prompt.OptionMaxSuggestion(8),
 		prompt.OptionSetExitCheckerOnInput(func(in string, breakline bool) bool {
-			return breakline && exitWanted()
+			// ctx ends on SIGTERM, which go-prompt handles itself only
+			// at the prompt; during a command it cancels the command and
+			// the shell must still stop.
+			return breakline && (exitWanted() || ctx.Err() != nil)
 		}),
 	)
 	p.Run()
+	// go-prompt skips its own restore when the exit checker ends the loop,
+	// and a command leaves the terminal without echo.
+	if err := in.TearDown(); err != nil {
+		return err
+	}
 	return nil
 }
 
