@@ -263,3 +263,26 @@ func TestBackupPolicyAnswers(t *testing.T) {
 		t.Errorf("after a restart: %s %v %v", r.Err.Name(), r.Policys, r.BackupInfos)
 	}
 }
+
+// A start time comes from a request: any string is read without a panic,
+// and an accepted one is a valid time of day that reads back the same.
+func FuzzParseStartTime(f *testing.F) {
+	for _, s := range []string{"1:30", "24:00", "24:01", "-1:5", "99999999999999999999:1", ":", "1:", " 1 : 2 "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseStartTime(s)
+		if !ok {
+			if got != (policyStartTime{Hour: anyHour}) {
+				t.Fatalf("refused %q but gave %v", s, got)
+			}
+			return
+		}
+		if got.Hour < 0 || got.Hour > 24 || got.Minute < 0 || got.Minute > 59 || got.Hour == 24 && got.Minute != 0 {
+			t.Fatalf("accepted %q as %v", s, got)
+		}
+		if again, ok := parseStartTime(got.String()); !ok || again != got {
+			t.Fatalf("%v does not read back: %v %v", got, again, ok)
+		}
+	})
+}
