@@ -137,7 +137,7 @@ func TestBackupPolicy(t *testing.T) {
 
 	// Disabled (forced: a run may be in progress), it settles to its
 	// history: the runs listed are the backups stored and recorded.
-	modifyPolicy(t, c, &backup.ConfigurationModifyBackupPolicyRequest{PolicyName: "every2s", IsDisable: ptr(true), ForceDisable: ptr(true)})
+	modifyPolicy(t, c, &backup.ConfigurationModifyBackupPolicyRequest{PolicyName: "every2s", IsDisable: policyBool(true), ForceDisable: policyBool(true)})
 	waitfor.Until(t, 2*time.Minute, 200*time.Millisecond, "the policy settled to its history", func() (bool, string) {
 		_, entries, err := queryPolicy(t, c, "every2s")
 		if err != nil {
@@ -164,7 +164,7 @@ func TestBackupPolicy(t *testing.T) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
+func policyBool(v bool) *bool { return &v }
 
 // storedBackups lists the backup ids that have a directory in the block
 // service's root.
