@@ -1,12 +1,17 @@
 package meta
 
 import (
+	"context"
+	"encoding/json"
+	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pegasusgo/pegasus/daemon/meta/metastore"
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/backup"
 	"github.com/pegasusgo/pegasus/internal/coldbackup"
@@ -284,5 +289,64 @@ func FuzzParseStartTime(f *testing.F) {
 		if again, ok := parseStartTime(got.String()); !ok || again != got {
 			t.Fatalf("%v does not read back: %v %v", got, again, ok)
 		}
+	})
+}
+
+// A leader that died between recording a run and recording its table
+// backups: the next leader starts the missing table backup (with the id
+// the run planned, so restore finds it where the run says), records a
+// failed one for a table dropped meanwhile, and lists the run as running.
+func TestPolicyRunResumedAfterFailover(t *testing.T) {
+	dir := t.TempDir()
+	bsDir := filepath.Join(t.TempDir(), "bs")
+	root := fastOptions().ClusterRoot
+	store, err := metastore.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pol := policyRecord{Name: "daily", Provider: "local", AppIDs: []int32{1, 7}, AppNames: map[int32]string{1: "temp", 7: "gone"},
+		IntervalSec: 86400, HistoryCount: 2, Start: policyStartTime{Hour: anyHour}}
+	const runID = 1700000000000
+	run := policyRun{BackupID: runID, StartMs: runID, AppIDs: []int32{1, 7}, AppNames: pol.AppNames, Status: runAlive,
+		Tables: map[int32]int64{1: runID, 7: runID + 1}}
+	for _, n := range []struct {
+		path string
+		v    any
+	}{{policyPath(root, "daily"), pol}, {policyRunPath(root, "daily", runID), run}} {
+		data, err := json.Marshal(n.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := metastore.EnsurePath(ctx, store, path.Dir(n.path)); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Create(ctx, n.path, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.Close()
+
+	m := startMeta(t, dir, func(o *Options) {
+		o.ColdBackup = coldbackup.Options{Root: "test", Providers: map[string]blockservice.Config{"local": {Type: blockservice.TypeLocal, Args: []string{bsDir}}}}
+		o.PolicyCheckInterval = 20 * time.Millisecond
+	})
+	waitFor(t, 10*time.Second, "the table backup the run planned", func() bool {
+		q := callMeta[backup.QueryBackupStatusResponse](t, m.addr, rpc.CodeQueryBackupStatus, &backup.QueryBackupStatusRequest{AppID: 1})
+		return q.Err.OK() && len(q.BackupItems) == 1 && q.BackupItems[0].BackupID == runID && !q.BackupItems[0].IsBackupFailed
+	})
+	if _, err := os.Stat(filepath.Join(bsDir, coldbackup.AppMetadataPath("test", runID, "temp", 1))); err != nil {
+		t.Errorf("app_metadata of the resumed table backup: %v", err)
+	}
+	r := callMeta[backup.ConfigurationQueryBackupPolicyResponse](t, m.addr, rpc.CodeQueryBackupPolicy, &backup.ConfigurationQueryBackupPolicyRequest{BackupInfoCount: 5})
+	if !r.Err.OK() || len(r.BackupInfos) != 1 || len(r.BackupInfos[0]) != 1 || r.BackupInfos[0][0].BackupID != runID || r.BackupInfos[0][0].EndTimeMs != 0 {
+		t.Errorf("the run: %s %v", r.Err.Name(), r.BackupInfos)
+	}
+	// The dropped table's backup is recorded failed, under the id planned.
+	waitFor(t, 10*time.Second, "the dropped table's backup recorded", func() bool {
+		m.srv.cold.mu.Lock()
+		defer m.srv.cold.mu.Unlock()
+		rec := m.srv.cold.records[runID+1]
+		return rec != nil && rec.Failed && rec.AppID == 7
 	})
 }
