@@ -186,6 +186,7 @@ func TestDefaults(t *testing.T) {
 		{"meta.balance_op_count", cfg.MetaServer.BalanceOpCountPerRound, 10},
 		{"meta.replica range", [2]int{cfg.MetaServer.MinAllowedReplicaCount, cfg.MetaServer.MaxAllowedReplicaCount}, [2]int{1, 5}},
 		{"meta.cold_backup_disabled", cfg.MetaServer.ColdBackupDisabled, true},
+		{"meta.min_backup_interval_seconds", cfg.MetaServer.MinBackupIntervalSeconds, int64(86400)},
 		{"rep.data_dirs", cfg.Replication.DataDirs, []DataDir{{DefaultDataDirTag, "data"}}},
 		{"rep.replica dir", cfg.Replication.DataDirs[0].ReplicaDir("replica"), "data/replica/reps"},
 		{"rep.slog", cfg.Replication.SlogDir, "data"},

@@ -62,6 +62,7 @@ var flagDescriptions = map[flagKey]string{
 	{"meta_server", "min_allowed_replica_count"}:                 "smallest replica count a table may have",
 	{"meta_server", "max_allowed_replica_count"}:                 "largest replica count a table may have",
 	{"meta_server", "cold_backup_disabled"}:                      "false enables cold backup and restore RPCs on the meta server; true answers them ERR_SERVICE_NOT_ACTIVE",
+	{"meta_server", "min_backup_interval_seconds"}:               "shortest backup policy interval in seconds (not an upstream key: upstream fixes one day; lower it only in tests)",
 	{"meta_server", "enable_white_list"}:                         "only replica servers in replica_white_list may join",
 	{"meta_server", "replica_white_list"}:                        "replica servers allowed to join, ip:port,...",
 	{"meta_server", "send_host_port_fields"}:                     "fill the hp_* (host_port) fields of the meta server's replies, as Pegasus 2.6 does",

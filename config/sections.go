@@ -285,9 +285,14 @@ type MetaServer struct {
 	MinAllowedReplicaCount          int // default 1
 	MaxAllowedReplicaCount          int // default 5
 
-	ColdBackupDisabled bool     // default true
-	EnableWhiteList    bool     // enable_white_list
-	ReplicaWhiteList   []string // replica_white_list, host:port items
+	ColdBackupDisabled bool // default true
+	// MinBackupIntervalSeconds (min_backup_interval_seconds, default 86400)
+	// is the shortest interval a backup policy may have. Not an upstream key
+	// (upstream fixes it at one day): lowering it is for tests, which need
+	// policies that run every few seconds.
+	MinBackupIntervalSeconds int64
+	EnableWhiteList          bool     // enable_white_list
+	ReplicaWhiteList         []string // replica_white_list, host:port items
 
 	// SendHostPortFields (send_host_port_fields, default false) makes the meta
 	// server fill the hp_* (host_port) twins of the address fields in its
@@ -344,6 +349,7 @@ func decodeMetaServer(r *sectionReader) MetaServer {
 		MinAllowedReplicaCount:               r.integer("min_allowed_replica_count", 1, positive),
 		MaxAllowedReplicaCount:               r.integer("max_allowed_replica_count", 5, positive),
 		ColdBackupDisabled:                   r.boolean("cold_backup_disabled", true),
+		MinBackupIntervalSeconds:             r.int64("min_backup_interval_seconds", 86400, positive),
 		EnableWhiteList:                      r.boolean("enable_white_list", false),
 		SendHostPortFields:                   r.boolean("send_host_port_fields", false),
 	}

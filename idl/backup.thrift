@@ -1,8 +1,40 @@
-// Cold backup and restore admin messages. Not implemented by our servers yet.
+// Cold backup and restore admin messages (upstream Pegasus 2.6 idl/backup.thrift).
 
 include "dsn.thrift"
 
 namespace go gen.backup
+
+struct configuration_add_backup_policy_request {
+    1: string backup_provider_type;
+    2: string policy_name;
+    3: list<i32> app_ids;
+    4: i64 backup_interval_seconds;
+    5: i32 backup_history_count_to_keep;
+    6: string start_time;
+}
+
+struct configuration_add_backup_policy_response {
+    1: dsn.error_code err;
+    2: string hint_message;
+}
+
+struct configuration_modify_backup_policy_request {
+    1: string policy_name;
+    2: optional list<i32> add_appids;
+    3: optional list<i32> removal_appids;
+    4: optional i64 new_backup_interval_sec;
+    5: optional i32 backup_history_count_to_keep;
+    6: optional bool is_disable;
+    // hour:minute
+    7: optional string start_time;
+    // disable even while a backup of the policy is running
+    8: optional bool force_disable;
+}
+
+struct configuration_modify_backup_policy_response {
+    1: dsn.error_code err;
+    2: string hint_message;
+}
 
 struct policy_entry {
     1: string policy_name;

@@ -308,7 +308,7 @@ var adminCodes = map[string]bool{
 	CodeUpdateAppEnv: true, CodeControlMeta: true, CodeProposeBalancer: true,
 	CodeSetMaxReplicaCount: true, CodeSetAtomicIdempotent: true, CodeStartRecovery: true,
 	CodeAddDuplication: true, CodeModifyDuplication: true,
-	CodeStartBackupApp: true, CodeStartRestore: true,
+	CodeStartBackupApp: true, CodeStartRestore: true, CodeAddBackupPolicy: true, CodeModifyBackupPolicy: true,
 	CodeStartPartitionSplit: true, CodeControlPartitionSplit: true,
 	CodeStartBulkLoad: true, CodeControlBulkLoad: true, CodeClearBulkLoad: true,
 	CodeStartManualCompact: true, CodeDiskMigrate: true, CodeAddNewDisk: true, CodeDetectHotkey: true,

@@ -32,7 +32,9 @@ const (
 	CodeQueryDuplication         = "RPC_CM_QUERY_DUPLICATION"
 	CodeAddDuplication           = "RPC_CM_ADD_DUPLICATION"
 	CodeModifyDuplication        = "RPC_CM_MODIFY_DUPLICATION"
+	CodeAddBackupPolicy          = "RPC_CM_ADD_BACKUP_POLICY"
 	CodeQueryBackupPolicy        = "RPC_CM_QUERY_BACKUP_POLICY"
+	CodeModifyBackupPolicy       = "RPC_CM_MODIFY_BACKUP_POLICY"
 	CodeStartBackupApp           = "RPC_CM_START_BACKUP_APP"
 	CodeQueryBackupStatus        = "RPC_CM_QUERY_BACKUP_STATUS"
 	CodeStartRestore             = "RPC_CM_START_RESTORE"
@@ -155,7 +157,9 @@ func Catalogue() map[string]Method {
 		method(CodeQueryDuplication, duplication.NewDuplicationQueryRequest, duplication.NewDuplicationQueryResponse),
 		method(CodeAddDuplication, duplication.NewDuplicationAddRequest, duplication.NewDuplicationAddResponse),
 		method(CodeModifyDuplication, duplication.NewDuplicationModifyRequest, duplication.NewDuplicationModifyResponse),
+		method(CodeAddBackupPolicy, backup.NewConfigurationAddBackupPolicyRequest, backup.NewConfigurationAddBackupPolicyResponse),
 		method(CodeQueryBackupPolicy, backup.NewConfigurationQueryBackupPolicyRequest, backup.NewConfigurationQueryBackupPolicyResponse),
+		method(CodeModifyBackupPolicy, backup.NewConfigurationModifyBackupPolicyRequest, backup.NewConfigurationModifyBackupPolicyResponse),
 		method(CodeStartBackupApp, backup.NewStartBackupAppRequest, backup.NewStartBackupAppResponse),
 		method(CodeQueryBackupStatus, backup.NewQueryBackupStatusRequest, backup.NewQueryBackupStatusResponse),
 		method(CodeStartRestore, backup.NewConfigurationRestoreRequest, admin.NewConfigurationCreateAppResponse),

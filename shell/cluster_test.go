@@ -20,9 +20,11 @@ import (
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
 	"github.com/pegasusgo/pegasus/idl/gen/radmin"
+	"github.com/pegasusgo/pegasus/internal/coldbackup"
 	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/shell"
+	"github.com/pegasusgo/pegasus/storage/blockservice"
 )
 
 // testCluster is an in-process meta server with fake replica servers that
@@ -64,6 +66,10 @@ func startMeta(t *testing.T, minLive int) string {
 		LBInterval:      200 * time.Millisecond,
 		MinLiveNodes:    minLive,
 		DefaultTables:   []meta.DefaultTable{{Name: "temp", PartitionCount: 8, ReplicaCount: 3}},
+		// Provider "fs" for the backup policy commands ("local", which the
+		// one-time backup tests use, stays unconfigured).
+		ColdBackup: coldbackup.Options{Root: "onebox", Providers: map[string]blockservice.Config{
+			"fs": {Type: blockservice.TypeLocal, Args: []string{t.TempDir()}}}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -74,6 +74,7 @@ func (s *Shell) register() {
 	s.registerData()
 	s.registerCompact()
 	s.registerBackup()
+	s.registerBackupPolicies()
 	s.add(&command{name: "remote_command", help: "send a control command to servers",
 		opts: opts.Set{optType, optList, optResolve}, extra: "<command> [arguments...]", run: cmdRemoteCommand})
 	s.add(&command{name: "server_info", help: "show the version and start time of every server",

@@ -36,6 +36,7 @@ func (s *Server) Register(mux *rpc.Mux) {
 	s.registerBalancer(mux)
 	s.registerManualCompact(mux)
 	s.registerBackup(mux)
+	s.registerBackupPolicies(mux)
 	s.cmds.Handle(mux)
 
 	// The rest of the catalogue is outside this release: answer at once with

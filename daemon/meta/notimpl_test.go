@@ -11,8 +11,8 @@ import (
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
-// The queries admin-cli sends for features of later releases (backup policies,
-// duplication list, partition split, bulk load) get a prompt,
+// The queries admin-cli sends for features of later releases (duplication
+// list, partition split, bulk load) get a prompt,
 // well-formed answer: err ERR_NOT_IMPLEMENTED and the hint where the response
 // has one, over a connection that stays usable.
 func TestLaterFeatureQueriesAnswerNotImplemented(t *testing.T) {
@@ -23,8 +23,7 @@ func TestLaterFeatureQueriesAnswerNotImplemented(t *testing.T) {
 		code string
 		hint string // the response field holding the hint; "" when it has none
 	}{
-		{rpc.CodeQueryBackupPolicy, "HintMsg"}, // backup policies; one-time backups are served
-		{rpc.CodeQueryDuplication, ""},         // duplication_query_response has no hint
+		{rpc.CodeQueryDuplication, ""}, // duplication_query_response has no hint
 		{rpc.CodeQueryPartitionSplit, "HintMsg"},
 		{rpc.CodeQueryBulkLoadStatus, "HintMsg"},
 	}

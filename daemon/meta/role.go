@@ -71,6 +71,7 @@ func OptionsFromConfig(cfg *config.Config, self string) Options {
 
 		ColdBackupDisabled: ms.ColdBackupDisabled,
 		ColdBackup:         coldbackup.FromConfig(cfg),
+		MinBackupInterval:  time.Duration(ms.MinBackupIntervalSeconds) * time.Second,
 	}
 }
 

@@ -84,6 +84,12 @@ type Options struct {
 	// ERR_SERVICE_NOT_ACTIVE; ColdBackup configures them (backup.go).
 	ColdBackupDisabled bool
 	ColdBackup         coldbackup.Options
+	// MinBackupInterval is the shortest backup policy interval (24 h, as
+	// upstream; [meta_server] min_backup_interval_seconds lowers it for
+	// tests). PolicyCheckInterval is how often the leader looks at its
+	// policies: MinBackupInterval/10 within [1 s, 300 s] (backuppolicy.go).
+	MinBackupInterval   time.Duration
+	PolicyCheckInterval time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -132,6 +138,8 @@ func (o *Options) setDefaults() {
 	if o.ClusterRoot == "" {
 		o.ClusterRoot = "/"
 	}
+	def(&o.MinBackupInterval, 24*time.Hour)
+	def(&o.PolicyCheckInterval, min(max(o.MinBackupInterval/10, time.Second), policyCheckEvery))
 }
 
 // Server is one meta server process.
@@ -159,7 +167,8 @@ type Server struct {
 	// their change (leaderop.go).
 	opLog *ratelog.Limiter
 
-	cold *coldBackups // one-time backups (backup.go)
+	cold *coldBackups    // one-time backups (backup.go)
+	pol  *backupPolicies // backup policies (backuppolicy.go)
 }
 
 // New returns a meta server. Register its handlers on a mux with Register and serve
@@ -182,6 +191,7 @@ func New(opts Options) (*Server, error) {
 		storeRetry: time.Second,
 		opLog:      ratelog.New(opLogEvery),
 		cold:       newColdBackups(opts.ColdBackup),
+		pol:        newBackupPolicies(),
 	}
 	s.cmds = remotecmd.New("meta", opts.StartTime)
 	s.registerCommands()
@@ -312,6 +322,7 @@ func (s *Server) lead(ctx context.Context, term *metastore.Term) {
 		}
 	}
 	s.resumeBackups(lt)
+	s.loadPolicies(lt)
 	s.mu.Lock()
 	s.term = lt
 	s.leaderHint = s.opts.Self
@@ -319,6 +330,7 @@ func (s *Server) lead(ctx context.Context, term *metastore.Term) {
 	s.log.Info("meta leader ready", "tables", len(lt.state.byName))
 
 	go s.fdLoop(lt)
+	go s.policyLoop(lt)
 	s.cureLoop(lt)
 }
 

@@ -23,6 +23,1259 @@ var _ = bytes.Equal
 var _ = base.GoUnusedProtection__
 
 // Attributes:
+//   - BackupProviderType
+//   - PolicyName
+//   - AppIds
+//   - BackupIntervalSeconds
+//   - BackupHistoryCountToKeep
+//   - StartTime
+type ConfigurationAddBackupPolicyRequest struct {
+	BackupProviderType       string  `thrift:"backup_provider_type,1" db:"backup_provider_type" json:"backup_provider_type"`
+	PolicyName               string  `thrift:"policy_name,2" db:"policy_name" json:"policy_name"`
+	AppIds                   []int32 `thrift:"app_ids,3" db:"app_ids" json:"app_ids"`
+	BackupIntervalSeconds    int64   `thrift:"backup_interval_seconds,4" db:"backup_interval_seconds" json:"backup_interval_seconds"`
+	BackupHistoryCountToKeep int32   `thrift:"backup_history_count_to_keep,5" db:"backup_history_count_to_keep" json:"backup_history_count_to_keep"`
+	StartTime                string  `thrift:"start_time,6" db:"start_time" json:"start_time"`
+}
+
+func NewConfigurationAddBackupPolicyRequest() *ConfigurationAddBackupPolicyRequest {
+	return &ConfigurationAddBackupPolicyRequest{}
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) GetBackupProviderType() string {
+	return p.BackupProviderType
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) GetPolicyName() string {
+	return p.PolicyName
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) GetAppIds() []int32 {
+	return p.AppIds
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) GetBackupIntervalSeconds() int64 {
+	return p.BackupIntervalSeconds
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) GetBackupHistoryCountToKeep() int32 {
+	return p.BackupHistoryCountToKeep
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) GetStartTime() string {
+	return p.StartTime
+}
+func (p *ConfigurationAddBackupPolicyRequest) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 6:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField6(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.BackupProviderType = v
+	}
+	return nil
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.PolicyName = v
+	}
+	return nil
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]int32, 0, size)
+	p.AppIds = tSlice
+	for i := 0; i < size; i++ {
+		var _elem0 int32
+		if v, err := iprot.ReadI32(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_elem0 = v
+		}
+		p.AppIds = append(p.AppIds, _elem0)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.BackupIntervalSeconds = v
+	}
+	return nil
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 5: ", err)
+	} else {
+		p.BackupHistoryCountToKeep = v
+	}
+	return nil
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) ReadField6(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 6: ", err)
+	} else {
+		p.StartTime = v
+	}
+	return nil
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "configuration_add_backup_policy_request"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField6(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "backup_provider_type", thrift.STRING, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:backup_provider_type: ", p), err)
+	}
+	if err := oprot.WriteString(ctx, string(p.BackupProviderType)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.backup_provider_type (1) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:backup_provider_type: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "policy_name", thrift.STRING, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:policy_name: ", p), err)
+	}
+	if err := oprot.WriteString(ctx, string(p.PolicyName)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.policy_name (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:policy_name: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "app_ids", thrift.LIST, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:app_ids: ", p), err)
+	}
+	if err := oprot.WriteListBegin(ctx, thrift.I32, len(p.AppIds)); err != nil {
+		return thrift.PrependError("error writing list begin: ", err)
+	}
+	for _, v := range p.AppIds {
+		if err := oprot.WriteI32(ctx, int32(v)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+		}
+	}
+	if err := oprot.WriteListEnd(ctx); err != nil {
+		return thrift.PrependError("error writing list end: ", err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:app_ids: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "backup_interval_seconds", thrift.I64, 4); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:backup_interval_seconds: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.BackupIntervalSeconds)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.backup_interval_seconds (4) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 4:backup_interval_seconds: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "backup_history_count_to_keep", thrift.I32, 5); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:backup_history_count_to_keep: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.BackupHistoryCountToKeep)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.backup_history_count_to_keep (5) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 5:backup_history_count_to_keep: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) writeField6(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "start_time", thrift.STRING, 6); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 6:start_time: ", p), err)
+	}
+	if err := oprot.WriteString(ctx, string(p.StartTime)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.start_time (6) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 6:start_time: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) Equals(other *ConfigurationAddBackupPolicyRequest) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.BackupProviderType != other.BackupProviderType {
+		return false
+	}
+	if p.PolicyName != other.PolicyName {
+		return false
+	}
+	if len(p.AppIds) != len(other.AppIds) {
+		return false
+	}
+	for i, _tgt := range p.AppIds {
+		_src1 := other.AppIds[i]
+		if _tgt != _src1 {
+			return false
+		}
+	}
+	if p.BackupIntervalSeconds != other.BackupIntervalSeconds {
+		return false
+	}
+	if p.BackupHistoryCountToKeep != other.BackupHistoryCountToKeep {
+		return false
+	}
+	if p.StartTime != other.StartTime {
+		return false
+	}
+	return true
+}
+
+func (p *ConfigurationAddBackupPolicyRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ConfigurationAddBackupPolicyRequest(%+v)", *p)
+}
+
+// Attributes:
+//   - Err
+//   - HintMessage
+type ConfigurationAddBackupPolicyResponse struct {
+	Err         *base.ErrorCode `thrift:"err,1" db:"err" json:"err"`
+	HintMessage string          `thrift:"hint_message,2" db:"hint_message" json:"hint_message"`
+}
+
+func NewConfigurationAddBackupPolicyResponse() *ConfigurationAddBackupPolicyResponse {
+	return &ConfigurationAddBackupPolicyResponse{}
+}
+
+var ConfigurationAddBackupPolicyResponse_Err_DEFAULT *base.ErrorCode
+
+func (p *ConfigurationAddBackupPolicyResponse) GetErr() *base.ErrorCode {
+	if !p.IsSetErr() {
+		return ConfigurationAddBackupPolicyResponse_Err_DEFAULT
+	}
+	return p.Err
+}
+
+func (p *ConfigurationAddBackupPolicyResponse) GetHintMessage() string {
+	return p.HintMessage
+}
+func (p *ConfigurationAddBackupPolicyResponse) IsSetErr() bool {
+	return p.Err != nil
+}
+
+func (p *ConfigurationAddBackupPolicyResponse) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *ConfigurationAddBackupPolicyResponse) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Err = &base.ErrorCode{}
+	if err := p.Err.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Err), err)
+	}
+	return nil
+}
+
+func (p *ConfigurationAddBackupPolicyResponse) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.HintMessage = v
+	}
+	return nil
+}
+
+func (p *ConfigurationAddBackupPolicyResponse) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "configuration_add_backup_policy_response"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *ConfigurationAddBackupPolicyResponse) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "err", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:err: ", p), err)
+	}
+	if err := p.Err.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Err), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:err: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationAddBackupPolicyResponse) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "hint_message", thrift.STRING, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:hint_message: ", p), err)
+	}
+	if err := oprot.WriteString(ctx, string(p.HintMessage)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.hint_message (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:hint_message: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationAddBackupPolicyResponse) Equals(other *ConfigurationAddBackupPolicyResponse) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Err.Equals(other.Err) {
+		return false
+	}
+	if p.HintMessage != other.HintMessage {
+		return false
+	}
+	return true
+}
+
+func (p *ConfigurationAddBackupPolicyResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ConfigurationAddBackupPolicyResponse(%+v)", *p)
+}
+
+// Attributes:
+//   - PolicyName
+//   - AddAppids
+//   - RemovalAppids
+//   - NewBackupIntervalSec_
+//   - BackupHistoryCountToKeep
+//   - IsDisable
+//   - StartTime
+//   - ForceDisable
+type ConfigurationModifyBackupPolicyRequest struct {
+	PolicyName               string  `thrift:"policy_name,1" db:"policy_name" json:"policy_name"`
+	AddAppids                []int32 `thrift:"add_appids,2" db:"add_appids" json:"add_appids,omitempty"`
+	RemovalAppids            []int32 `thrift:"removal_appids,3" db:"removal_appids" json:"removal_appids,omitempty"`
+	NewBackupIntervalSec_    *int64  `thrift:"new_backup_interval_sec,4" db:"new_backup_interval_sec" json:"new_backup_interval_sec,omitempty"`
+	BackupHistoryCountToKeep *int32  `thrift:"backup_history_count_to_keep,5" db:"backup_history_count_to_keep" json:"backup_history_count_to_keep,omitempty"`
+	IsDisable                *bool   `thrift:"is_disable,6" db:"is_disable" json:"is_disable,omitempty"`
+	StartTime                *string `thrift:"start_time,7" db:"start_time" json:"start_time,omitempty"`
+	ForceDisable             *bool   `thrift:"force_disable,8" db:"force_disable" json:"force_disable,omitempty"`
+}
+
+func NewConfigurationModifyBackupPolicyRequest() *ConfigurationModifyBackupPolicyRequest {
+	return &ConfigurationModifyBackupPolicyRequest{}
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) GetPolicyName() string {
+	return p.PolicyName
+}
+
+var ConfigurationModifyBackupPolicyRequest_AddAppids_DEFAULT []int32
+
+func (p *ConfigurationModifyBackupPolicyRequest) GetAddAppids() []int32 {
+	return p.AddAppids
+}
+
+var ConfigurationModifyBackupPolicyRequest_RemovalAppids_DEFAULT []int32
+
+func (p *ConfigurationModifyBackupPolicyRequest) GetRemovalAppids() []int32 {
+	return p.RemovalAppids
+}
+
+var ConfigurationModifyBackupPolicyRequest_NewBackupIntervalSec__DEFAULT int64
+
+func (p *ConfigurationModifyBackupPolicyRequest) GetNewBackupIntervalSec_() int64 {
+	if !p.IsSetNewBackupIntervalSec_() {
+		return ConfigurationModifyBackupPolicyRequest_NewBackupIntervalSec__DEFAULT
+	}
+	return *p.NewBackupIntervalSec_
+}
+
+var ConfigurationModifyBackupPolicyRequest_BackupHistoryCountToKeep_DEFAULT int32
+
+func (p *ConfigurationModifyBackupPolicyRequest) GetBackupHistoryCountToKeep() int32 {
+	if !p.IsSetBackupHistoryCountToKeep() {
+		return ConfigurationModifyBackupPolicyRequest_BackupHistoryCountToKeep_DEFAULT
+	}
+	return *p.BackupHistoryCountToKeep
+}
+
+var ConfigurationModifyBackupPolicyRequest_IsDisable_DEFAULT bool
+
+func (p *ConfigurationModifyBackupPolicyRequest) GetIsDisable() bool {
+	if !p.IsSetIsDisable() {
+		return ConfigurationModifyBackupPolicyRequest_IsDisable_DEFAULT
+	}
+	return *p.IsDisable
+}
+
+var ConfigurationModifyBackupPolicyRequest_StartTime_DEFAULT string
+
+func (p *ConfigurationModifyBackupPolicyRequest) GetStartTime() string {
+	if !p.IsSetStartTime() {
+		return ConfigurationModifyBackupPolicyRequest_StartTime_DEFAULT
+	}
+	return *p.StartTime
+}
+
+var ConfigurationModifyBackupPolicyRequest_ForceDisable_DEFAULT bool
+
+func (p *ConfigurationModifyBackupPolicyRequest) GetForceDisable() bool {
+	if !p.IsSetForceDisable() {
+		return ConfigurationModifyBackupPolicyRequest_ForceDisable_DEFAULT
+	}
+	return *p.ForceDisable
+}
+func (p *ConfigurationModifyBackupPolicyRequest) IsSetAddAppids() bool {
+	return p.AddAppids != nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) IsSetRemovalAppids() bool {
+	return p.RemovalAppids != nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) IsSetNewBackupIntervalSec_() bool {
+	return p.NewBackupIntervalSec_ != nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) IsSetBackupHistoryCountToKeep() bool {
+	return p.BackupHistoryCountToKeep != nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) IsSetIsDisable() bool {
+	return p.IsDisable != nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) IsSetStartTime() bool {
+	return p.StartTime != nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) IsSetForceDisable() bool {
+	return p.ForceDisable != nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 6:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField6(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 7:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField7(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 8:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField8(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.PolicyName = v
+	}
+	return nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]int32, 0, size)
+	p.AddAppids = tSlice
+	for i := 0; i < size; i++ {
+		var _elem2 int32
+		if v, err := iprot.ReadI32(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_elem2 = v
+		}
+		p.AddAppids = append(p.AddAppids, _elem2)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]int32, 0, size)
+	p.RemovalAppids = tSlice
+	for i := 0; i < size; i++ {
+		var _elem3 int32
+		if v, err := iprot.ReadI32(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_elem3 = v
+		}
+		p.RemovalAppids = append(p.RemovalAppids, _elem3)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.NewBackupIntervalSec_ = &v
+	}
+	return nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 5: ", err)
+	} else {
+		p.BackupHistoryCountToKeep = &v
+	}
+	return nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) ReadField6(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 6: ", err)
+	} else {
+		p.IsDisable = &v
+	}
+	return nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) ReadField7(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 7: ", err)
+	} else {
+		p.StartTime = &v
+	}
+	return nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) ReadField8(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 8: ", err)
+	} else {
+		p.ForceDisable = &v
+	}
+	return nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "configuration_modify_backup_policy_request"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField6(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField7(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField8(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "policy_name", thrift.STRING, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:policy_name: ", p), err)
+	}
+	if err := oprot.WriteString(ctx, string(p.PolicyName)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.policy_name (1) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:policy_name: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if p.IsSetAddAppids() {
+		if err := oprot.WriteFieldBegin(ctx, "add_appids", thrift.LIST, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:add_appids: ", p), err)
+		}
+		if err := oprot.WriteListBegin(ctx, thrift.I32, len(p.AddAppids)); err != nil {
+			return thrift.PrependError("error writing list begin: ", err)
+		}
+		for _, v := range p.AddAppids {
+			if err := oprot.WriteI32(ctx, int32(v)); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+			}
+		}
+		if err := oprot.WriteListEnd(ctx); err != nil {
+			return thrift.PrependError("error writing list end: ", err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:add_appids: ", p), err)
+		}
+	}
+	return err
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if p.IsSetRemovalAppids() {
+		if err := oprot.WriteFieldBegin(ctx, "removal_appids", thrift.LIST, 3); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:removal_appids: ", p), err)
+		}
+		if err := oprot.WriteListBegin(ctx, thrift.I32, len(p.RemovalAppids)); err != nil {
+			return thrift.PrependError("error writing list begin: ", err)
+		}
+		for _, v := range p.RemovalAppids {
+			if err := oprot.WriteI32(ctx, int32(v)); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+			}
+		}
+		if err := oprot.WriteListEnd(ctx); err != nil {
+			return thrift.PrependError("error writing list end: ", err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 3:removal_appids: ", p), err)
+		}
+	}
+	return err
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if p.IsSetNewBackupIntervalSec_() {
+		if err := oprot.WriteFieldBegin(ctx, "new_backup_interval_sec", thrift.I64, 4); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:new_backup_interval_sec: ", p), err)
+		}
+		if err := oprot.WriteI64(ctx, int64(*p.NewBackupIntervalSec_)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.new_backup_interval_sec (4) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 4:new_backup_interval_sec: ", p), err)
+		}
+	}
+	return err
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if p.IsSetBackupHistoryCountToKeep() {
+		if err := oprot.WriteFieldBegin(ctx, "backup_history_count_to_keep", thrift.I32, 5); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:backup_history_count_to_keep: ", p), err)
+		}
+		if err := oprot.WriteI32(ctx, int32(*p.BackupHistoryCountToKeep)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.backup_history_count_to_keep (5) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 5:backup_history_count_to_keep: ", p), err)
+		}
+	}
+	return err
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) writeField6(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if p.IsSetIsDisable() {
+		if err := oprot.WriteFieldBegin(ctx, "is_disable", thrift.BOOL, 6); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 6:is_disable: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.IsDisable)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.is_disable (6) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 6:is_disable: ", p), err)
+		}
+	}
+	return err
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) writeField7(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if p.IsSetStartTime() {
+		if err := oprot.WriteFieldBegin(ctx, "start_time", thrift.STRING, 7); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 7:start_time: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.StartTime)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.start_time (7) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 7:start_time: ", p), err)
+		}
+	}
+	return err
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) writeField8(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if p.IsSetForceDisable() {
+		if err := oprot.WriteFieldBegin(ctx, "force_disable", thrift.BOOL, 8); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 8:force_disable: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.ForceDisable)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.force_disable (8) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 8:force_disable: ", p), err)
+		}
+	}
+	return err
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) Equals(other *ConfigurationModifyBackupPolicyRequest) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.PolicyName != other.PolicyName {
+		return false
+	}
+	if len(p.AddAppids) != len(other.AddAppids) {
+		return false
+	}
+	for i, _tgt := range p.AddAppids {
+		_src4 := other.AddAppids[i]
+		if _tgt != _src4 {
+			return false
+		}
+	}
+	if len(p.RemovalAppids) != len(other.RemovalAppids) {
+		return false
+	}
+	for i, _tgt := range p.RemovalAppids {
+		_src5 := other.RemovalAppids[i]
+		if _tgt != _src5 {
+			return false
+		}
+	}
+	if p.NewBackupIntervalSec_ != other.NewBackupIntervalSec_ {
+		if p.NewBackupIntervalSec_ == nil || other.NewBackupIntervalSec_ == nil {
+			return false
+		}
+		if (*p.NewBackupIntervalSec_) != (*other.NewBackupIntervalSec_) {
+			return false
+		}
+	}
+	if p.BackupHistoryCountToKeep != other.BackupHistoryCountToKeep {
+		if p.BackupHistoryCountToKeep == nil || other.BackupHistoryCountToKeep == nil {
+			return false
+		}
+		if (*p.BackupHistoryCountToKeep) != (*other.BackupHistoryCountToKeep) {
+			return false
+		}
+	}
+	if p.IsDisable != other.IsDisable {
+		if p.IsDisable == nil || other.IsDisable == nil {
+			return false
+		}
+		if (*p.IsDisable) != (*other.IsDisable) {
+			return false
+		}
+	}
+	if p.StartTime != other.StartTime {
+		if p.StartTime == nil || other.StartTime == nil {
+			return false
+		}
+		if (*p.StartTime) != (*other.StartTime) {
+			return false
+		}
+	}
+	if p.ForceDisable != other.ForceDisable {
+		if p.ForceDisable == nil || other.ForceDisable == nil {
+			return false
+		}
+		if (*p.ForceDisable) != (*other.ForceDisable) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *ConfigurationModifyBackupPolicyRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ConfigurationModifyBackupPolicyRequest(%+v)", *p)
+}
+
+// Attributes:
+//   - Err
+//   - HintMessage
+type ConfigurationModifyBackupPolicyResponse struct {
+	Err         *base.ErrorCode `thrift:"err,1" db:"err" json:"err"`
+	HintMessage string          `thrift:"hint_message,2" db:"hint_message" json:"hint_message"`
+}
+
+func NewConfigurationModifyBackupPolicyResponse() *ConfigurationModifyBackupPolicyResponse {
+	return &ConfigurationModifyBackupPolicyResponse{}
+}
+
+var ConfigurationModifyBackupPolicyResponse_Err_DEFAULT *base.ErrorCode
+
+func (p *ConfigurationModifyBackupPolicyResponse) GetErr() *base.ErrorCode {
+	if !p.IsSetErr() {
+		return ConfigurationModifyBackupPolicyResponse_Err_DEFAULT
+	}
+	return p.Err
+}
+
+func (p *ConfigurationModifyBackupPolicyResponse) GetHintMessage() string {
+	return p.HintMessage
+}
+func (p *ConfigurationModifyBackupPolicyResponse) IsSetErr() bool {
+	return p.Err != nil
+}
+
+func (p *ConfigurationModifyBackupPolicyResponse) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *ConfigurationModifyBackupPolicyResponse) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Err = &base.ErrorCode{}
+	if err := p.Err.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Err), err)
+	}
+	return nil
+}
+
+func (p *ConfigurationModifyBackupPolicyResponse) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.HintMessage = v
+	}
+	return nil
+}
+
+func (p *ConfigurationModifyBackupPolicyResponse) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "configuration_modify_backup_policy_response"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *ConfigurationModifyBackupPolicyResponse) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "err", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:err: ", p), err)
+	}
+	if err := p.Err.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Err), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:err: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationModifyBackupPolicyResponse) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "hint_message", thrift.STRING, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:hint_message: ", p), err)
+	}
+	if err := oprot.WriteString(ctx, string(p.HintMessage)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.hint_message (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:hint_message: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationModifyBackupPolicyResponse) Equals(other *ConfigurationModifyBackupPolicyResponse) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Err.Equals(other.Err) {
+		return false
+	}
+	if p.HintMessage != other.HintMessage {
+		return false
+	}
+	return true
+}
+
+func (p *ConfigurationModifyBackupPolicyResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ConfigurationModifyBackupPolicyResponse(%+v)", *p)
+}
+
+// Attributes:
 //   - PolicyName
 //   - BackupProviderType
 //   - BackupIntervalSeconds
@@ -205,13 +1458,13 @@ func (p *PolicyEntry) ReadField4(ctx context.Context, iprot thrift.TProtocol) er
 	tSet := make([]int32, 0, size)
 	p.AppIds = tSet
 	for i := 0; i < size; i++ {
-		var _elem0 int32
+		var _elem6 int32
 		if v, err := iprot.ReadI32(ctx); err != nil {
 			return thrift.PrependError("error reading field 0: ", err)
 		} else {
-			_elem0 = v
+			_elem6 = v
 		}
-		p.AppIds = append(p.AppIds, _elem0)
+		p.AppIds = append(p.AppIds, _elem6)
 	}
 	if err := iprot.ReadSetEnd(ctx); err != nil {
 		return thrift.PrependError("error reading set end: ", err)
@@ -412,8 +1665,8 @@ func (p *PolicyEntry) Equals(other *PolicyEntry) bool {
 		return false
 	}
 	for i, _tgt := range p.AppIds {
-		_src1 := other.AppIds[i]
-		if _tgt != _src1 {
+		_src7 := other.AppIds[i]
+		if _tgt != _src7 {
 			return false
 		}
 	}
@@ -571,13 +1824,13 @@ func (p *BackupEntry) ReadField4(ctx context.Context, iprot thrift.TProtocol) er
 	tSet := make([]int32, 0, size)
 	p.AppIds = tSet
 	for i := 0; i < size; i++ {
-		var _elem2 int32
+		var _elem8 int32
 		if v, err := iprot.ReadI32(ctx); err != nil {
 			return thrift.PrependError("error reading field 0: ", err)
 		} else {
-			_elem2 = v
+			_elem8 = v
 		}
-		p.AppIds = append(p.AppIds, _elem2)
+		p.AppIds = append(p.AppIds, _elem8)
 	}
 	if err := iprot.ReadSetEnd(ctx); err != nil {
 		return thrift.PrependError("error reading set end: ", err)
@@ -703,8 +1956,8 @@ func (p *BackupEntry) Equals(other *BackupEntry) bool {
 		return false
 	}
 	for i, _tgt := range p.AppIds {
-		_src3 := other.AppIds[i]
-		if _tgt != _src3 {
+		_src9 := other.AppIds[i]
+		if _tgt != _src9 {
 			return false
 		}
 	}
@@ -794,13 +2047,13 @@ func (p *ConfigurationQueryBackupPolicyRequest) ReadField1(ctx context.Context, 
 	tSlice := make([]string, 0, size)
 	p.PolicyNames = tSlice
 	for i := 0; i < size; i++ {
-		var _elem4 string
+		var _elem10 string
 		if v, err := iprot.ReadString(ctx); err != nil {
 			return thrift.PrependError("error reading field 0: ", err)
 		} else {
-			_elem4 = v
+			_elem10 = v
 		}
-		p.PolicyNames = append(p.PolicyNames, _elem4)
+		p.PolicyNames = append(p.PolicyNames, _elem10)
 	}
 	if err := iprot.ReadListEnd(ctx); err != nil {
 		return thrift.PrependError("error reading list end: ", err)
@@ -882,8 +2135,8 @@ func (p *ConfigurationQueryBackupPolicyRequest) Equals(other *ConfigurationQuery
 		return false
 	}
 	for i, _tgt := range p.PolicyNames {
-		_src5 := other.PolicyNames[i]
-		if _tgt != _src5 {
+		_src11 := other.PolicyNames[i]
+		if _tgt != _src11 {
 			return false
 		}
 	}
@@ -1034,11 +2287,11 @@ func (p *ConfigurationQueryBackupPolicyResponse) ReadField2(ctx context.Context,
 	tSlice := make([]*PolicyEntry, 0, size)
 	p.Policys = tSlice
 	for i := 0; i < size; i++ {
-		_elem6 := &PolicyEntry{}
-		if err := _elem6.Read(ctx, iprot); err != nil {
-			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem6), err)
+		_elem12 := &PolicyEntry{}
+		if err := _elem12.Read(ctx, iprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem12), err)
 		}
-		p.Policys = append(p.Policys, _elem6)
+		p.Policys = append(p.Policys, _elem12)
 	}
 	if err := iprot.ReadListEnd(ctx); err != nil {
 		return thrift.PrependError("error reading list end: ", err)
@@ -1059,18 +2312,18 @@ func (p *ConfigurationQueryBackupPolicyResponse) ReadField3(ctx context.Context,
 			return thrift.PrependError("error reading list begin: ", err)
 		}
 		tSlice := make([]*BackupEntry, 0, size)
-		_elem7 := tSlice
+		_elem13 := tSlice
 		for i := 0; i < size; i++ {
-			_elem8 := &BackupEntry{}
-			if err := _elem8.Read(ctx, iprot); err != nil {
-				return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem8), err)
+			_elem14 := &BackupEntry{}
+			if err := _elem14.Read(ctx, iprot); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem14), err)
 			}
-			_elem7 = append(_elem7, _elem8)
+			_elem13 = append(_elem13, _elem14)
 		}
 		if err := iprot.ReadListEnd(ctx); err != nil {
 			return thrift.PrependError("error reading list end: ", err)
 		}
-		p.BackupInfos = append(p.BackupInfos, _elem7)
+		p.BackupInfos = append(p.BackupInfos, _elem13)
 	}
 	if err := iprot.ReadListEnd(ctx); err != nil {
 		return thrift.PrependError("error reading list end: ", err)
@@ -1205,8 +2458,8 @@ func (p *ConfigurationQueryBackupPolicyResponse) Equals(other *ConfigurationQuer
 		return false
 	}
 	for i, _tgt := range p.Policys {
-		_src9 := other.Policys[i]
-		if !_tgt.Equals(_src9) {
+		_src15 := other.Policys[i]
+		if !_tgt.Equals(_src15) {
 			return false
 		}
 	}
@@ -1214,13 +2467,13 @@ func (p *ConfigurationQueryBackupPolicyResponse) Equals(other *ConfigurationQuer
 		return false
 	}
 	for i, _tgt := range p.BackupInfos {
-		_src10 := other.BackupInfos[i]
-		if len(_tgt) != len(_src10) {
+		_src16 := other.BackupInfos[i]
+		if len(_tgt) != len(_src16) {
 			return false
 		}
 		for i, _tgt := range _tgt {
-			_src11 := _src10[i]
-			if !_tgt.Equals(_src11) {
+			_src17 := _src16[i]
+			if !_tgt.Equals(_src17) {
 				return false
 			}
 		}
@@ -2351,11 +3604,11 @@ func (p *QueryBackupStatusResponse) ReadField3(ctx context.Context, iprot thrift
 	tSlice := make([]*BackupItem, 0, size)
 	p.BackupItems = tSlice
 	for i := 0; i < size; i++ {
-		_elem12 := &BackupItem{}
-		if err := _elem12.Read(ctx, iprot); err != nil {
-			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem12), err)
+		_elem18 := &BackupItem{}
+		if err := _elem18.Read(ctx, iprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem18), err)
 		}
-		p.BackupItems = append(p.BackupItems, _elem12)
+		p.BackupItems = append(p.BackupItems, _elem18)
 	}
 	if err := iprot.ReadListEnd(ctx); err != nil {
 		return thrift.PrependError("error reading list end: ", err)
@@ -2452,8 +3705,8 @@ func (p *QueryBackupStatusResponse) Equals(other *QueryBackupStatusResponse) boo
 		return false
 	}
 	for i, _tgt := range p.BackupItems {
-		_src13 := other.BackupItems[i]
-		if !_tgt.Equals(_src13) {
+		_src19 := other.BackupItems[i]
+		if !_tgt.Equals(_src19) {
 			return false
 		}
 	}
