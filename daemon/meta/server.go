@@ -160,6 +160,8 @@ type Server struct {
 	opLog *ratelog.Limiter
 
 	cold *coldBackups // one-time backups (backup.go)
+	// restores is the status of the restores into new tables (restorestatus.go).
+	restores *restores
 }
 
 // New returns a meta server. Register its handlers on a mux with Register and serve
@@ -182,6 +184,7 @@ func New(opts Options) (*Server, error) {
 		storeRetry: time.Second,
 		opLog:      ratelog.New(opLogEvery),
 		cold:       newColdBackups(opts.ColdBackup),
+		restores:   newRestores(),
 	}
 	s.cmds = remotecmd.New("meta", opts.StartTime)
 	s.registerCommands()
@@ -312,6 +315,7 @@ func (s *Server) lead(ctx context.Context, term *metastore.Term) {
 		}
 	}
 	s.resumeBackups(lt)
+	s.loadRestores(lt)
 	s.mu.Lock()
 	s.term = lt
 	s.leaderHint = s.opts.Self

@@ -16,6 +16,12 @@
 //	    3: i32 progress;            // 0-1000
 //	    4: optional string reason;
 //	}
+//
+// plus, ours, 5: optional string node in the report: the replica server
+// reporting (its listening address), which upstream takes from the
+// connection; in a cluster without authentication the connection's remote
+// address is an outgoing port, not the member's address.
+//
 //	struct configuration_report_restore_status_response { 1: dsn.error_code err; }
 //
 // Decoding never trusts a list length read from the wire for an allocation.
@@ -49,12 +55,21 @@ type QueryResponse struct {
 // NewQueryResponse returns an empty response.
 func NewQueryResponse() *QueryResponse { return &QueryResponse{Err: &base.ErrorCode{}} }
 
+// GetErr returns the error code (nil-safe), as the generated responses do.
+func (r *QueryResponse) GetErr() *base.ErrorCode {
+	if r == nil {
+		return nil
+	}
+	return r.Err
+}
+
 // ReportRequest is configuration_report_restore_status_request.
 type ReportRequest struct {
 	Pid           *base.Gpid
 	RestoreStatus *base.ErrorCode
 	Progress      int32
 	Reason        *string
+	Node          *string // ours: the reporting replica server
 }
 
 // NewReportRequest returns an empty request.
@@ -65,6 +80,14 @@ func NewReportRequest() *ReportRequest {
 // ReportResponse is configuration_report_restore_status_response.
 type ReportResponse struct {
 	Err *base.ErrorCode
+}
+
+// GetErr returns the error code (nil-safe), as the generated responses do.
+func (r *ReportResponse) GetErr() *base.ErrorCode {
+	if r == nil {
+		return nil
+	}
+	return r.Err
 }
 
 // NewReportResponse returns an empty response.
@@ -258,6 +281,11 @@ func (r *ReportRequest) Read(ctx context.Context, p thrift.TProtocol) error {
 			s, err := p.ReadString(ctx)
 			r.Reason = &s
 			return err
+		}},
+		field{5, thrift.STRING, func(ctx context.Context, p thrift.TProtocol) error {
+			s, err := p.ReadString(ctx)
+			r.Node = &s
+			return err
 		}})
 }
 
@@ -277,6 +305,12 @@ func (r *ReportRequest) Write(ctx context.Context, p thrift.TProtocol) error {
 				return nil
 			}
 			return writeField(ctx, p, "reason", thrift.STRING, 4, func() error { return p.WriteString(ctx, *r.Reason) })
+		},
+		func() error {
+			if r.Node == nil {
+				return nil
+			}
+			return writeField(ctx, p, "node", thrift.STRING, 5, func() error { return p.WriteString(ctx, *r.Node) })
 		})
 }
 

@@ -39,7 +39,7 @@ func TestRoundTrip(t *testing.T) {
 			RestoreStatus:   []*base.ErrorCode{base.NewErrorCode(base.ErrOK), base.NewErrorCode(base.ErrIgnoreBadData)},
 			RestoreProgress: []int32{1000, 420}}, NewQueryResponse()},
 		{&QueryResponse{Err: base.NewErrorCode(base.ErrAppDropped)}, NewQueryResponse()},
-		{&ReportRequest{Pid: base.NewGpid(3, 5), RestoreStatus: base.NewErrorCode(base.ErrCorruption), Progress: 12, Reason: &reason}, NewReportRequest()},
+		{&ReportRequest{Pid: base.NewGpid(3, 5), RestoreStatus: base.NewErrorCode(base.ErrCorruption), Progress: 12, Reason: &reason, Node: &reason}, NewReportRequest()},
 		{&ReportRequest{Pid: base.NewGpid(3, 0), RestoreStatus: base.NewErrorCode(base.ErrOK), Progress: 1000}, NewReportRequest()},
 		{&ReportResponse{Err: base.NewErrorCode(base.ErrOK)}, NewReportResponse()},
 	}
