@@ -51,11 +51,30 @@ type restoreRecord struct {
 }
 
 // restoreLive is one restore: its record and, in memory, the last status and
-// progress reported per partition.
+// progress each member reported, per partition.
 type restoreLive struct {
-	rec      restoreRecord
-	status   []string
-	progress []int32
+	rec     restoreRecord
+	reports []map[string]memberReport
+}
+
+type memberReport struct {
+	status   string
+	progress int32
+}
+
+// shown is what query_restore_status says of an unfinished partition: the
+// primary's report, else the most advanced member's.
+func (l *restoreLive) shown(pidx int, primary string) memberReport {
+	if r, ok := l.reports[pidx][primary]; ok {
+		return r
+	}
+	var best memberReport
+	for _, r := range l.reports[pidx] {
+		if best.status == "" || r.progress > best.progress {
+			best = r
+		}
+	}
+	return best
 }
 
 // restores is the meta server's restore state, that of the current leader
@@ -74,8 +93,11 @@ func newRestores() *restores { return &restores{byID: map[int32]*restoreLive{}} 
 func restoresPath(root string) string { return joinPath(root, "restore") }
 
 func newRestoreLive(rec restoreRecord) *restoreLive {
-	n := len(rec.Done)
-	return &restoreLive{rec: rec, status: make([]string, n), progress: make([]int32, n)}
+	l := &restoreLive{rec: rec, reports: make([]map[string]memberReport, len(rec.Done))}
+	for i := range l.reports {
+		l.reports[i] = map[string]memberReport{}
+	}
+	return l
 }
 
 // registerRestoreStatus installs the restore status RPCs.
@@ -306,7 +328,7 @@ func (s *Server) reportRestoreStatus(ctx context.Context, call *rpc.Call, req *r
 			return refuse(base.ErrObjectNotFound, "")
 		}
 		pidx := g.PartitionIndex
-		l.status[pidx], l.progress[pidx] = status, min(max(req.Progress, 0), 1000)
+		l.reports[pidx][node] = memberReport{status: status, progress: min(max(req.Progress, 0), 1000)}
 		// In progress is ERR_OK below 1000, as upstream reports it.
 		final := status == base.ErrOK && req.Progress == 1000 || status == base.ErrIgnoreBadData
 		var next *restoreRecord
@@ -367,10 +389,14 @@ func (s *Server) queryRestoreStatus(ctx context.Context, call *rpc.Call, req *re
 		s.mu.RLock()
 		a := op.lt.state.apps[req.RestoreAppID]
 		var status layer2.AppStatus
-		n := 0
+		var primaries []string
 		if a != nil {
-			status, n = a.info.Status, len(a.partitions)
+			status = a.info.Status
+			for _, pc := range a.partitions {
+				primaries = append(primaries, addrString(pc.Primary))
+			}
 		}
+		n := len(primaries)
 		s.mu.RUnlock()
 		switch {
 		case a == nil:
@@ -392,7 +418,8 @@ func (s *Server) queryRestoreStatus(ctx context.Context, call *rpc.Call, req *re
 			case l.rec.Done[i]:
 			default:
 				// Ongoing is ERR_OK below 1000, as upstream answers it.
-				st, prog = l.status[i], min(l.progress[i], 999)
+				r := l.shown(i, primaries[i])
+				st, prog = r.status, min(r.progress, 999)
 				if st == "" || st == base.ErrIgnoreBadData {
 					// No report yet, or a member skipped its copy and the
 					// primary has not reported yet.
