@@ -249,6 +249,9 @@ func TestBackupAndRestore(t *testing.T) {
 	if !said {
 		t.Error("no replica server log names the corrupted file")
 	}
+	if log := c.Log("meta", 1); !strings.Contains(log, "restore fails") || !strings.Contains(log, filepath.Base(sst)) {
+		t.Error("the meta server's log does not name the corrupted file")
+	}
 
 	if code, _ := restore(t, c, appID, id, "src", "skipped", true); code != base.ErrOK {
 		t.Fatalf("restore with skip_bad_partition: %s", code)

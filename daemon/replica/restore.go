@@ -136,6 +136,11 @@ func (s *Stub) startRestore(g base.Gpid, info *layer2.AppInfo, cfg pacifica.Conf
 			progress = 1000
 		}
 		s.reportRestoreUntilAnswered(g, status, progress, reason)
+		if status == base.ErrCorruption {
+			// After the report, so that the meta server logs which file of
+			// the backup is damaged before the table goes.
+			s.dropRestoredTable(g)
+		}
 	}()
 }
 
@@ -181,7 +186,6 @@ func (s *Stub) runRestore(g base.Gpid, info *layer2.AppInfo, job *restoreJob) (*
 			return p, base.ErrOK, ""
 		case errors.Is(err, blockservice.ErrNotFound) || errors.Is(err, blockservice.ErrCorrupt):
 			s.log.Error("restore: the partition's backup is missing or corrupted; asking the meta server to drop the table", "gpid", g.String(), "backup_id", job.spec.backupID, "err", err)
-			s.dropRestoredTable(g)
 			return nil, base.ErrCorruption, err.Error()
 		case s.ctx.Err() != nil:
 			return nil, base.ErrTimeout, err.Error()
