@@ -80,7 +80,8 @@ func tableStatus(t *testing.T, c *clustertest.Cluster, name string) layer2.AppSt
 // restores it into a new table and compares every row: the rows written
 // before the backup started are all there, and of the rows written during
 // it each hash key holds a prefix (each partition is cut at one decree) of
-// what was written, nothing written after the backup completed. Then a
+// what was written, nothing written after the backup completed, and a scan
+// of the whole restored table finds exactly those rows. Then a
 // corrupted backup file fails a restore clearly (the table is dropped and
 // the replica server says why), and with skip_bad_partition the damaged
 // partition starts empty instead.
@@ -207,6 +208,19 @@ func TestBackupAndRestore(t *testing.T) {
 		if v, err := dst.Get(ctx, hk(i), []byte(fmt.Sprint("post", i))); err != nil || v != nil {
 			t.Fatalf("post%d (written after the backup completed) restored: %q %v", i, v, err)
 		}
+	}
+	// Every row of the restored table is one of those checked above: no
+	// row written after its partition's cut, nothing else.
+	all := scanTable(t, dst)
+	for _, r := range all {
+		var kind string
+		var i int
+		if _, err := fmt.Sscanf(strings.TrimRight(r[1], "0123456789")+" "+strings.TrimLeft(r[1], "abcdefghijklmnopqrstuvwxyz"), "%s %d", &kind, &i); err != nil || r[0] != string(hk(i)) || r[2] != string(val(kind, i)) {
+			t.Fatalf("restored row %q/%q (%d bytes) was not written so", r[0], r[1], len(r[2]))
+		}
+	}
+	if len(all) != pre+restored {
+		t.Fatalf("restored table holds %d rows, want %d before and %d during the backup", len(all), pre, restored)
 	}
 	t.Logf("backup %d: %d rows before, %d of %d rows written during the backup restored", id, pre, restored, during)
 	// The restored table takes writes.
