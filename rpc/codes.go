@@ -12,6 +12,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/rrdb"
 	"github.com/pegasusgo/pegasus/idl/gen/security"
 	"github.com/pegasusgo/pegasus/idl/gen/split"
+	"github.com/pegasusgo/pegasus/idl/restore"
 )
 
 // RPC codes: the thrift message names of the client-facing RPCs. The reply of code X
@@ -38,6 +39,7 @@ const (
 	CodeStartBackupApp           = "RPC_CM_START_BACKUP_APP"
 	CodeQueryBackupStatus        = "RPC_CM_QUERY_BACKUP_STATUS"
 	CodeStartRestore             = "RPC_CM_START_RESTORE"
+	CodeQueryRestoreStatus       = "RPC_CM_QUERY_RESTORE_STATUS"
 	CodeStartPartitionSplit      = "RPC_CM_START_PARTITION_SPLIT"
 	CodeQueryPartitionSplit      = "RPC_CM_QUERY_PARTITION_SPLIT"
 	CodeControlPartitionSplit    = "RPC_CM_CONTROL_PARTITION_SPLIT"
@@ -111,6 +113,10 @@ const (
 
 	// Meta server to a partition's primary: take and upload a cold backup.
 	CodeColdBackup = "RPC_COLD_BACKUP"
+
+	// Replica server to the meta server: how a partition's restore from a
+	// backup goes.
+	CodeReportRestoreStatus = "RPC_CM_REPORT_RESTORE_STATUS"
 )
 
 // Method describes one RPC of the catalogue: how to make its args and result values.
@@ -163,6 +169,7 @@ func Catalogue() map[string]Method {
 		method(CodeStartBackupApp, backup.NewStartBackupAppRequest, backup.NewStartBackupAppResponse),
 		method(CodeQueryBackupStatus, backup.NewQueryBackupStatusRequest, backup.NewQueryBackupStatusResponse),
 		method(CodeStartRestore, backup.NewConfigurationRestoreRequest, admin.NewConfigurationCreateAppResponse),
+		method(CodeQueryRestoreStatus, restore.NewQueryRequest, restore.NewQueryResponse),
 		method(CodeStartPartitionSplit, split.NewStartPartitionSplitRequest, split.NewStartPartitionSplitResponse),
 		method(CodeQueryPartitionSplit, split.NewQuerySplitRequest, split.NewQuerySplitResponse),
 		method(CodeControlPartitionSplit, split.NewControlSplitRequest, split.NewControlSplitResponse),

@@ -9,7 +9,7 @@ import (
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/backup"
-	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	restoremsg "github.com/pegasusgo/pegasus/idl/restore"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/shell/opts"
 	"github.com/pegasusgo/pegasus/shell/table"
@@ -191,14 +191,14 @@ func cmdRestoreApp(ctx context.Context, s *Shell, r *opts.Result) error {
 	default:
 		return fmt.Errorf("restore app failed: %w", &rpc.AppError{Code: errName(resp.Err)})
 	}
-	// Ready once every partition has a primary: its members downloaded
-	// their data before opening (query_restore_status shows the same).
+	// Ready once every partition is restored (query_restore_status shows
+	// the same); until then the table answers ERR_BUSY_CREATING.
 	for {
-		done, total, dropped, err := s.restoreProgress(ctx, resp.Appid)
-		if err == nil && dropped {
+		st, err := s.restoreStatus(ctx, resp.Appid)
+		if err == nil && st.dropped {
 			return fmt.Errorf("restore failed, because some partition's data is damaged on cold backup media")
 		}
-		if err == nil && total > 0 && done == total {
+		if err == nil && st.finished() {
 			break
 		}
 		fmt.Fprintln(s.out, "sleep 1 second to wait complete...")
@@ -212,41 +212,48 @@ func cmdRestoreApp(ctx context.Context, s *Shell, r *opts.Result) error {
 	return nil
 }
 
-// restoreProgress reports how many partitions of the restored table have
-// a primary, of how many, and whether the table was dropped (its restore
-// failed).
-func (s *Shell) restoreProgress(ctx context.Context, appID int32) (done, total int, dropped bool, err error) {
-	pcs, dropped, err := s.restoredPartitions(ctx, appID)
-	if err != nil || dropped {
-		return 0, 0, dropped, err
-	}
-	for _, pc := range pcs {
-		if pc.Primary.IsValid() {
-			done++
-		}
-	}
-	return done, len(pcs), false, nil
+// restoreState is a restore's status as the meta server answers it.
+type restoreState struct {
+	dropped  bool // the restore failed: its table was dropped
+	status   []string
+	progress []int32
 }
 
-func (s *Shell) restoredPartitions(ctx context.Context, appID int32) ([]*layer2.PartitionConfiguration, bool, error) {
-	apps, err := s.listApps(ctx, layer2.AppStatus_AS_INVALID, "", admin.PatternMatchType_PMT_MATCH_ALL)
+// finished reports whether every partition is restored (or skipped).
+func (r restoreState) finished() bool {
+	if len(r.status) == 0 {
+		return false
+	}
+	for i, st := range r.status {
+		if st != base.ErrIgnoreBadData && (st != base.ErrOK || r.progress[i] != 1000) {
+			return false
+		}
+	}
+	return true
+}
+
+// restoreStatus asks the meta server how the restore into the table appID
+// goes (RPC_CM_QUERY_RESTORE_STATUS).
+func (s *Shell) restoreStatus(ctx context.Context, appID int32) (restoreState, error) {
+	resp, err := metaCall[restoremsg.QueryResponse](ctx, s, rpc.CodeQueryRestoreStatus, &restoremsg.QueryRequest{RestoreAppID: appID})
 	if err != nil {
-		return nil, false, err
+		return restoreState{}, err
 	}
-	for _, a := range apps {
-		if a.AppID != appID {
-			continue
-		}
-		if a.Status != layer2.AppStatus_AS_AVAILABLE {
-			return nil, true, nil
-		}
-		cfg, err := s.queryConfig(ctx, a.AppName)
-		if err != nil {
-			return nil, false, err
-		}
-		return cfg.Partitions, false, nil
+	switch errName(resp.Err) {
+	case base.ErrOK:
+	case base.ErrAppDropped:
+		return restoreState{dropped: true}, nil
+	default:
+		return restoreState{}, &rpc.AppError{Code: errName(resp.Err)}
 	}
-	return nil, false, &rpc.AppError{Code: base.ErrAppNotExist}
+	if len(resp.RestoreStatus) != len(resp.RestoreProgress) {
+		return restoreState{}, fmt.Errorf("the meta server answered %d statuses for %d progresses", len(resp.RestoreStatus), len(resp.RestoreProgress))
+	}
+	st := restoreState{progress: resp.RestoreProgress}
+	for _, e := range resp.RestoreStatus {
+		st.status = append(st.status, errName(e))
+	}
+	return st, nil
 }
 
 func cmdQueryRestoreStatus(ctx context.Context, s *Shell, r *opts.Result) error {
@@ -257,33 +264,39 @@ func cmdQueryRestoreStatus(ctx context.Context, s *Shell, r *opts.Result) error 
 	if err != nil {
 		return badUsage("invalid restore_app_id %q", r.Args[0])
 	}
-	pcs, dropped, err := s.restoredPartitions(ctx, int32(id))
+	st, err := s.restoreStatus(ctx, int32(id))
 	if err != nil {
 		return fmt.Errorf("query restore status failed: %w", err)
 	}
-	if dropped {
+	if st.dropped {
 		fmt.Fprintln(s.out, "restore failed, because some partition's data is damaged on cold backup media")
 		return nil
 	}
-	sum := 0
+	sum := int64(0)
 	t := table.New("", table.L("pid"), table.R("progress(%)"), table.L("restore_status"))
-	for _, pc := range pcs {
-		progress, status := 0, "ongoing"
-		if pc.Primary.IsValid() || len(pc.Secondaries) > 0 {
-			progress, status = 100, "ok"
+	for i, code := range st.status {
+		p := min(max(st.progress[i], 0), 1000)
+		sum += int64(p)
+		status := code // a download that stopped on an error: its name
+		switch {
+		case code == base.ErrOK && p == 1000:
+			status = "ok"
+		case code == base.ErrOK:
+			status = "ongoing"
+		case code == base.ErrIgnoreBadData:
+			status = "skip"
 		}
-		sum += progress
-		t.Row(pc.Pid.PartitionIndex, progress, status)
+		t.Row(i, p/10, status)
 	}
-	if len(pcs) > 0 {
-		sum /= len(pcs)
+	if len(st.status) > 0 {
+		sum /= int64(len(st.status))
 	}
-	fmt.Fprintf(s.out, "the overall progress of restore is %d%%\n", sum)
+	fmt.Fprintf(s.out, "the overall progress of restore is %d%%\n", sum/10)
 	if r.Bool("detailed") {
 		if err := table.Single(s.out, false, t); err != nil {
 			return err
 		}
-		fmt.Fprintln(s.out, "annotations:\n    ok - restore complete\n    ongoing - restore is in progress\n    skip - restore failed, but skip the bad data\n    unknown - invalid status")
+		fmt.Fprintln(s.out, "annotations:\n    ok - restore complete\n    ongoing - restore is in progress\n    skip - restore failed, but skip the bad data\n    ERR_* - the partition's download stopped on that error")
 	}
 	return nil
 }

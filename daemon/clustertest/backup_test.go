@@ -80,7 +80,8 @@ func tableStatus(t *testing.T, c *clustertest.Cluster, name string) layer2.AppSt
 // restores it into a new table and compares every row: the rows written
 // before the backup started are all there, and of the rows written during
 // it each hash key holds a prefix (each partition is cut at one decree) of
-// what was written, nothing written after the backup completed. Then a
+// what was written, nothing written after the backup completed, and a scan
+// of the whole restored table finds exactly those rows. Then a
 // corrupted backup file fails a restore clearly (the table is dropped and
 // the replica server says why), and with skip_bad_partition the damaged
 // partition starts empty instead.
@@ -208,6 +209,19 @@ func TestBackupAndRestore(t *testing.T) {
 			t.Fatalf("post%d (written after the backup completed) restored: %q %v", i, v, err)
 		}
 	}
+	// Every row of the restored table is one of those checked above: no
+	// row written after its partition's cut, nothing else.
+	all := scanTable(t, dst)
+	for _, r := range all {
+		var kind string
+		var i int
+		if _, err := fmt.Sscanf(strings.TrimRight(r[1], "0123456789")+" "+strings.TrimLeft(r[1], "abcdefghijklmnopqrstuvwxyz"), "%s %d", &kind, &i); err != nil || r[0] != string(hk(i)) || r[2] != string(val(kind, i)) {
+			t.Fatalf("restored row %q/%q (%d bytes) was not written so", r[0], r[1], len(r[2]))
+		}
+	}
+	if len(all) != pre+restored {
+		t.Fatalf("restored table holds %d rows, want %d before and %d during the backup", len(all), pre, restored)
+	}
 	t.Logf("backup %d: %d rows before, %d of %d rows written during the backup restored", id, pre, restored, during)
 	// The restored table takes writes.
 	if err := dst.Set(ctx, []byte("new"), []byte("row"), []byte("v"), 0); err != nil {
@@ -233,7 +247,8 @@ func TestBackupAndRestore(t *testing.T) {
 	if err := os.WriteFile(sst, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := restore(t, c, appID, id, "src", "bad", false); code != base.ErrOK {
+	code, badID := restore(t, c, appID, id, "src", "bad", false)
+	if code != base.ErrOK {
 		t.Fatalf("restore bad: %s", code)
 	}
 	waitfor.Until(t, time.Minute, 500*time.Millisecond, "the table of a corrupted restore dropped", func() (bool, string) {
@@ -249,10 +264,24 @@ func TestBackupAndRestore(t *testing.T) {
 	if !said {
 		t.Error("no replica server log names the corrupted file")
 	}
+	if r := restoreStatus(t, c, badID); r.Err.Name() != base.ErrAppDropped {
+		t.Errorf("status of the failed restore: %s, want ERR_APP_DROPPED", r.Err.Name())
+	}
+	if log := c.Log("meta", 1); !strings.Contains(log, "restore fails") || !strings.Contains(log, filepath.Base(sst)) {
+		t.Error("the meta server's log does not name the corrupted file")
+	}
 
-	if code, _ := restore(t, c, appID, id, "src", "skipped", true); code != base.ErrOK {
+	code, skipID := restore(t, c, appID, id, "src", "skipped", true)
+	if code != base.ErrOK {
 		t.Fatalf("restore with skip_bad_partition: %s", code)
 	}
+	waitfor.Until(t, time.Minute, 500*time.Millisecond, "the restore with a skipped partition finished", func() (bool, string) {
+		r := restoreStatus(t, c, skipID)
+		done, progress, failed := restoreSummary(r)
+		return done == len(r.RestoreStatus), fmt.Sprintf("%d restored, progress %v, %s", done, progress, failed)
+	})
+	// While the restore is unfinished, partition 0 shows skip; once it is,
+	// every partition shows ok (upstream's answer for a table whole).
 	c.WaitHealthy(2 * time.Minute)
 	sk := c.OpenTable("skipped")
 	found := map[bool]int{}

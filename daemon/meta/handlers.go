@@ -37,6 +37,7 @@ func (s *Server) Register(mux *rpc.Mux) {
 	s.registerManualCompact(mux)
 	s.registerBackup(mux)
 	s.registerBackupPolicies(mux)
+	s.registerRestoreStatus(mux)
 	s.cmds.Handle(mux)
 
 	// The rest of the catalogue is outside this release: answer at once with
@@ -84,6 +85,11 @@ func (s *Server) queryConfig(ctx context.Context, call *rpc.Call, req *layer2.Qu
 		a, err := op.table(req.AppName)
 		if err != nil {
 			return refuse(base.ErrObjectNotFound, "")
+		}
+		if s.restoreBlocks(op.lt.ctx, op.lt, a) {
+			// Upstream's answer for a table not ready yet: clients wait and
+			// ask again, and none reads or writes it partly restored.
+			return refuse(base.ErrBusyCreating, "")
 		}
 		resp.AppID = a.info.AppID
 		resp.PartitionCount = a.info.PartitionCount

@@ -76,8 +76,22 @@ func (s *Server) startRestore(ctx context.Context, call *rpc.Call, req *backup.C
 		if replicas <= 0 {
 			replicas = 3
 		}
+		// The restore's record first, so that the table is never served
+		// before its partitions are restored (restorestatus.go).
+		s.mu.RLock()
+		next := op.lt.state.maxID + 1
+		exists := op.lt.state.lookup(name) != nil
+		s.mu.RUnlock()
+		if !exists {
+			if err := s.beginRestore(op.lt.ctx, next, name, req.TimeStamp, md.PartitionCount); err != nil {
+				return persisted(err)
+			}
+		}
 		id, err := s.createTable(op, name, md.AppType, md.PartitionCount, replicas, envs)
 		if err != nil {
+			if !exists {
+				s.abandonRestore(op.lt.ctx, next)
+			}
 			return err
 		}
 		resp.Appid = id

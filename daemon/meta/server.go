@@ -169,6 +169,8 @@ type Server struct {
 
 	cold *coldBackups    // one-time backups (backup.go)
 	pol  *backupPolicies // backup policies (backuppolicy.go)
+	// restores is the status of the restores into new tables (restorestatus.go).
+	restores *restores
 }
 
 // New returns a meta server. Register its handlers on a mux with Register and serve
@@ -192,6 +194,7 @@ func New(opts Options) (*Server, error) {
 		opLog:      ratelog.New(opLogEvery),
 		cold:       newColdBackups(opts.ColdBackup),
 		pol:        newBackupPolicies(),
+		restores:   newRestores(),
 	}
 	s.cmds = remotecmd.New("meta", opts.StartTime)
 	s.registerCommands()
@@ -323,6 +326,7 @@ func (s *Server) lead(ctx context.Context, term *metastore.Term) {
 	}
 	s.resumeBackups(lt)
 	s.loadPolicies(lt)
+	s.loadRestores(lt)
 	s.mu.Lock()
 	s.term = lt
 	s.leaderHint = s.opts.Self

@@ -51,6 +51,11 @@ type scriptedMeta struct {
 	// keys, when set before the servers start, turns cluster authentication on:
 	// the servers check membership, the replica server and cl prove theirs.
 	keys *rpc.Keyring
+	// mux is the scripted meta server's, for handlers a test adds before the
+	// servers start; stubOpts, when set then, adjusts the replica server's
+	// options.
+	mux      *rpc.Mux
+	stubOpts func(*Options)
 }
 
 func tableInfo() *layer2.AppInfo {
@@ -97,6 +102,7 @@ func startScripted(t *testing.T, before ...func(*scriptedMeta)) (*scriptedMeta, 
 	})
 	rpc.Handle(mux, rpc.CodeConfigSync, m.configSync)
 	rpc.Handle(mux, rpc.CodeUpdatePartitionConfig, m.updateConfig)
+	m.mux = mux
 	for _, f := range before {
 		f(m)
 	}
@@ -104,7 +110,7 @@ func startScripted(t *testing.T, before ...func(*scriptedMeta)) (*scriptedMeta, 
 	go meta.Serve(metaLn)
 	t.Cleanup(func() { meta.Shutdown(context.Background()) })
 
-	stub, err := Open(Options{
+	opts := Options{
 		Self:               m.self,
 		ClusterName:        "c",
 		MetaServers:        []string{m.addr},
@@ -116,7 +122,11 @@ func startScripted(t *testing.T, before ...func(*scriptedMeta)) (*scriptedMeta, 
 		Replication:        pacifica.Options{Min2PC: 1},
 		Logger:             testLogger(t),
 		ClientAuth:         m.clientAuth(m.self),
-	})
+	}
+	if m.stubOpts != nil {
+		m.stubOpts(&opts)
+	}
+	stub, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -396,6 +396,9 @@ func (s *Stub) openOrCreate(g base.Gpid, info *layer2.AppInfo) (*partition, erro
 	if p := s.get(g); p != nil {
 		return p, nil
 	}
+	if err := s.restoreRunning(g); err != nil {
+		return nil, err
+	}
 	if p, err := s.reopen(g); p != nil || err != nil {
 		return p, err
 	}
@@ -404,6 +407,9 @@ func (s *Stub) openOrCreate(g base.Gpid, info *layer2.AppInfo) (*partition, erro
 
 // reopen opens a replica directory left on a disk (closed earlier).
 func (s *Stub) reopen(g base.Gpid) (*partition, error) {
+	if err := s.restoreRunning(g); err != nil {
+		return nil, err
+	}
 	release, existing, err := s.claim(g)
 	if err != nil || existing != nil {
 		return existing, err

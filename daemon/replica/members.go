@@ -30,6 +30,8 @@ func (v localView) Open() []base.Gpid {
 
 func (v localView) Retired(g base.Gpid) bool { return v.s.wasRetired(g) }
 
+func (v localView) Restoring(g base.Gpid) bool { return v.s.restoreRunning(g) != nil }
+
 // withMembers runs f on the membership machine, serialised with its other events.
 func (s *Stub) withMembers(f func(m *membership.Machine)) {
 	s.memMu.Lock()
@@ -63,10 +65,13 @@ func (s *Stub) carryOut(acts []membership.Action) {
 				p.post(configEv{cfg: a.Config, info: a.Info})
 			}
 		case membership.Create:
-			p, err := s.createInstalled(a.G, a.Info)
+			p, err := s.createInstalled(a.G, a.Info, a.Config)
 			if err != nil {
 				s.log.Warn("creating replica failed", "gpid", a.G.String(), "err", err)
 				continue
+			}
+			if p == nil {
+				continue // restored from a backup in the background (restore.go)
 			}
 			p.post(configEv{cfg: a.Config, info: a.Info})
 		case membership.Reopen:
@@ -77,8 +82,8 @@ func (s *Stub) carryOut(acts []membership.Action) {
 					s.log.Warn("reopening a replica listed as primary failed", "gpid", a.G.String(), "err", err)
 				}
 				if p == nil {
-					s.stepMembers(func(m *membership.Machine, _ membership.Local) []membership.Action {
-						return m.ReopenFailed(a, time.Now())
+					s.stepMembers(func(m *membership.Machine, local membership.Local) []membership.Action {
+						return m.ReopenFailed(a, local, time.Now())
 					})
 					continue
 				}

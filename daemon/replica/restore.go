@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
+	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
+	restoremsg "github.com/pegasusgo/pegasus/idl/restore"
 	"github.com/pegasusgo/pegasus/internal/coldbackup"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/storage/blockservice"
@@ -62,9 +64,10 @@ func restoreSpecOf(info *layer2.AppInfo) (*restoreSpec, error) {
 	}, nil
 }
 
-// createInstalled makes the replica of a partition's first configuration:
-// empty, or from the backup for a restored table.
-func (s *Stub) createInstalled(g base.Gpid, info *layer2.AppInfo) (*partition, error) {
+// createInstalled makes the replica of a partition's first configuration
+// and applies cfg to it: empty at once, or, for a restored table, in the
+// background once its data is downloaded (it then returns nil, nil).
+func (s *Stub) createInstalled(g base.Gpid, info *layer2.AppInfo, cfg pacifica.Config) (*partition, error) {
 	spec, err := restoreSpecOf(info)
 	if err != nil {
 		return nil, err
@@ -72,50 +75,198 @@ func (s *Stub) createInstalled(g base.Gpid, info *layer2.AppInfo) (*partition, e
 	if spec == nil {
 		return s.create(g, info)
 	}
-	s.restoring.Store(g, spec)
-	defer s.restoring.Delete(g)
-	return s.create(g, info)
+	s.startRestore(g, info, cfg, spec)
+	return nil, nil
 }
 
-// restoredData downloads a restored partition's checkpoint into a new
-// replica directory's data directory; create calls it before it writes the
-// replica's state file, so that a crash midway leaves a directory the
-// server skips at start (no state) and the next attempt moves aside, never
-// a replica that looks valid with part of its data.
-func (s *Stub) restoredData(g base.Gpid, dir string) error {
-	v, ok := s.restoring.Load(g)
-	if !ok {
-		return nil
+// restoreJob is one partition's download from a backup, running in the
+// background so that the proposal that asked for it, the config syncs and
+// the beacons go on meanwhile.
+type restoreJob struct {
+	spec        *restoreSpec
+	done, total atomic.Int64 // bytes
+}
+
+// progress is upstream's 0-1000, 999 at most until the replica is made.
+func (j *restoreJob) progress() int32 {
+	total := j.total.Load()
+	if total <= 0 {
+		return 0
 	}
-	return s.downloadRestore(g, v.(*restoreSpec), filepath.Join(dir, "data"))
+	return int32(min(j.done.Load()*1000/total, 999))
 }
 
-// downloadRestore fetches the partition's checkpoint into stage. A bad
-// partition skipped leaves no stage directory (the store starts empty).
-func (s *Stub) downloadRestore(g base.Gpid, spec *restoreSpec, stage string) error {
+// restoreRunning returns an error when g is being restored from a backup:
+// nothing else may open or create it until the restore ends.
+func (s *Stub) restoreRunning(g base.Gpid) error {
+	if _, ok := s.restoring.Load(g); ok {
+		return fmt.Errorf("replica %s is being restored from a backup", g.String())
+	}
+	return nil
+}
+
+const (
+	// restoreReportEvery is how often a running restore reports its progress.
+	restoreReportEvery = time.Second
+	// restoreAttempts bounds the downloads of one restore that fail on
+	// something other than the backup's data (a file system error, ...).
+	restoreAttempts = 3
+)
+
+// startRestore starts the background restore of g unless one runs already
+// (the meta server may send its install proposal again).
+func (s *Stub) startRestore(g base.Gpid, info *layer2.AppInfo, cfg pacifica.Config, spec *restoreSpec) {
+	job := &restoreJob{spec: spec}
+	if _, dup := s.restoring.LoadOrStore(g, job); dup {
+		s.log.Debug("restore already under way", "gpid", g.String())
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		p, status, reason := s.runRestore(g, info, job)
+		// The job ends before the replica is used, so that what it does
+		// next (learning, reopening) is not refused as a restore.
+		s.restoring.Delete(g)
+		if p != nil {
+			p.post(configEv{cfg: cfg, info: info})
+		}
+		progress := job.progress()
+		if status == base.ErrOK || status == base.ErrIgnoreBadData {
+			progress = 1000
+		}
+		s.reportRestoreUntilAnswered(g, status, progress, reason)
+		if status == base.ErrCorruption {
+			// After the report, so that the meta server logs which file of
+			// the backup is damaged before the table goes.
+			s.dropRestoredTable(g)
+		}
+	}()
+}
+
+// runRestore downloads the partition and makes the replica, reporting the
+// progress to the meta server meanwhile. It returns the replica (nil when
+// none was made) and the status to report: ERR_OK, ERR_IGNORE_BAD_DATA (a
+// bad partition skipped: the replica starts empty), ERR_CORRUPTION (missing
+// or damaged data: the table is to be dropped) or another error.
+func (s *Stub) runRestore(g base.Gpid, info *layer2.AppInfo, job *restoreJob) (*partition, string, string) {
+	ctx, stop := context.WithCancel(s.ctx)
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		t := time.NewTicker(restoreReportEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				// Ongoing is ERR_OK below 1000, as upstream reports it.
+				s.reportRestore(ctx, g, base.ErrOK, job.progress(), "")
+			}
+		}
+	}()
+	defer func() {
+		stop()
+		<-reported
+	}()
+	var err error
+	for attempt := 1; attempt <= restoreAttempts; attempt++ {
+		var skipped bool
+		var p *partition
+		p, err = s.createFrom(g, info, func(dataDir string) error {
+			var derr error
+			skipped, derr = s.downloadRestore(ctx, g, job, dataDir)
+			return derr
+		})
+		switch {
+		case err == nil && skipped:
+			return p, base.ErrIgnoreBadData, "the partition's backup is missing or damaged; it starts empty (skip_bad_partition)"
+		case err == nil:
+			return p, base.ErrOK, ""
+		case errors.Is(err, blockservice.ErrNotFound) || errors.Is(err, blockservice.ErrCorrupt):
+			s.log.Error("restore: the partition's backup is missing or corrupted; asking the meta server to drop the table", "gpid", g.String(), "backup_id", job.spec.backupID, "err", err)
+			return nil, base.ErrCorruption, err.Error()
+		case s.ctx.Err() != nil:
+			return nil, base.ErrTimeout, err.Error()
+		}
+		s.log.Warn("restore: downloading the partition failed", "gpid", g.String(), "attempt", attempt, "err", err)
+		select {
+		case <-s.ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return nil, base.ErrFSInternal, err.Error()
+}
+
+// downloadRestore fetches the partition's checkpoint into stage, checking
+// every file against the manifest. skipped says that the partition's data
+// was missing or damaged and skip_bad_partition let it start empty (no stage
+// directory).
+func (s *Stub) downloadRestore(ctx context.Context, g base.Gpid, job *restoreJob, stage string) (skipped bool, err error) {
+	spec := job.spec
 	_ = os.RemoveAll(stage)
 	svc, err := s.backups.providers.Get(spec.provider)
 	if err != nil {
-		return fmt.Errorf("restore %s: %w", g.String(), err)
+		return false, fmt.Errorf("restore %s: %w", g.String(), err)
 	}
 	partDir := coldbackup.PartitionDir(spec.root, spec.backupID, spec.appName, spec.appID, g.PartitionIndex)
 	start := time.Now()
-	man, err := coldbackup.Download(s.ctx, svc, s.backups.providers.Limiter(), partDir, stage, nil)
+	job.done.Store(0)
+	man, err := coldbackup.Download(ctx, svc, s.backups.providers.Limiter(), partDir, stage, func(done, total int64) {
+		job.total.Store(total)
+		job.done.Store(done)
+	})
 	switch {
 	case err == nil:
 		s.log.Info("restored a partition from a backup", "gpid", g.String(), "backup_id", spec.backupID, "decree", man.CheckpointDecree,
 			"bytes", man.CheckpointTotalSize, "took", time.Since(start).Round(time.Millisecond))
-		return nil
-	case errors.Is(err, blockservice.ErrNotFound) || errors.Is(err, blockservice.ErrCorrupt):
-		if spec.skipBad {
-			s.log.Warn("restore: the partition's backup is missing or corrupted; it starts empty (skip_bad_partition)", "gpid", g.String(), "err", err)
-			return nil
-		}
-		s.log.Error("restore: the partition's backup is missing or corrupted; asking the meta server to drop the table", "gpid", g.String(), "backup_id", spec.backupID, "err", err)
-		s.dropRestoredTable(g)
-		return fmt.Errorf("restore %s: %w", g.String(), err)
+		return false, nil
+	case (errors.Is(err, blockservice.ErrNotFound) || errors.Is(err, blockservice.ErrCorrupt)) && spec.skipBad:
+		s.log.Warn("restore: the partition's backup is missing or corrupted; it starts empty (skip_bad_partition)", "gpid", g.String(), "err", err)
+		return true, nil
 	default:
-		return fmt.Errorf("restore %s: %w", g.String(), err)
+		return false, fmt.Errorf("restore %s: %w", g.String(), err)
+	}
+}
+
+// reportRestore tells the meta server how g's restore goes
+// (RPC_CM_REPORT_RESTORE_STATUS); it reports whether the meta server took it.
+func (s *Stub) reportRestore(ctx context.Context, g base.Gpid, status string, progress int32, reason string) bool {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RPCTimeout)
+	defer cancel()
+	self := s.self
+	req := &restoremsg.ReportRequest{Pid: &g, RestoreStatus: base.NewErrorCode(status), Progress: progress, Node: &self}
+	if reason != "" {
+		req.Reason = &reason
+	}
+	resp := restoremsg.NewReportResponse()
+	if err := s.meta.leader().Call(ctx, rpc.Request{Code: rpc.CodeReportRestoreStatus, Args: req}, resp); err != nil {
+		s.meta.rotate("")
+		return false
+	}
+	switch resp.Err.Name() {
+	case base.ErrOK, base.ErrAppNotExist, base.ErrAppDropped:
+		// Taken, or nobody left to tell.
+		return true
+	case base.ErrForwardToOthers:
+		s.meta.rotate("")
+	}
+	return false
+}
+
+// reportRestoreUntilAnswered sends the final status of g's restore until the
+// meta server takes it (or this server stops): the meta server counts the
+// partition restored from it.
+func (s *Stub) reportRestoreUntilAnswered(g base.Gpid, status string, progress int32, reason string) {
+	for s.ctx.Err() == nil {
+		if s.reportRestore(s.ctx, g, status, progress, reason) {
+			return
+		}
+		select {
+		case <-s.ctx.Done():
+		case <-time.After(restoreReportEvery):
+		}
 	}
 }
 

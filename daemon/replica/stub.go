@@ -182,7 +182,7 @@ type Stub struct {
 	compactor *compactor // manual compactions (manualcompact.go)
 	backups   *backups   // cold backups of the primaries (backup.go)
 	// restoring maps a replica being created from a backup to its
-	// downloaded data; restoreDrops the tables this server asked to drop
+	// *restoreJob; restoreDrops holds the tables this server asked to drop
 	// (restore.go).
 	restoring, restoreDrops sync.Map
 
@@ -408,6 +408,15 @@ func (s *Stub) replicationOptions(maxReplicas int32) pacifica.Options {
 // create makes an empty replica: for a partition's first configuration (ballot 1:
 // every member starts empty, so no learning is needed), or for a learner.
 func (s *Stub) create(g base.Gpid, info *layer2.AppInfo) (*partition, error) {
+	return s.createFrom(g, info, nil)
+}
+
+// createFrom makes a new replica whose data directory fill, when not nil,
+// writes first (a restore's download). fill runs before the replica's state
+// file is written, so that a crash midway leaves a directory the server
+// skips at start (no state) and the next creation moves aside, never a
+// replica that looks valid with part of its data.
+func (s *Stub) createFrom(g base.Gpid, info *layer2.AppInfo, fill func(dataDir string) error) (*partition, error) {
 	release, existing, err := s.claim(g)
 	if err != nil || existing != nil {
 		return existing, err
@@ -449,8 +458,10 @@ func (s *Stub) create(g base.Gpid, info *layer2.AppInfo) (*partition, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create replica dir: %w", err)
 	}
-	if err := s.restoredData(g, dir); err != nil {
-		return nil, err
+	if fill != nil {
+		if err := fill(filepath.Join(dir, "data")); err != nil {
+			return nil, err
+		}
 	}
 	st := stateOf(s.opts.ClusterName, g, info, pacifica.Config{})
 	if err := writeState(dir, st); err != nil {

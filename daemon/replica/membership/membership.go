@@ -34,6 +34,9 @@ type Local interface {
 	// Retired reports whether g was closed here as no longer a member (its data
 	// is still on a disk and it is still reported to the meta server).
 	Retired(g base.Gpid) bool
+	// Restoring reports whether this server is making its replica of g from
+	// a backup (a download in the background, from the install proposal).
+	Restoring(g base.Gpid) bool
 }
 
 // Replica is the state of one open replica as its executor sees it.
@@ -207,17 +210,17 @@ func (m *Machine) applyConfig(g base.Gpid, info *layer2.AppInfo, pc *layer2.Part
 		return []Action{Reopen{G: g, For: ReopenListedPrimary, Info: info, Config: pc,
 			Then: []Action{ApplyConfig{G: g, Info: info, Config: cfg}}}}
 	}
-	return m.notHeld(g, info, pc, typ, now)
+	return m.notHeld(g, info, pc, typ, local, now)
 }
 
 // ReopenFailed goes on with a configuration listing this server as primary of a
 // retired replica that did not open again (Reopen with ReopenListedPrimary).
-func (m *Machine) ReopenFailed(r Reopen, now time.Time) []Action {
-	return m.notHeld(r.G, r.Info, r.Config, admin.ConfigType_CT_INVALID, now)
+func (m *Machine) ReopenFailed(r Reopen, local Local, now time.Time) []Action {
+	return m.notHeld(r.G, r.Info, r.Config, admin.ConfigType_CT_INVALID, local, now)
 }
 
 // notHeld handles a configuration naming a replica this server does not hold.
-func (m *Machine) notHeld(g base.Gpid, info *layer2.AppInfo, pc *layer2.PartitionConfiguration, typ admin.ConfigType, now time.Time) []Action {
+func (m *Machine) notHeld(g base.Gpid, info *layer2.AppInfo, pc *layer2.PartitionConfiguration, typ admin.ConfigType, local Local, now time.Time) []Action {
 	cfg := ConfigOf(pc)
 	// Only the meta's install proposal creates a replica. A config sync
 	// listing this server at ballot 1 may also mean the replica existed and
@@ -225,6 +228,12 @@ func (m *Machine) notHeld(g base.Gpid, info *layer2.AppInfo, pc *layer2.Partitio
 	// it empty there would serve a primary without the data the others hold.
 	if cfg.Ballot == 1 && cfg.Has(m.self) && typ != admin.ConfigType_CT_INVALID {
 		return []Action{Create{G: g, Info: info, Config: cfg}}
+	}
+	if local.Restoring(g) {
+		// Held soon: the download of its data is under way. Handing the
+		// primary back now would move the role to a member that may well be
+		// downloading too.
+		return nil
 	}
 	var out []Action
 	if cfg.Has(m.self) {

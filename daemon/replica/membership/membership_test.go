@@ -28,12 +28,14 @@ var (
 
 // local is a hand-set view of the server's replicas.
 type local struct {
-	held    map[base.Gpid]int64 // open replicas and their ballots
-	retired map[base.Gpid]bool
+	held      map[base.Gpid]int64 // open replicas and their ballots
+	retired   map[base.Gpid]bool
+	restoring map[base.Gpid]bool
 }
 
 func (l local) Held(g base.Gpid) (int64, bool) { b, ok := l.held[g]; return b, ok }
 func (l local) Retired(g base.Gpid) bool       { return l.retired[g] }
+func (l local) Restoring(g base.Gpid) bool     { return l.restoring[g] }
 func (l local) Open() []base.Gpid {
 	var out []base.Gpid
 	for _, x := range []base.Gpid{g, g2} {
@@ -155,6 +157,32 @@ func TestUnheldPrimaryGrace(t *testing.T) {
 	}
 }
 
+// A server listed as primary of a replica it is still restoring from a
+// backup keeps the role past the unheld grace: it holds the replica once
+// its download ends.
+func TestRestoringPrimaryKeptPastGrace(t *testing.T) {
+	m := confirmed()
+	l := local{restoring: map[base.Gpid]bool{g: true}}
+	var acts []Action
+	for i := range 4 {
+		sent := m.SyncSent()
+		acts = append(acts, m.SyncAnswered(sent, nil, listing(pconf(g, 1, self)), nil, l, t0.Add(time.Duration(i)*grace))...)
+	}
+	if _, ok := has[Disown](acts); ok {
+		t.Fatalf("a primary being restored handed back: %v", kinds(acts))
+	}
+	// The same listings without the restore hand it back.
+	m = confirmed()
+	acts = nil
+	for i := range 4 {
+		sent := m.SyncSent()
+		acts = append(acts, m.SyncAnswered(sent, nil, listing(pconf(g, 1, self)), nil, none(), t0.Add(time.Duration(i)*grace))...)
+	}
+	if _, ok := has[Disown](acts); !ok {
+		t.Fatalf("an unheld primary not handed back: %v", kinds(acts))
+	}
+}
+
 // The second look within one round (a retired replica that did not reopen) is
 // not a second round.
 func TestUnheldPrimaryNeedsALaterRound(t *testing.T) {
@@ -167,14 +195,14 @@ func TestUnheldPrimaryNeedsALaterRound(t *testing.T) {
 		t.Fatalf("actions %v, want a reopen", kinds(acts))
 	}
 	for _, at := range []time.Time{t0, t0.Add(2 * grace)} {
-		if acts := m.ReopenFailed(r, at); len(acts) != 1 {
+		if acts := m.ReopenFailed(r, l, at); len(acts) != 1 {
 			t.Fatalf("reopen failed in the first listing's round: %v, want a warning only", kinds(acts))
 		}
 	}
 	sent = m.SyncSent()
 	acts = m.SyncAnswered(sent, nil, listing(pconf(g, 5, self)), nil, l, t0.Add(3*grace))
 	r, _ = has[Reopen](acts)
-	if _, ok := has[Disown](m.ReopenFailed(r, t0.Add(3*grace))); !ok {
+	if _, ok := has[Disown](m.ReopenFailed(r, l, t0.Add(3*grace))); !ok {
 		t.Fatal("a retired replica that does not reopen in a later round past the grace is not handed back")
 	}
 }
