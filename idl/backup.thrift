@@ -109,3 +109,30 @@ struct configuration_restore_request {
     8: bool skip_bad_partition;
     9: optional string restore_path;
 }
+
+struct configuration_query_restore_request {
+    1: i32 restore_app_id;
+}
+
+// One status and one progress (0-1000) per partition.
+struct configuration_query_restore_response {
+    1: dsn.error_code err;
+    2: list<dsn.error_code> restore_status;
+    3: list<i32> restore_progress;
+}
+
+// A replica server's report on its copy of a partition being restored.
+struct configuration_report_restore_status_request {
+    1: dsn.gpid pid;
+    2: dsn.error_code restore_status;
+    3: i32 progress;
+    4: optional string reason;
+    // Not upstream: the reporting node, for a cluster without membership
+    // authentication (with it, the meta takes the authenticated identity and
+    // refuses a report naming another node).
+    5: optional string node;
+}
+
+struct configuration_report_restore_status_response {
+    1: dsn.error_code err;
+}

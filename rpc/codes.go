@@ -12,7 +12,6 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/rrdb"
 	"github.com/pegasusgo/pegasus/idl/gen/security"
 	"github.com/pegasusgo/pegasus/idl/gen/split"
-	"github.com/pegasusgo/pegasus/idl/restore"
 )
 
 // RPC codes: the thrift message names of the client-facing RPCs. The reply of code X
@@ -169,7 +168,7 @@ func Catalogue() map[string]Method {
 		method(CodeStartBackupApp, backup.NewStartBackupAppRequest, backup.NewStartBackupAppResponse),
 		method(CodeQueryBackupStatus, backup.NewQueryBackupStatusRequest, backup.NewQueryBackupStatusResponse),
 		method(CodeStartRestore, backup.NewConfigurationRestoreRequest, admin.NewConfigurationCreateAppResponse),
-		method(CodeQueryRestoreStatus, restore.NewQueryRequest, restore.NewQueryResponse),
+		method(CodeQueryRestoreStatus, backup.NewConfigurationQueryRestoreRequest, backup.NewConfigurationQueryRestoreResponse),
 		method(CodeStartPartitionSplit, split.NewStartPartitionSplitRequest, split.NewStartPartitionSplitResponse),
 		method(CodeQueryPartitionSplit, split.NewQuerySplitRequest, split.NewQuerySplitResponse),
 		method(CodeControlPartitionSplit, split.NewControlSplitRequest, split.NewControlSplitResponse),

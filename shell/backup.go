@@ -9,7 +9,6 @@ import (
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/backup"
-	restoremsg "github.com/pegasusgo/pegasus/idl/restore"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/shell/opts"
 	"github.com/pegasusgo/pegasus/shell/table"
@@ -235,7 +234,7 @@ func (r restoreState) finished() bool {
 // restoreStatus asks the meta server how the restore into the table appID
 // goes (RPC_CM_QUERY_RESTORE_STATUS).
 func (s *Shell) restoreStatus(ctx context.Context, appID int32) (restoreState, error) {
-	resp, err := metaCall[restoremsg.QueryResponse](ctx, s, rpc.CodeQueryRestoreStatus, &restoremsg.QueryRequest{RestoreAppID: appID})
+	resp, err := metaCall[backup.ConfigurationQueryRestoreResponse](ctx, s, rpc.CodeQueryRestoreStatus, &backup.ConfigurationQueryRestoreRequest{RestoreAppID: appID})
 	if err != nil {
 		return restoreState{}, err
 	}

@@ -13,19 +13,19 @@ import (
 
 	"github.com/pegasusgo/pegasus/daemon/clustertest"
 	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/idl/gen/backup"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
-	restoremsg "github.com/pegasusgo/pegasus/idl/restore"
 	"github.com/pegasusgo/pegasus/internal/waitfor"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/rpc/kv"
 )
 
 // restoreStatus asks the meta for a restore's per-partition status.
-func restoreStatus(t *testing.T, c *clustertest.Cluster, id int32) *restoremsg.QueryResponse {
+func restoreStatus(t *testing.T, c *clustertest.Cluster, id int32) *backup.ConfigurationQueryRestoreResponse {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := rpc.CallMeta[restoremsg.QueryResponse](ctx, metaClient(t, c), rpc.CodeQueryRestoreStatus, &restoremsg.QueryRequest{RestoreAppID: id})
+	r, err := rpc.CallMeta[backup.ConfigurationQueryRestoreResponse](ctx, metaClient(t, c), rpc.CodeQueryRestoreStatus, &backup.ConfigurationQueryRestoreRequest{RestoreAppID: id})
 	if err != nil {
 		t.Fatalf("query restore status: %v", err)
 	}
@@ -53,7 +53,7 @@ func downloading(root string, appID int32) bool {
 
 // restoreSummary is the status as the shell would sum it up: partitions
 // restored (ok or skipped), the progress of the others, and the first error.
-func restoreSummary(r *restoremsg.QueryResponse) (restored int, progress []int32, failed string) {
+func restoreSummary(r *backup.ConfigurationQueryRestoreResponse) (restored int, progress []int32, failed string) {
 	for i, e := range r.RestoreStatus {
 		switch {
 		case e.Name() == base.ErrIgnoreBadData || e.Name() == base.ErrOK && r.RestoreProgress[i] == 1000:

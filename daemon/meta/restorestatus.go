@@ -11,8 +11,8 @@ import (
 
 	"github.com/pegasusgo/pegasus/daemon/meta/metastore"
 	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/idl/gen/backup"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
-	restoremsg "github.com/pegasusgo/pegasus/idl/restore"
 	"github.com/pegasusgo/pegasus/rpc"
 )
 
@@ -273,8 +273,8 @@ func (s *Server) settleRestore(ctx context.Context, lt *leaderTerm, id int32) bo
 
 // reportRestoreStatus takes a replica server's report on its copy of a
 // restored partition (RPC_CM_REPORT_RESTORE_STATUS).
-func (s *Server) reportRestoreStatus(ctx context.Context, call *rpc.Call, req *restoremsg.ReportRequest) (*restoremsg.ReportResponse, error) {
-	resp := restoremsg.NewReportResponse()
+func (s *Server) reportRestoreStatus(ctx context.Context, call *rpc.Call, req *backup.ConfigurationReportRestoreStatusRequest) (*backup.ConfigurationReportRestoreStatusResponse, error) {
+	resp := backup.NewConfigurationReportRestoreStatusResponse()
 	if req.Pid == nil {
 		resp.Err = errCode(base.ErrInvalidParameters)
 		return resp, nil
@@ -383,8 +383,8 @@ func (s *Server) reportRestoreStatus(ctx context.Context, call *rpc.Call, req *r
 // ERR_OK and 1000 once restored (ERR_IGNORE_BAD_DATA if skipped as bad),
 // else the last status and progress a member reported (ERR_OK below 1000
 // while it downloads, or the error that stopped it).
-func (s *Server) queryRestoreStatus(ctx context.Context, call *rpc.Call, req *restoremsg.QueryRequest) (*restoremsg.QueryResponse, error) {
-	resp := restoremsg.NewQueryResponse()
+func (s *Server) queryRestoreStatus(ctx context.Context, call *rpc.Call, req *backup.ConfigurationQueryRestoreRequest) (*backup.ConfigurationQueryRestoreResponse, error) {
+	resp := backup.NewConfigurationQueryRestoreResponse()
 	code, _ := s.leaderOp(opSpec{what: "query restore status"}, func(op *leaderOp) error {
 		s.mu.RLock()
 		a := op.lt.state.apps[req.RestoreAppID]

@@ -11,7 +11,6 @@ import (
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
 	"github.com/pegasusgo/pegasus/idl/gen/backup"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
-	restoremsg "github.com/pegasusgo/pegasus/idl/restore"
 	"github.com/pegasusgo/pegasus/internal/coldbackup"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/storage/blockservice"
@@ -61,7 +60,7 @@ func TestRestoreStatus(t *testing.T) {
 	}
 	status := func() ([]string, []int32) {
 		t.Helper()
-		q := callMeta[restoremsg.QueryResponse](t, m.addr, rpc.CodeQueryRestoreStatus, &restoremsg.QueryRequest{RestoreAppID: id})
+		q := callMeta[backup.ConfigurationQueryRestoreResponse](t, m.addr, rpc.CodeQueryRestoreStatus, &backup.ConfigurationQueryRestoreRequest{RestoreAppID: id})
 		if !q.Err.OK() {
 			t.Fatalf("query restore status: %s", q.Err.Name())
 		}
@@ -73,8 +72,8 @@ func TestRestoreStatus(t *testing.T) {
 	}
 	report := func(g base.Gpid, node, code string, progress int32) string {
 		t.Helper()
-		resp := callMeta[restoremsg.ReportResponse](t, m.addr, rpc.CodeReportRestoreStatus,
-			&restoremsg.ReportRequest{Pid: &g, RestoreStatus: base.NewErrorCode(code), Progress: progress, Node: &node})
+		resp := callMeta[backup.ConfigurationReportRestoreStatusResponse](t, m.addr, rpc.CodeReportRestoreStatus,
+			&backup.ConfigurationReportRestoreStatusRequest{Pid: &g, RestoreStatus: base.NewErrorCode(code), Progress: progress, Node: &node})
 		return resp.Err.Name()
 	}
 	if q := queryCfg(); q.Err.Name() != base.ErrBusyCreating {
@@ -139,7 +138,7 @@ func TestRestoreStatus(t *testing.T) {
 	if q := queryCfg(); !q.Err.OK() {
 		t.Fatalf("config of a restored table after a restart: %s", q.Err.Name())
 	}
-	if q := callMeta[restoremsg.QueryResponse](t, m.addr, rpc.CodeQueryRestoreStatus, &restoremsg.QueryRequest{RestoreAppID: 99}); q.Err.Name() != base.ErrAppNotExist {
+	if q := callMeta[backup.ConfigurationQueryRestoreResponse](t, m.addr, rpc.CodeQueryRestoreStatus, &backup.ConfigurationQueryRestoreRequest{RestoreAppID: 99}); q.Err.Name() != base.ErrAppNotExist {
 		t.Errorf("status of an unknown table: %s", q.Err.Name())
 	}
 }

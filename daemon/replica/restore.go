@@ -12,8 +12,8 @@ import (
 	"github.com/pegasusgo/pegasus/daemon/replica/pacifica"
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
+	"github.com/pegasusgo/pegasus/idl/gen/backup"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
-	restoremsg "github.com/pegasusgo/pegasus/idl/restore"
 	"github.com/pegasusgo/pegasus/internal/coldbackup"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/storage/blockservice"
@@ -236,11 +236,11 @@ func (s *Stub) reportRestore(ctx context.Context, g base.Gpid, status string, pr
 	ctx, cancel := context.WithTimeout(ctx, s.opts.RPCTimeout)
 	defer cancel()
 	self := s.self
-	req := &restoremsg.ReportRequest{Pid: &g, RestoreStatus: base.NewErrorCode(status), Progress: progress, Node: &self}
+	req := &backup.ConfigurationReportRestoreStatusRequest{Pid: &g, RestoreStatus: base.NewErrorCode(status), Progress: progress, Node: &self}
 	if reason != "" {
 		req.Reason = &reason
 	}
-	resp := restoremsg.NewReportResponse()
+	resp := backup.NewConfigurationReportRestoreStatusResponse()
 	if err := s.meta.leader().Call(ctx, rpc.Request{Code: rpc.CodeReportRestoreStatus, Args: req}, resp); err != nil {
 		s.meta.rotate("")
 		return false

@@ -11,8 +11,8 @@ import (
 
 	"github.com/pegasusgo/pegasus/idl/base"
 	"github.com/pegasusgo/pegasus/idl/gen/admin"
+	"github.com/pegasusgo/pegasus/idl/gen/backup"
 	"github.com/pegasusgo/pegasus/idl/gen/consensus"
-	restoremsg "github.com/pegasusgo/pegasus/idl/restore"
 	"github.com/pegasusgo/pegasus/internal/coldbackup"
 	"github.com/pegasusgo/pegasus/rpc"
 	"github.com/pegasusgo/pegasus/storage/blockservice"
@@ -47,17 +47,17 @@ func TestRestoreDownloadsInBackground(t *testing.T) {
 	}
 
 	var mu sync.Mutex
-	var reports []*restoremsg.ReportRequest
+	var reports []*backup.ConfigurationReportRestoreStatusRequest
 	m, s := startScripted(t, func(m *scriptedMeta) {
 		m.stubOpts = func(o *Options) {
 			o.ColdBackup = coldbackup.Options{Root: "c", RateMBps: 1,
 				Providers: map[string]blockservice.Config{"local": {Type: blockservice.TypeLocal, Args: []string{bsDir}}}}
 		}
-		rpc.Handle(m.mux, rpc.CodeReportRestoreStatus, func(ctx context.Context, c *rpc.Call, req *restoremsg.ReportRequest) (*restoremsg.ReportResponse, error) {
+		rpc.Handle(m.mux, rpc.CodeReportRestoreStatus, func(ctx context.Context, c *rpc.Call, req *backup.ConfigurationReportRestoreStatusRequest) (*backup.ConfigurationReportRestoreStatusResponse, error) {
 			mu.Lock()
 			reports = append(reports, req)
 			mu.Unlock()
-			return &restoremsg.ReportResponse{Err: base.NewErrorCode(base.ErrOK)}, nil
+			return &backup.ConfigurationReportRestoreStatusResponse{Err: base.NewErrorCode(base.ErrOK)}, nil
 		})
 	})
 	g := base.Gpid{Appid: 1, PartitionIndex: 0}

@@ -4198,3 +4198,827 @@ func (p *ConfigurationRestoreRequest) String() string {
 	}
 	return fmt.Sprintf("ConfigurationRestoreRequest(%+v)", *p)
 }
+
+// Attributes:
+//   - RestoreAppID
+type ConfigurationQueryRestoreRequest struct {
+	RestoreAppID int32 `thrift:"restore_app_id,1" db:"restore_app_id" json:"restore_app_id"`
+}
+
+func NewConfigurationQueryRestoreRequest() *ConfigurationQueryRestoreRequest {
+	return &ConfigurationQueryRestoreRequest{}
+}
+
+func (p *ConfigurationQueryRestoreRequest) GetRestoreAppID() int32 {
+	return p.RestoreAppID
+}
+func (p *ConfigurationQueryRestoreRequest) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *ConfigurationQueryRestoreRequest) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.RestoreAppID = v
+	}
+	return nil
+}
+
+func (p *ConfigurationQueryRestoreRequest) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "configuration_query_restore_request"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *ConfigurationQueryRestoreRequest) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "restore_app_id", thrift.I32, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:restore_app_id: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.RestoreAppID)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.restore_app_id (1) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:restore_app_id: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationQueryRestoreRequest) Equals(other *ConfigurationQueryRestoreRequest) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.RestoreAppID != other.RestoreAppID {
+		return false
+	}
+	return true
+}
+
+func (p *ConfigurationQueryRestoreRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ConfigurationQueryRestoreRequest(%+v)", *p)
+}
+
+// Attributes:
+//   - Err
+//   - RestoreStatus
+//   - RestoreProgress
+type ConfigurationQueryRestoreResponse struct {
+	Err             *base.ErrorCode   `thrift:"err,1" db:"err" json:"err"`
+	RestoreStatus   []*base.ErrorCode `thrift:"restore_status,2" db:"restore_status" json:"restore_status"`
+	RestoreProgress []int32           `thrift:"restore_progress,3" db:"restore_progress" json:"restore_progress"`
+}
+
+func NewConfigurationQueryRestoreResponse() *ConfigurationQueryRestoreResponse {
+	return &ConfigurationQueryRestoreResponse{}
+}
+
+var ConfigurationQueryRestoreResponse_Err_DEFAULT *base.ErrorCode
+
+func (p *ConfigurationQueryRestoreResponse) GetErr() *base.ErrorCode {
+	if !p.IsSetErr() {
+		return ConfigurationQueryRestoreResponse_Err_DEFAULT
+	}
+	return p.Err
+}
+
+func (p *ConfigurationQueryRestoreResponse) GetRestoreStatus() []*base.ErrorCode {
+	return p.RestoreStatus
+}
+
+func (p *ConfigurationQueryRestoreResponse) GetRestoreProgress() []int32 {
+	return p.RestoreProgress
+}
+func (p *ConfigurationQueryRestoreResponse) IsSetErr() bool {
+	return p.Err != nil
+}
+
+func (p *ConfigurationQueryRestoreResponse) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *ConfigurationQueryRestoreResponse) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Err = &base.ErrorCode{}
+	if err := p.Err.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Err), err)
+	}
+	return nil
+}
+
+func (p *ConfigurationQueryRestoreResponse) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]*base.ErrorCode, 0, size)
+	p.RestoreStatus = tSlice
+	for i := 0; i < size; i++ {
+		_elem20 := &base.ErrorCode{}
+		if err := _elem20.Read(ctx, iprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem20), err)
+		}
+		p.RestoreStatus = append(p.RestoreStatus, _elem20)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
+}
+
+func (p *ConfigurationQueryRestoreResponse) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]int32, 0, size)
+	p.RestoreProgress = tSlice
+	for i := 0; i < size; i++ {
+		var _elem21 int32
+		if v, err := iprot.ReadI32(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_elem21 = v
+		}
+		p.RestoreProgress = append(p.RestoreProgress, _elem21)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
+}
+
+func (p *ConfigurationQueryRestoreResponse) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "configuration_query_restore_response"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *ConfigurationQueryRestoreResponse) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "err", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:err: ", p), err)
+	}
+	if err := p.Err.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Err), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:err: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationQueryRestoreResponse) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "restore_status", thrift.LIST, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:restore_status: ", p), err)
+	}
+	if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.RestoreStatus)); err != nil {
+		return thrift.PrependError("error writing list begin: ", err)
+	}
+	for _, v := range p.RestoreStatus {
+		if err := v.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
+		}
+	}
+	if err := oprot.WriteListEnd(ctx); err != nil {
+		return thrift.PrependError("error writing list end: ", err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:restore_status: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationQueryRestoreResponse) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "restore_progress", thrift.LIST, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:restore_progress: ", p), err)
+	}
+	if err := oprot.WriteListBegin(ctx, thrift.I32, len(p.RestoreProgress)); err != nil {
+		return thrift.PrependError("error writing list begin: ", err)
+	}
+	for _, v := range p.RestoreProgress {
+		if err := oprot.WriteI32(ctx, int32(v)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+		}
+	}
+	if err := oprot.WriteListEnd(ctx); err != nil {
+		return thrift.PrependError("error writing list end: ", err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:restore_progress: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationQueryRestoreResponse) Equals(other *ConfigurationQueryRestoreResponse) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Err.Equals(other.Err) {
+		return false
+	}
+	if len(p.RestoreStatus) != len(other.RestoreStatus) {
+		return false
+	}
+	for i, _tgt := range p.RestoreStatus {
+		_src22 := other.RestoreStatus[i]
+		if !_tgt.Equals(_src22) {
+			return false
+		}
+	}
+	if len(p.RestoreProgress) != len(other.RestoreProgress) {
+		return false
+	}
+	for i, _tgt := range p.RestoreProgress {
+		_src23 := other.RestoreProgress[i]
+		if _tgt != _src23 {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *ConfigurationQueryRestoreResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ConfigurationQueryRestoreResponse(%+v)", *p)
+}
+
+// Attributes:
+//   - Pid
+//   - RestoreStatus
+//   - Progress
+//   - Reason
+//   - Node
+type ConfigurationReportRestoreStatusRequest struct {
+	Pid           *base.Gpid      `thrift:"pid,1" db:"pid" json:"pid"`
+	RestoreStatus *base.ErrorCode `thrift:"restore_status,2" db:"restore_status" json:"restore_status"`
+	Progress      int32           `thrift:"progress,3" db:"progress" json:"progress"`
+	Reason        *string         `thrift:"reason,4" db:"reason" json:"reason,omitempty"`
+	Node          *string         `thrift:"node,5" db:"node" json:"node,omitempty"`
+}
+
+func NewConfigurationReportRestoreStatusRequest() *ConfigurationReportRestoreStatusRequest {
+	return &ConfigurationReportRestoreStatusRequest{}
+}
+
+var ConfigurationReportRestoreStatusRequest_Pid_DEFAULT *base.Gpid
+
+func (p *ConfigurationReportRestoreStatusRequest) GetPid() *base.Gpid {
+	if !p.IsSetPid() {
+		return ConfigurationReportRestoreStatusRequest_Pid_DEFAULT
+	}
+	return p.Pid
+}
+
+var ConfigurationReportRestoreStatusRequest_RestoreStatus_DEFAULT *base.ErrorCode
+
+func (p *ConfigurationReportRestoreStatusRequest) GetRestoreStatus() *base.ErrorCode {
+	if !p.IsSetRestoreStatus() {
+		return ConfigurationReportRestoreStatusRequest_RestoreStatus_DEFAULT
+	}
+	return p.RestoreStatus
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) GetProgress() int32 {
+	return p.Progress
+}
+
+var ConfigurationReportRestoreStatusRequest_Reason_DEFAULT string
+
+func (p *ConfigurationReportRestoreStatusRequest) GetReason() string {
+	if !p.IsSetReason() {
+		return ConfigurationReportRestoreStatusRequest_Reason_DEFAULT
+	}
+	return *p.Reason
+}
+
+var ConfigurationReportRestoreStatusRequest_Node_DEFAULT string
+
+func (p *ConfigurationReportRestoreStatusRequest) GetNode() string {
+	if !p.IsSetNode() {
+		return ConfigurationReportRestoreStatusRequest_Node_DEFAULT
+	}
+	return *p.Node
+}
+func (p *ConfigurationReportRestoreStatusRequest) IsSetPid() bool {
+	return p.Pid != nil
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) IsSetRestoreStatus() bool {
+	return p.RestoreStatus != nil
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) IsSetReason() bool {
+	return p.Reason != nil
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) IsSetNode() bool {
+	return p.Node != nil
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Pid = &base.Gpid{}
+	if err := p.Pid.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Pid), err)
+	}
+	return nil
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.RestoreStatus = &base.ErrorCode{}
+	if err := p.RestoreStatus.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.RestoreStatus), err)
+	}
+	return nil
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.Progress = v
+	}
+	return nil
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.Reason = &v
+	}
+	return nil
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 5: ", err)
+	} else {
+		p.Node = &v
+	}
+	return nil
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "configuration_report_restore_status_request"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "pid", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:pid: ", p), err)
+	}
+	if err := p.Pid.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Pid), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:pid: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "restore_status", thrift.STRUCT, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:restore_status: ", p), err)
+	}
+	if err := p.RestoreStatus.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.RestoreStatus), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:restore_status: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "progress", thrift.I32, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:progress: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.Progress)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.progress (3) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:progress: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if p.IsSetReason() {
+		if err := oprot.WriteFieldBegin(ctx, "reason", thrift.STRING, 4); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:reason: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.Reason)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.reason (4) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 4:reason: ", p), err)
+		}
+	}
+	return err
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if p.IsSetNode() {
+		if err := oprot.WriteFieldBegin(ctx, "node", thrift.STRING, 5); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:node: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.Node)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.node (5) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 5:node: ", p), err)
+		}
+	}
+	return err
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) Equals(other *ConfigurationReportRestoreStatusRequest) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Pid.Equals(other.Pid) {
+		return false
+	}
+	if !p.RestoreStatus.Equals(other.RestoreStatus) {
+		return false
+	}
+	if p.Progress != other.Progress {
+		return false
+	}
+	if p.Reason != other.Reason {
+		if p.Reason == nil || other.Reason == nil {
+			return false
+		}
+		if (*p.Reason) != (*other.Reason) {
+			return false
+		}
+	}
+	if p.Node != other.Node {
+		if p.Node == nil || other.Node == nil {
+			return false
+		}
+		if (*p.Node) != (*other.Node) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *ConfigurationReportRestoreStatusRequest) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ConfigurationReportRestoreStatusRequest(%+v)", *p)
+}
+
+// Attributes:
+//   - Err
+type ConfigurationReportRestoreStatusResponse struct {
+	Err *base.ErrorCode `thrift:"err,1" db:"err" json:"err"`
+}
+
+func NewConfigurationReportRestoreStatusResponse() *ConfigurationReportRestoreStatusResponse {
+	return &ConfigurationReportRestoreStatusResponse{}
+}
+
+var ConfigurationReportRestoreStatusResponse_Err_DEFAULT *base.ErrorCode
+
+func (p *ConfigurationReportRestoreStatusResponse) GetErr() *base.ErrorCode {
+	if !p.IsSetErr() {
+		return ConfigurationReportRestoreStatusResponse_Err_DEFAULT
+	}
+	return p.Err
+}
+func (p *ConfigurationReportRestoreStatusResponse) IsSetErr() bool {
+	return p.Err != nil
+}
+
+func (p *ConfigurationReportRestoreStatusResponse) Read(ctx context.Context, iprot thrift.TProtocol) error {
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
+
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
+}
+
+func (p *ConfigurationReportRestoreStatusResponse) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Err = &base.ErrorCode{}
+	if err := p.Err.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Err), err)
+	}
+	return nil
+}
+
+func (p *ConfigurationReportRestoreStatusResponse) Write(ctx context.Context, oprot thrift.TProtocol) error {
+	if err := oprot.WriteStructBegin(ctx, "configuration_report_restore_status_response"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
+}
+
+func (p *ConfigurationReportRestoreStatusResponse) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "err", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:err: ", p), err)
+	}
+	if err := p.Err.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Err), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:err: ", p), err)
+	}
+	return err
+}
+
+func (p *ConfigurationReportRestoreStatusResponse) Equals(other *ConfigurationReportRestoreStatusResponse) bool {
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Err.Equals(other.Err) {
+		return false
+	}
+	return true
+}
+
+func (p *ConfigurationReportRestoreStatusResponse) String() string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("ConfigurationReportRestoreStatusResponse(%+v)", *p)
+}
