@@ -196,7 +196,7 @@ func TestDefaults(t *testing.T) {
 		{"rep.lb", cfg.Replication.LBInterval(), 10 * time.Second},
 		{"rep.prepare", [2]time.Duration{cfg.Replication.PrepareTimeoutForSecondaries(), cfg.Replication.PrepareTimeoutForPotentialSecondaries()},
 			[2]time.Duration{3 * time.Second, 5 * time.Second}},
-		{"rep.staleness", cfg.Replication.StalenessForCommit, 20},
+		{"rep.staleness", cfg.Replication.StalenessForCommit, 2},
 		{"rep.prepare_list", cfg.Replication.MaxMutationCountInPrepareList, 110},
 		{"rep.2pc", cfg.Replication.Mutation2PCMinReplicaCount, 2},
 		{"rep.group_check", cfg.Replication.GroupCheckInterval(), 100 * time.Second},

@@ -406,7 +406,7 @@ type Replication struct {
 
 	PrepareTimeoutMsForSecondaries          int64 // default 3000
 	PrepareTimeoutMsForPotentialSecondaries int64 // default 5000
-	StalenessForCommit                      int   // default 20
+	StalenessForCommit                      int   // default 2 (upstream: 20)
 	MaxMutationCountInPrepareList           int   // default 110
 	// Mutation2PCMinReplicaCount (mutation_2pc_min_replica_count, default 2);
 	// see Mutation2PCMinReplicas for how values <= 0 are read.
@@ -540,7 +540,7 @@ func decodeReplication(r *sectionReader, core Core) Replication {
 
 		PrepareTimeoutMsForSecondaries:          r.int64("prepare_timeout_ms_for_secondaries", 3000, positive),
 		PrepareTimeoutMsForPotentialSecondaries: r.int64("prepare_timeout_ms_for_potential_secondaries", 5000, positive),
-		StalenessForCommit:                      r.integer("staleness_for_commit", 20, positive),
+		StalenessForCommit:                      r.integer("staleness_for_commit", 2, positive),
 		MaxMutationCountInPrepareList:           r.integer("max_mutation_count_in_prepare_list", 110, positive),
 		Mutation2PCMinReplicaCount:              r.integer("mutation_2pc_min_replica_count", 2),
 		BatchWriteDisabled:                      r.boolean("batch_write_disabled", false),

@@ -160,7 +160,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	po, cache := opts.pebbleOptions(s.eventListener())
 	po.TablePropertyCollectors = []func() pebble.TablePropertyCollector{newExpireCollector}
-	po.FS = newDiskFullBackoff(opts.OnDiskFull).wrap(vfs.Default)
+	po.FS = newBufferedSSTFS(newDiskFullBackoff(opts.OnDiskFull).wrap(vfs.Default))
 	db, err := pebble.Open(dir, po)
 	if cache != nil {
 		// The DB holds its own reference; ours is only needed until Open returns.

@@ -56,14 +56,41 @@ func fromWire(md *consensus.MutationData) (*pacifica.Mutation, error) {
 	return mu, nil
 }
 
-// encodeMutation serialises a mutation for the plog.
-func encodeMutation(g base.Gpid, mu *pacifica.Mutation) ([]byte, error) {
-	buf := thrift.NewTMemoryBufferLen(256)
-	p := thrift.NewTBinaryProtocolConf(buf, &thrift.TConfiguration{})
-	if err := toWire(g, mu).Write(context.Background(), p); err != nil {
+// mutationEncoder serialises mutations for the plog into one buffer that it reuses:
+// the log copies a record before Append returns, and a fresh buffer per mutation,
+// grown from a guess to the size of its values, cost a few allocations and copies of
+// every value. It belongs to one goroutine (the partition's executor).
+type mutationEncoder struct {
+	buf   *thrift.TMemoryBuffer
+	proto *thrift.TBinaryProtocol
+}
+
+// maxKeptEncodeBuffer bounds the buffer kept between mutations: a rare large batch
+// should not pin its memory for the life of the replica.
+const maxKeptEncodeBuffer = 1 << 20
+
+// encode returns the encoding of mu, valid until the next call.
+func (e *mutationEncoder) encode(g base.Gpid, mu *pacifica.Mutation) ([]byte, error) {
+	if e.buf == nil || e.buf.Cap() > maxKeptEncodeBuffer {
+		e.buf = thrift.NewTMemoryBufferLen(256)
+		e.proto = thrift.NewTBinaryProtocolConf(e.buf, &thrift.TConfiguration{})
+	}
+	e.buf.Reset()
+	e.buf.Grow(encodedSizeHint(mu))
+	if err := toWire(g, mu).Write(context.Background(), e.proto); err != nil {
 		return nil, fmt.Errorf("encode mutation %d: %w", mu.Decree, err)
 	}
-	return buf.Bytes(), nil
+	return e.buf.Bytes(), nil
+}
+
+// encodedSizeHint is a little more than the encoded size of mu: the header's fixed
+// fields, and per update its code, its data and their field headers.
+func encodedSizeHint(mu *pacifica.Mutation) int {
+	n := 128
+	for _, u := range mu.Updates {
+		n += 32 + len(u.Code) + len(u.Data)
+	}
+	return n
 }
 
 // decodeMutation reads a mutation back from the plog.

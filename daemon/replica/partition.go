@@ -147,6 +147,7 @@ type partition struct {
 	// Owned by the executor goroutine.
 	core        *pacifica.Replica
 	pendingAcks map[ackKey][]chan pacifica.Ack
+	enc         mutationEncoder // plog records
 	state       persistedState
 	timers      []timer // sorted by time: resends, change retries and learner ticks (at)
 	ckptState
@@ -468,7 +469,7 @@ func (p *partition) apply(c pacifica.Committed) error {
 }
 
 func (p *partition) appendLog(mu *pacifica.Mutation) {
-	data, err := encodeMutation(p.gpid, mu)
+	data, err := p.enc.encode(p.gpid, mu)
 	if err != nil {
 		p.post(loggedEv{decree: mu.Decree, ballot: mu.Ballot, err: err})
 		return
