@@ -89,6 +89,7 @@ type Server struct {
 	httpSrv  *http.Server
 	httpConn *connQueue
 	encoders sync.Pool
+	workers  *workerPool
 	pending  *semaphore.Weighted
 	stats    serverCounters
 
@@ -193,6 +194,7 @@ func NewServer(mux *Mux, opts ServerOptions) *Server {
 		perIP:     make(map[netip.Addr]int),
 		closed:    make(chan struct{}),
 		httpConn:  newConnQueue(),
+		workers:   newWorkerPool(),
 		pending:   semaphore.NewWeighted(opts.PendingFrameBytes),
 		acceptLog: ratelog.New(logEvery),
 		capLog:    ratelog.New(logEvery),
@@ -342,12 +344,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.connWG.Wait(); close(done) }()
 	select {
 	case <-done:
+		s.workers.close()
 		return httpErr
 	case <-ctx.Done():
 		for _, c := range conns {
 			c.abort()
 		}
 		<-done
+		s.workers.close()
 		return ctx.Err()
 	}
 }
@@ -360,6 +364,8 @@ func (s *Server) Close() error {
 	}
 	err := s.httpSrv.Close()
 	s.connWG.Wait()
+	// Every connection has ended, and with it every request: no more work comes.
+	s.workers.close()
 	return err
 }
 
@@ -616,11 +622,7 @@ func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, out chan<- 
 		if fp, ok := args.(*frameProtocol); ok {
 			call.raw = f.Body[fp.r.pos:]
 		}
-		go func() {
-			defer handlers.Done()
-			defer func() { <-slots }()
-			c.run(ctx, h, call, out)
-		}()
+		s.workers.run(request{c: c, ctx: ctx, h: h, call: call, out: out, slots: slots, handlers: handlers})
 	}
 }
 
