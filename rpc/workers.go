@@ -29,7 +29,6 @@ type request struct {
 	ctx      context.Context
 	h        handler
 	call     *Call
-	out      chan<- *encoder
 	slots    <-chan struct{}
 	handlers *sync.WaitGroup
 }
@@ -37,7 +36,7 @@ type request struct {
 func (r *request) run() {
 	defer r.handlers.Done()
 	defer func() { <-r.slots }()
-	r.c.run(r.ctx, r.h, r.call, r.out)
+	r.c.run(r.ctx, r.h, r.call)
 }
 
 // workerPool runs requests on reused goroutines.
