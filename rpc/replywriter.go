@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -42,7 +43,14 @@ func newReplyWriter(nc net.Conn, maxQueued int, onFail func(error)) *replyWriter
 
 // write sends b, which the caller may reuse once write returns. It returns
 // once b is written, or queued for the goroutine writing at the time.
-func (w *replyWriter) write(b []byte) {
+//
+// With yield, other requests of the connection are being handled: the caller
+// first lets the goroutines ready to run go ahead, so that those about to
+// finish queue their replies and one system call carries them all. Replies
+// finish one after the other on a busy server, so without this each would be
+// written alone. Requests that are waiting (a write for its replicas) cost
+// the caller only the yield.
+func (w *replyWriter) write(b []byte, yield bool) {
 	w.mu.Lock()
 	for w.writing && w.queued >= w.maxQueued && !w.failed {
 		w.room.Wait()
@@ -56,6 +64,16 @@ func (w *replyWriter) write(b []byte) {
 	if w.writing {
 		w.mu.Unlock()
 		return
+	}
+	if yield {
+		w.mu.Unlock()
+		runtime.Gosched()
+		w.mu.Lock()
+		// Whoever wrote meanwhile, or is writing, took this reply too.
+		if w.writing || len(w.queue) == 0 {
+			w.mu.Unlock()
+			return
+		}
 	}
 	w.writing = true
 	var err error

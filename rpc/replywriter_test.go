@@ -28,7 +28,7 @@ func TestReplyWriterConcurrentRepliesArriveWhole(t *testing.T) {
 			for i := 0; i < each; i++ {
 				body := fmt.Appendf(nil, "writer %d reply %d %s", g, i, make([]byte, i%50))
 				frame := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
-				w.write(append(frame, body...))
+				w.write(append(frame, body...), i%2 == 0)
 			}
 		}()
 	}
@@ -68,7 +68,7 @@ func TestReplyWriterPeerNotReading(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.write([]byte("reply"))
+			w.write([]byte("reply"), false)
 			returned.Add(1)
 		}()
 	}
@@ -99,7 +99,7 @@ func TestReplyWriterPeerNotReading(t *testing.T) {
 	if n := fails.Load(); n != 1 {
 		t.Fatalf("onFail called %d times, want once", n)
 	}
-	w.write([]byte("late")) // returns at once: dropped
+	w.write([]byte("late"), true) // returns at once: dropped
 	if n := fails.Load(); n != 1 {
 		t.Fatalf("onFail called %d times after a dropped reply, want once", n)
 	}

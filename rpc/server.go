@@ -415,8 +415,10 @@ type serverConn struct {
 	readCtx    context.Context
 	stopReader context.CancelFunc
 
-	// w writes the replies of a THFT connection.
-	w *replyWriter
+	// w writes the replies of a THFT connection; slots holds one token per
+	// request of it being handled.
+	w     *replyWriter
+	slots chan struct{}
 
 	mu       sync.Mutex
 	stopping bool // shutdown asked the reader to stop
@@ -545,6 +547,7 @@ func (c *serverConn) serveTHFT(br *bufio.Reader) {
 		c.nc.Close()
 	})
 	slots := make(chan struct{}, s.opts.MaxInflightPerConn)
+	c.slots = slots
 	var handlers sync.WaitGroup
 	graceful := c.readLoop(ctx, br, slots, &handlers)
 	if !graceful {
@@ -701,7 +704,7 @@ func (c *serverConn) run(ctx context.Context, h handler, call *Call) {
 		if p := recover(); p != nil {
 			s.log.Error("handler panicked", "rpc", call.Msg.Name, "remote", call.Remote, "panic", p, "stack", string(debug.Stack()))
 			if !h.oneWay {
-				c.reply(ctx, base.ErrUnknown, call.Msg, nil)
+				c.answer(ctx, base.ErrUnknown, call.Msg, nil)
 			}
 		}
 	}()
@@ -720,13 +723,25 @@ func (c *serverConn) run(ctx context.Context, h handler, call *Call) {
 		if logIt {
 			s.log.Warn("handler failed", "rpc", call.Msg.Name, "remote", call.Remote, "err", err, "reply", code)
 		}
-		c.reply(ctx, code, call.Msg, nil)
+		c.answer(ctx, code, call.Msg, nil)
 		return
 	}
-	c.reply(ctx, base.ErrOK, call.Msg, result)
+	c.answer(ctx, base.ErrOK, call.Msg, result)
 }
 
+// reply answers a call on the reader goroutine, which does not wait for
+// other replies (see replyWriter.write).
 func (c *serverConn) reply(ctx context.Context, code string, msg MessageBegin, result Value) {
+	c.send(ctx, code, msg, result, false)
+}
+
+// answer sends a handler's reply, letting other handlers of the connection
+// add theirs to the same write when any are running.
+func (c *serverConn) answer(ctx context.Context, code string, msg MessageBegin, result Value) {
+	c.send(ctx, code, msg, result, len(c.slots) > 1)
+}
+
+func (c *serverConn) send(ctx context.Context, code string, msg MessageBegin, result Value, yield bool) {
 	e := c.s.getEncoder()
 	if err := e.appendResponse(ctx, code, msg.Name, msg.SeqID, result); err != nil {
 		c.s.log.Error("encode reply failed", "rpc", msg.Name, "err", err)
@@ -736,7 +751,7 @@ func (c *serverConn) reply(ctx context.Context, code string, msg MessageBegin, r
 			return
 		}
 	}
-	c.w.write(e.bytes())
+	c.w.write(e.bytes(), yield)
 	c.s.putEncoder(e)
 }
 
