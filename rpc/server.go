@@ -444,6 +444,10 @@ func (c *serverConn) setReadDeadline(t time.Time) bool {
 	if c.stopping {
 		return false
 	}
+	if t.Equal(c.deadline) {
+		// No deadline again, as between most requests: the timer is left alone.
+		return true
+	}
 	c.deadline = t
 	_ = c.nc.SetReadDeadline(t)
 	return true
@@ -584,8 +588,13 @@ func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, slots chan 
 					return c.readFailed(err, false)
 				}
 			}
-			// A frame has started: all of it must arrive within FrameTimeout.
-			if !c.setReadDeadline(time.Now().Add(s.opts.FrameTimeout)) {
+			// A frame has started: all of it must arrive within FrameTimeout. One
+			// already buffered whole needs no deadline: nothing more is read for it.
+			deadline := time.Time{}
+			if !frameBuffered(br) {
+				deadline = time.Now().Add(s.opts.FrameTimeout)
+			}
+			if !c.setReadDeadline(deadline) {
 				return true
 			}
 		}
