@@ -135,6 +135,29 @@ func readRequest(r *bufio.Reader, maxFrame int, reserve reserveFunc) (*RequestFr
 	return f, nil
 }
 
+// frameBuffered reports whether r's buffer holds the whole request frame at its
+// head. A header it cannot make sense of reports false: readRequest says why.
+func frameBuffered(r *bufio.Reader) bool {
+	n := r.Buffered()
+	if n < headerV1Prefix {
+		return false
+	}
+	b, err := r.Peek(min(n, headerV0Len))
+	if err != nil || string(b[:4]) != magicTHFT {
+		return false
+	}
+	switch binary.BigEndian.Uint32(b[4:8]) {
+	case 0:
+		if len(b) < headerV0Len {
+			return false
+		}
+		return uint64(n) >= headerV0Len+uint64(binary.BigEndian.Uint32(b[16:20]))
+	case 1:
+		return uint64(n) >= headerV1Prefix+uint64(binary.BigEndian.Uint32(b[8:12]))+uint64(binary.BigEndian.Uint32(b[12:16]))
+	}
+	return false
+}
+
 // firstChunk is the most a frame body gets before its bytes arrive: a header
 // declaring a large body costs nothing until the peer actually sends it.
 const firstChunk = 64 << 10

@@ -89,6 +89,7 @@ type Server struct {
 	httpSrv  *http.Server
 	httpConn *connQueue
 	encoders sync.Pool
+	workers  *workerPool
 	pending  *semaphore.Weighted
 	stats    serverCounters
 
@@ -193,6 +194,7 @@ func NewServer(mux *Mux, opts ServerOptions) *Server {
 		perIP:     make(map[netip.Addr]int),
 		closed:    make(chan struct{}),
 		httpConn:  newConnQueue(),
+		workers:   newWorkerPool(),
 		pending:   semaphore.NewWeighted(opts.PendingFrameBytes),
 		acceptLog: ratelog.New(logEvery),
 		capLog:    ratelog.New(logEvery),
@@ -342,12 +344,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.connWG.Wait(); close(done) }()
 	select {
 	case <-done:
+		s.workers.close()
 		return httpErr
 	case <-ctx.Done():
 		for _, c := range conns {
 			c.abort()
 		}
 		<-done
+		s.workers.close()
 		return ctx.Err()
 	}
 }
@@ -360,6 +364,8 @@ func (s *Server) Close() error {
 	}
 	err := s.httpSrv.Close()
 	s.connWG.Wait()
+	// Every connection has ended, and with it every request: no more work comes.
+	s.workers.close()
 	return err
 }
 
@@ -409,6 +415,11 @@ type serverConn struct {
 	readCtx    context.Context
 	stopReader context.CancelFunc
 
+	// w writes the replies of a THFT connection; slots holds one token per
+	// request of it being handled.
+	w     *replyWriter
+	slots chan struct{}
+
 	mu       sync.Mutex
 	stopping bool // shutdown asked the reader to stop
 }
@@ -432,6 +443,10 @@ func (c *serverConn) setReadDeadline(t time.Time) bool {
 	defer c.mu.Unlock()
 	if c.stopping {
 		return false
+	}
+	if t.Equal(c.deadline) {
+		// No deadline again, as between most requests: the timer is left alone.
+		return true
 	}
 	c.deadline = t
 	_ = c.nc.SetReadDeadline(t)
@@ -529,27 +544,30 @@ func isHTTPMethod(b []byte) bool {
 func (c *serverConn) serveTHFT(br *bufio.Reader) {
 	s := c.s
 	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan *encoder, s.opts.MaxInflightPerConn)
-	writerDone := make(chan struct{})
-	go c.writeLoop(out, writerDone)
-
+	c.w = newReplyWriter(c.nc, s.opts.MaxInflightPerConn, func(err error) {
+		// A peer that stops reading must not pin the connection's goroutines: drop
+		// the connection, which also ends the reader, and discard what is queued.
+		s.log.Debug("connection write failed", "remote", c.nc.RemoteAddr(), "err", err)
+		c.nc.Close()
+	})
 	slots := make(chan struct{}, s.opts.MaxInflightPerConn)
+	c.slots = slots
 	var handlers sync.WaitGroup
-	graceful := c.readLoop(ctx, br, out, slots, &handlers)
+	graceful := c.readLoop(ctx, br, slots, &handlers)
 	if !graceful {
 		// The peer went away or sent garbage: nobody will read the replies.
 		cancel()
 	}
+	// Each handler has written its reply (or queued it for the one writing)
+	// before it ended: once they all have, every reply is on the wire.
 	handlers.Wait()
-	close(out)
-	<-writerDone
 	cancel()
 	c.nc.Close()
 }
 
 // readLoop reads and dispatches requests until the stream ends. It reports whether
 // it stopped because of a graceful shutdown.
-func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, out chan<- *encoder, slots chan struct{}, handlers *sync.WaitGroup) bool {
+func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, slots chan struct{}, handlers *sync.WaitGroup) bool {
 	s := c.s
 	remote := c.nc.RemoteAddr()
 	reserve := c.reserve
@@ -570,8 +588,13 @@ func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, out chan<- 
 					return c.readFailed(err, false)
 				}
 			}
-			// A frame has started: all of it must arrive within FrameTimeout.
-			if !c.setReadDeadline(time.Now().Add(s.opts.FrameTimeout)) {
+			// A frame has started: all of it must arrive within FrameTimeout. One
+			// already buffered whole needs no deadline: nothing more is read for it.
+			deadline := time.Time{}
+			if !frameBuffered(br) {
+				deadline = time.Now().Add(s.opts.FrameTimeout)
+			}
+			if !c.setReadDeadline(deadline) {
 				return true
 			}
 		}
@@ -589,19 +612,19 @@ func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, out chan<- 
 		}
 		first = false
 		if a := s.opts.Access; a != nil && msg.Name == CodeNegotiation {
-			c.negotiate(ctx, out, a, &auth, msg, args)
+			c.negotiate(ctx, a, &auth, msg, args)
 			continue
 		}
 		h, ok := s.mux.lookup(msg.Name)
 		if !ok {
 			s.log.Debug("no handler", "rpc", msg.Name, "remote", remote)
-			c.reply(ctx, out, base.ErrHandlerNotFound, msg, nil)
+			c.reply(ctx, base.ErrHandlerNotFound, msg, nil)
 			continue
 		}
 		if a := s.opts.Access; a != nil {
 			if code := c.deny(a, &auth, msg.Name); code != "" {
 				if !h.oneWay { // a one-way call is never answered, refused or not
-					c.reply(ctx, out, code, msg, nil)
+					c.reply(ctx, code, msg, nil)
 				}
 				continue
 			}
@@ -616,20 +639,16 @@ func (c *serverConn) readLoop(ctx context.Context, br *bufio.Reader, out chan<- 
 		if fp, ok := args.(*frameProtocol); ok {
 			call.raw = f.Body[fp.r.pos:]
 		}
-		go func() {
-			defer handlers.Done()
-			defer func() { <-slots }()
-			c.run(ctx, h, call, out)
-		}()
+		s.workers.run(request{c: c, ctx: ctx, h: h, call: call, slots: slots, handlers: handlers})
 	}
 }
 
 // negotiate runs one step of the authentication handshake. It runs on the reader
 // goroutine, so the requests that follow see its outcome.
-func (c *serverConn) negotiate(ctx context.Context, out chan<- *encoder, a *Access, st *connAuth, msg MessageBegin, args thrift.TProtocol) {
+func (c *serverConn) negotiate(ctx context.Context, a *Access, st *connAuth, msg MessageBegin, args thrift.TProtocol) {
 	req := security.NewNegotiationRequest()
 	if err := DecodeArgs(ctx, args, req); err != nil {
-		c.reply(ctx, out, base.ErrInvalidData, msg, nil)
+		c.reply(ctx, base.ErrInvalidData, msg, nil)
 		return
 	}
 	resp, err := a.negotiate(st, req)
@@ -639,7 +658,7 @@ func (c *serverConn) negotiate(ctx context.Context, out chan<- *encoder, a *Acce
 	} else if st.peer.Node != "" && resp.Status == security.NegotiationStatus_SASL_SUCC {
 		c.s.log.Debug("cluster member authenticated", "remote", c.nc.RemoteAddr(), "node", st.peer.Node)
 	}
-	c.reply(ctx, out, base.ErrOK, msg, resp)
+	c.reply(ctx, base.ErrOK, msg, resp)
 }
 
 // deny returns the error a call must be refused with ("" to serve it): cluster
@@ -688,13 +707,13 @@ func (c *serverConn) readFailed(err error, first bool) bool {
 	return false
 }
 
-func (c *serverConn) run(ctx context.Context, h handler, call *Call, out chan<- *encoder) {
+func (c *serverConn) run(ctx context.Context, h handler, call *Call) {
 	s := c.s
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("handler panicked", "rpc", call.Msg.Name, "remote", call.Remote, "panic", p, "stack", string(debug.Stack()))
 			if !h.oneWay {
-				c.reply(ctx, out, base.ErrUnknown, call.Msg, nil)
+				c.answer(ctx, base.ErrUnknown, call.Msg, nil)
 			}
 		}
 	}()
@@ -713,13 +732,25 @@ func (c *serverConn) run(ctx context.Context, h handler, call *Call, out chan<- 
 		if logIt {
 			s.log.Warn("handler failed", "rpc", call.Msg.Name, "remote", call.Remote, "err", err, "reply", code)
 		}
-		c.reply(ctx, out, code, call.Msg, nil)
+		c.answer(ctx, code, call.Msg, nil)
 		return
 	}
-	c.reply(ctx, out, base.ErrOK, call.Msg, result)
+	c.answer(ctx, base.ErrOK, call.Msg, result)
 }
 
-func (c *serverConn) reply(ctx context.Context, out chan<- *encoder, code string, msg MessageBegin, result Value) {
+// reply answers a call on the reader goroutine, which does not wait for
+// other replies (see replyWriter.write).
+func (c *serverConn) reply(ctx context.Context, code string, msg MessageBegin, result Value) {
+	c.send(ctx, code, msg, result, false)
+}
+
+// answer sends a handler's reply, letting other handlers of the connection
+// add theirs to the same write when any are running.
+func (c *serverConn) answer(ctx context.Context, code string, msg MessageBegin, result Value) {
+	c.send(ctx, code, msg, result, len(c.slots) > 1)
+}
+
+func (c *serverConn) send(ctx context.Context, code string, msg MessageBegin, result Value, yield bool) {
 	e := c.s.getEncoder()
 	if err := e.appendResponse(ctx, code, msg.Name, msg.SeqID, result); err != nil {
 		c.s.log.Error("encode reply failed", "rpc", msg.Name, "err", err)
@@ -729,44 +760,8 @@ func (c *serverConn) reply(ctx context.Context, out chan<- *encoder, code string
 			return
 		}
 	}
-	out <- e
-}
-
-// writeLoop writes replies in completion order, flushing when no more are queued so
-// that concurrent replies share system calls.
-func (c *serverConn) writeLoop(out <-chan *encoder, done chan<- struct{}) {
-	defer close(done)
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	var failed bool
-	fail := func(err error) {
-		// A peer that stops reading must not pin the connection's goroutines: drop
-		// the connection, which also ends the reader, and discard what is queued.
-		failed = true
-		c.s.log.Debug("connection write failed", "remote", c.nc.RemoteAddr(), "err", err)
-		c.nc.Close()
-	}
-	inBatch := false
-	for e := range out {
-		if !failed {
-			if !inBatch {
-				_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-				inBatch = true
-			}
-			if _, err := bw.Write(e.bytes()); err != nil {
-				fail(err)
-			}
-		}
-		c.s.putEncoder(e)
-		if !failed && len(out) == 0 {
-			if err := bw.Flush(); err != nil {
-				fail(err)
-			}
-			inBatch = false
-		}
-	}
-	if !failed {
-		_ = bw.Flush()
-	}
+	c.w.write(e.bytes(), yield)
+	c.s.putEncoder(e)
 }
 
 // writeTimeout bounds how long a reply may wait for a peer that does not read.

@@ -117,6 +117,11 @@ type Store struct {
 	// hash-key or sort-key filter of a multi_get or scan left out.
 	readExpired, readFiltered atomic.Int64
 
+	// refund gives back to the block cache what Pebble reserves in it for the
+	// memtables (cacherefund.go); memChanged wakes the janitor to update it.
+	refund     memtableRefund
+	memChanged chan struct{}
+
 	// flushMu guards lastFlush, the completion channel of the last flush started:
 	// a flush waits for the previous one (see flush).
 	flushMu   sync.Mutex
@@ -133,6 +138,10 @@ type Store struct {
 // bgErrLogInterval is the least time between two logged background errors of a store.
 const bgErrLogInterval = 5 * time.Second
 
+// refundEvery is how often the janitor updates the memtables' refund to the
+// block cache without being told of a change.
+const refundEvery = 5 * time.Second
+
 // estimateTTL is how long a key estimate is reused (compactions change it a little).
 const estimateTTL = 10 * time.Second
 
@@ -142,14 +151,15 @@ const estimateTTL = 10 * time.Second
 func Open(dir string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	s := &Store{
-		dir:       dir,
-		opts:      opts,
-		log:       opts.Logger.With("component", "storage", "dir", dir),
-		crcTable:  crc64.MakeTable(pegasusCRC64Poly),
-		decreeKey: []byte(metaDecreeKey),
-		writeOpts: pebble.NoSync,
-		bgErrLog:  ratelog.New(bgErrLogInterval),
-		expireLog: ratelog.New(10 * time.Second),
+		dir:        dir,
+		opts:       opts,
+		log:        opts.Logger.With("component", "storage", "dir", dir),
+		crcTable:   crc64.MakeTable(pegasusCRC64Poly),
+		decreeKey:  []byte(metaDecreeKey),
+		writeOpts:  pebble.NoSync,
+		bgErrLog:   ratelog.New(bgErrLogInterval),
+		expireLog:  ratelog.New(10 * time.Second),
+		memChanged: make(chan struct{}, 1),
 	}
 	if !opts.DisableWAL {
 		// With a WAL the store promises that an applied decree is durable.
@@ -170,7 +180,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("storage: open pebble in %s: %w", dir, err)
 	}
 	s.db = db
+	s.refund.cache = po.Cache
+	s.refund.set(s.memtableReserved())
 	if err := s.loadMeta(); err != nil {
+		s.refund.set(0)
 		return nil, errors.Join(err, db.Close())
 	}
 	s.scanners = newScannerTable(opts.MaxScanners, opts.ScannerIdleTimeout)
@@ -270,8 +283,11 @@ func (s *Store) eventListener() *pebble.EventListener {
 		FlushBegin: func(pebble.FlushInfo) {
 			s.flushBaseEntries.Store(s.memEntries.Load())
 			s.flushBaseDeletes.Store(s.memDeletions.Load())
+			// A flush begins after a new memtable was allocated.
+			s.memtablesChanged()
 		},
 		FlushEnd: func(info pebble.FlushInfo) {
+			s.memtablesChanged()
 			if info.Err != nil {
 				return
 			}
@@ -337,6 +353,7 @@ func (s *Store) Close() error {
 				// holds its commit pipeline, which DB.Close takes first: it would
 				// wait as long. The database is left to the process's exit.
 				s.log.Error("the engine is stalled: closing without closing the database", "err", flushErr)
+				s.refund.set(0)
 				s.closeErr = flushErr
 				return
 			}
@@ -347,6 +364,9 @@ func (s *Store) Close() error {
 		if n := s.bgErrLog.TakeSuppressed(); n > 0 {
 			s.log.Error("pebble background errors not logged", "count", n)
 		}
+		// The cache outlives the store when it is shared: take back what the
+		// store gave, while its database still holds the cache.
+		s.refund.set(0)
 		if err := s.db.Close(); err != nil {
 			s.closeErr = errors.Join(flushErr, fmt.Errorf("storage: close pebble: %w", err))
 			return
@@ -614,6 +634,10 @@ func (s *Store) janitor(ctx context.Context) {
 	scanEvery := min(max(s.opts.ScannerIdleTimeout/4, time.Second), time.Minute)
 	scanTick := time.NewTicker(scanEvery)
 	defer scanTick.Stop()
+	// Memtables are also freed without a flush event, when the last reader of
+	// a flushed one lets go of it.
+	refundTick := time.NewTicker(refundEvery)
+	defer refundTick.Stop()
 	// A nil channel never fires, which disables the periodic sweep.
 	var purgeC <-chan time.Time
 	var purgeTimer *time.Timer
@@ -630,6 +654,10 @@ func (s *Store) janitor(ctx context.Context) {
 			return
 		case <-scanTick.C:
 			s.scanners.expire(s.opts.Clock())
+		case <-s.memChanged:
+			s.refundMemtables()
+		case <-refundTick.C:
+			s.refundMemtables()
 		case <-purgeC:
 			if n, err := s.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("expiry sweep", "err", err)
