@@ -144,6 +144,11 @@ func (s *ZKStore) waitSession(ctx context.Context) error {
 // only be read after call returned nil or a ZooKeeper error, never after it
 // returned because ctx ended.
 func (s *ZKStore) call(ctx context.Context, op func() error) error {
+	// An ended context runs nothing: otherwise a quick op and the done
+	// context race in the select below, and the call may succeed anyway.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
