@@ -171,6 +171,9 @@ func CallMeta[R any, PR interface {
 				}
 				continue
 			case base.ErrServiceNotActive, base.ErrUnderRecovery:
+				if resp.GetErr().Name() == base.ErrServiceNotActive && coldBackupCall(code) {
+					return resp, nil
+				}
 				lastErr = fmt.Errorf("%s: %s", m.client(i).Addr(), resp.GetErr().Name())
 				continue
 			}
@@ -183,6 +186,20 @@ func CallMeta[R any, PR interface {
 		case <-time.After(m.opts.RetryInterval):
 		}
 	}
+}
+
+// coldBackupCall reports the calls to which ERR_SERVICE_NOT_ACTIVE is an
+// answer rather than a meta server still starting: every meta server with cold
+// backup disabled ([meta_server] cold_backup_disabled, the default) gives it to
+// every backup and restore call, and waiting for that to change would only end
+// at the caller's deadline with a misleading "cannot reach".
+func coldBackupCall(code string) bool {
+	switch code {
+	case CodeAddBackupPolicy, CodeQueryBackupPolicy, CodeModifyBackupPolicy,
+		CodeStartBackupApp, CodeQueryBackupStatus, CodeStartRestore, CodeQueryRestoreStatus:
+		return true
+	}
+	return false
 }
 
 // forwardHint extracts the leader named by a non-leader's query_cfg reply.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pegasusgo/pegasus/idl/base"
+	"github.com/pegasusgo/pegasus/idl/gen/backup"
 	"github.com/pegasusgo/pegasus/idl/gen/cmd"
 	"github.com/pegasusgo/pegasus/idl/gen/layer2"
 	"github.com/pegasusgo/pegasus/idl/gen/rrdb"
@@ -518,6 +519,48 @@ func TestMetaClientFollowsLeader(t *testing.T) {
 	defer cancel()
 	if _, err := CallMeta[layer2.QueryCfgResponse](ctx, mc, CodeQueryConfig, &layer2.QueryCfgRequest{AppName: "temp"}); err == nil || !strings.Contains(err.Error(), "not the leader") {
 		t.Fatalf("without leader: %v", err)
+	}
+}
+
+// TestMetaClientColdBackupDisabled checks that ERR_SERVICE_NOT_ACTIVE ends a
+// backup or restore call at once (the meta servers have cold backup
+// disabled), while other calls still wait for a meta server to become active.
+func TestMetaClientColdBackupDisabled(t *testing.T) {
+	mux := NewMux()
+	notActive := base.NewErrorCode(base.ErrServiceNotActive)
+	Handle(mux, CodeQueryBackupStatus, func(ctx context.Context, call *Call, req *backup.QueryBackupStatusRequest) (*backup.QueryBackupStatusResponse, error) {
+		return &backup.QueryBackupStatusResponse{Err: notActive, HintMessage: "disabled"}, nil
+	})
+	Handle(mux, CodeQueryConfig, func(ctx context.Context, call *Call, req *layer2.QueryCfgRequest) (*layer2.QueryCfgResponse, error) {
+		return &layer2.QueryCfgResponse{Err: notActive}, nil
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(mux, ServerOptions{})
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close() })
+	mc, err := NewMetaClient([]string{ln.Addr().String()}, MetaClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := CallMeta[backup.QueryBackupStatusResponse](ctx, mc, CodeQueryBackupStatus, &backup.QueryBackupStatusRequest{AppID: 1})
+	if err != nil {
+		t.Fatalf("backup status call: %v, want the meta's answer", err)
+	}
+	if resp.Err.Name() != base.ErrServiceNotActive || resp.HintMessage != "disabled" {
+		t.Fatalf("backup status answer %s %q", resp.Err.Name(), resp.HintMessage)
+	}
+
+	short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancelShort()
+	if _, err := CallMeta[layer2.QueryCfgResponse](short, mc, CodeQueryConfig, &layer2.QueryCfgRequest{AppName: "temp"}); err == nil || !strings.Contains(err.Error(), base.ErrServiceNotActive) {
+		t.Fatalf("config query to an inactive meta: %v, want a timeout naming %s", err, base.ErrServiceNotActive)
 	}
 }
 

@@ -187,6 +187,9 @@ func cmdRestoreApp(ctx context.Context, s *Shell, r *opts.Result) error {
 	case base.ErrOK:
 	case base.ErrObjectNotFound:
 		return fmt.Errorf("restore app failed: couldn't find valid app metadata")
+	case base.ErrServiceNotActive:
+		// The create-app answer has no hint field to say why.
+		return fmt.Errorf("restore app failed: %w", &rpc.AppError{Code: errName(resp.Err), Hint: "cold backup is disabled on the meta servers ([meta_server] cold_backup_disabled = true)"})
 	default:
 		return fmt.Errorf("restore app failed: %w", &rpc.AppError{Code: errName(resp.Err)})
 	}

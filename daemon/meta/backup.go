@@ -171,7 +171,7 @@ func (s *Server) startBackupApp(ctx context.Context, call *rpc.Call, req *backup
 	resp := &backup.StartBackupAppResponse{}
 	if s.opts.ColdBackupDisabled {
 		resp.Err = errCode(base.ErrServiceNotActive)
-		resp.HintMessage = "cold backup is disabled ([meta_server] cold_backup_disabled = true)"
+		resp.HintMessage = coldBackupDisabledHint
 		return resp, nil
 	}
 	var rec *backupRecord
@@ -476,6 +476,7 @@ func (s *Server) queryBackupStatus(ctx context.Context, call *rpc.Call, req *bac
 	resp := &backup.QueryBackupStatusResponse{}
 	if s.opts.ColdBackupDisabled {
 		resp.Err = errCode(base.ErrServiceNotActive)
+		resp.HintMessage = coldBackupDisabledHint
 		return resp, nil
 	}
 	code, hint := s.leaderOp(opSpec{what: "query backup status"}, func(op *leaderOp) error {

@@ -266,7 +266,7 @@ func (s *Server) addBackupPolicy(ctx context.Context, call *rpc.Call, req *backu
 	resp := &backup.ConfigurationAddBackupPolicyResponse{}
 	if s.opts.ColdBackupDisabled {
 		resp.Err = errCode(base.ErrServiceNotActive)
-		resp.HintMessage = "cold backup is disabled ([meta_server] cold_backup_disabled = true)"
+		resp.HintMessage = coldBackupDisabledHint
 		return resp, nil
 	}
 	code, hint := s.leaderOp(opSpec{what: "add backup policy"}, func(op *leaderOp) error {
@@ -371,6 +371,8 @@ func (s *Server) queryBackupPolicy(ctx context.Context, call *rpc.Call, req *bac
 	resp := &backup.ConfigurationQueryBackupPolicyResponse{}
 	if s.opts.ColdBackupDisabled {
 		resp.Err = errCode(base.ErrServiceNotActive)
+		hint := coldBackupDisabledHint
+		resp.HintMsg = &hint
 		return resp, nil
 	}
 	code, _ := s.leaderOp(opSpec{what: "query backup policy"}, func(op *leaderOp) error {
@@ -434,6 +436,7 @@ func (s *Server) modifyBackupPolicy(ctx context.Context, call *rpc.Call, req *ba
 	resp := &backup.ConfigurationModifyBackupPolicyResponse{}
 	if s.opts.ColdBackupDisabled {
 		resp.Err = errCode(base.ErrServiceNotActive)
+		resp.HintMessage = coldBackupDisabledHint
 		return resp, nil
 	}
 	answer := base.ErrOK

@@ -20,6 +20,10 @@ import (
 // download the partition's checkpoint before they open it (see the replica's
 // restore.go). The envs stay on the table.
 
+// coldBackupDisabledHint is the hint of every backup and restore answer of a
+// meta server with cold backup disabled (ERR_SERVICE_NOT_ACTIVE).
+const coldBackupDisabledHint = "cold backup is disabled ([meta_server] cold_backup_disabled = true)"
+
 // startRestore answers RPC_CM_START_RESTORE.
 func (s *Server) startRestore(ctx context.Context, call *rpc.Call, req *backup.ConfigurationRestoreRequest) (*admin.ConfigurationCreateAppResponse, error) {
 	resp := &admin.ConfigurationCreateAppResponse{}
