@@ -70,7 +70,8 @@ func StatusName(code int32) string {
 //     holds the numeric code.
 //
 // When retries ran into the operation deadline, Code is the error of the last attempt
-// and the error also matches context.DeadlineExceeded.
+// a replica answered (ERR_TIMEOUT when none was answered) and the error also matches
+// context.DeadlineExceeded.
 type Error struct {
 	Op     string // the operation, e.g. "Get", "OpenTable", "Scanner.Next"
 	Table  string // the table, when known

@@ -245,6 +245,26 @@ func TestDeadline(t *testing.T) {
 		}
 	})
 
+	t.Run("answered, then silent until the deadline", func(t *testing.T) {
+		// The first attempt is refused, every later one gets no reply: the
+		// error names the refusal, not only the timeout.
+		var gets atomic.Int64
+		e.setFault(func(code string, _ base.Gpid) kvtest.Fault {
+			if code == rpc.CodeGet && gets.Add(1) == 1 {
+				return kvtest.Fault{Err: base.ErrInvalidState}
+			}
+			return kvtest.Fault{Drop: true}
+		})
+		defer e.setFault(nil)
+		_, err := e.tbl.Get(context.Background(), []byte("k"), []byte("s"))
+		if ErrorCode(err) != base.ErrInvalidState || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want ERR_INVALID_STATE after the deadline", err)
+		}
+		if gets.Load() < 2 {
+			t.Fatalf("%d attempts, want the refusal and at least one unanswered", gets.Load())
+		}
+	})
+
 	t.Run("attempt timeout retries a hung primary", func(t *testing.T) {
 		client := newTestClient(t, e.c, func(c *Config) {
 			c.OperationTimeout = 3 * time.Second

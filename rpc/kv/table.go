@@ -194,11 +194,21 @@ func (t *Table) do(ctx context.Context, op opSpec, to target, args rpc.Value, ne
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
 	backoff := c.cfg.MinBackoff
+	var answered error // the last attempt a replica answered with an error
 	for attempt := 1; ; attempt++ {
 		resp := newResp()
 		err := t.attempt(ctx, op, to, args, resp)
 		if err == nil {
 			return resp, nil
+		}
+		var fe *rpc.Error
+		switch {
+		case errors.As(err, &fe):
+			answered = err
+		case ctx.Err() != nil && answered != nil:
+			// The deadline cut short an attempt that had no answer yet: what
+			// the replica answered before says more than ERR_TIMEOUT.
+			err = fmt.Errorf("%w; the attempt before was answered: %w", err, answered)
 		}
 		if !retryable(err, op.safeOnly) || ctx.Err() != nil {
 			if op.write && rpc.ErrorCode(err) == base.ErrInvalidData {
