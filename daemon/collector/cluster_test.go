@@ -35,8 +35,11 @@ func TestCollectorOnCluster(t *testing.T) {
 	}
 	c := clustertest.Start(t, clustertest.Options{
 		Metas: 1, Replicas: 3, Collector: true,
-		// Short failure detection, so that failover ends well within a minute.
-		LeaseSeconds: 2, GraceSeconds: 3,
+		// Failure detection short enough for the failover to end well within
+		// the minute of the kill, but not so short that a loaded machine
+		// misses beacons of healthy servers (a 2 s lease did, failing probes in
+		// the minute that must be clean).
+		LeaseSeconds: 4, GraceSeconds: 8,
 		Tables: []clustertest.Table{
 			{Name: "temp", Partitions: 8, Replicas: 3},
 			{Name: "hot", Partitions: 4, Replicas: 3},
