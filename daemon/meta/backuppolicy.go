@@ -332,39 +332,35 @@ func (s *Server) addBackupPolicy(ctx context.Context, call *rpc.Call, req *backu
 
 // writePolicy persists a policy record (creating it the first time).
 func (s *Server) writePolicy(ctx context.Context, rec *policyRecord, create bool) error {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	p := policyPath(s.opts.ClusterRoot, rec.Name)
-	if !create {
-		return s.opts.Store.Set(ctx, p, data)
-	}
-	if err := metastore.EnsurePath(ctx, s.opts.Store, policiesPath(s.opts.ClusterRoot)); err != nil {
-		return err
-	}
-	err = s.opts.Store.Create(ctx, p, data)
-	if errors.Is(err, metastore.ErrExists) {
-		// Left by an earlier attempt whose answer was lost (the name is
-		// new to the policies in memory, which the store was loaded into).
-		err = s.opts.Store.Set(ctx, p, data)
-	}
-	return err
+	return s.putRecord(ctx, policiesPath(s.opts.ClusterRoot), policyPath(s.opts.ClusterRoot, rec.Name), rec, create)
 }
 
-// writeRun persists a run record (creating it the first time).
+// writeRun persists a run record (creating it the first time); its parent,
+// the policy's node, exists.
 func (s *Server) writeRun(ctx context.Context, name string, run *policyRun, create bool) error {
-	data, err := json.Marshal(run)
+	return s.putRecord(ctx, "", policyRunPath(s.opts.ClusterRoot, name, run.BackupID), run, create)
+}
+
+// putRecord writes v as JSON at path. create creates the node, and dir first
+// when one is given; a node already there was left by an earlier attempt whose
+// answer was lost (the record is new to what the leader loaded from the
+// store), and is replaced.
+func (s *Server) putRecord(ctx context.Context, dir, path string, v any, create bool) error {
+	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	p := policyRunPath(s.opts.ClusterRoot, name, run.BackupID)
 	if create {
-		if err := s.opts.Store.Create(ctx, p, data); !errors.Is(err, metastore.ErrExists) {
+		if dir != "" {
+			if err := metastore.EnsurePath(ctx, s.opts.Store, dir); err != nil {
+				return err
+			}
+		}
+		if err := s.opts.Store.Create(ctx, path, data); !errors.Is(err, metastore.ErrExists) {
 			return err
 		}
 	}
-	return s.opts.Store.Set(ctx, p, data)
+	return s.opts.Store.Set(ctx, path, data)
 }
 
 func (s *Server) queryBackupPolicy(ctx context.Context, call *rpc.Call, req *backup.ConfigurationQueryBackupPolicyRequest) (*backup.ConfigurationQueryBackupPolicyResponse, error) {

@@ -157,22 +157,9 @@ func (r *restoreRecord) clone() restoreRecord {
 }
 
 func (s *Server) writeRestore(ctx context.Context, r *restoreRecord, create bool) error {
-	data, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	p := joinPath(restoresPath(s.opts.ClusterRoot), strconv.Itoa(int(r.AppID)))
-	if create {
-		if err := metastore.EnsurePath(ctx, s.opts.Store, restoresPath(s.opts.ClusterRoot)); err != nil {
-			return err
-		}
-		// A record left by a restore whose table was never created (the
-		// leader died between the two writes) has the same app id: replace it.
-		if err := s.opts.Store.Create(ctx, p, data); !errors.Is(err, metastore.ErrExists) {
-			return err
-		}
-	}
-	return s.opts.Store.Set(ctx, p, data)
+	// A record left by a restore whose table was never created (the leader
+	// died between the two writes) has the same app id: putRecord replaces it.
+	return s.putRecord(ctx, restoresPath(s.opts.ClusterRoot), joinPath(restoresPath(s.opts.ClusterRoot), strconv.Itoa(int(r.AppID))), r, create)
 }
 
 // beginRestore persists the record of a restore into a table about to be
