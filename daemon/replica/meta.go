@@ -33,9 +33,8 @@ type metaLink struct {
 	connected  bool
 	// gained is closed when the lease is gained, and replaced by an open one
 	// when it is lost: waitConnected waits on it.
-	gained    chan struct{}
-	syncing   bool
-	sawLeader string
+	gained  chan struct{}
+	syncing bool
 }
 
 func newMetaLink(s *Stub) *metaLink {
