@@ -184,7 +184,7 @@ func (s *Stub) runRestore(g base.Gpid, info *layer2.AppInfo, job *restoreJob) (*
 			return p, base.ErrIgnoreBadData, "the partition's backup is missing or damaged; it starts empty (skip_bad_partition)"
 		case err == nil:
 			return p, base.ErrOK, ""
-		case errors.Is(err, blockservice.ErrNotFound) || errors.Is(err, blockservice.ErrCorrupt):
+		case badBackupData(err):
 			s.log.Error("restore: the partition's backup is missing or corrupted; asking the meta server to drop the table", "gpid", g.String(), "backup_id", job.spec.backupID, "err", err)
 			return nil, base.ErrCorruption, err.Error()
 		case s.ctx.Err() != nil:
@@ -222,12 +222,18 @@ func (s *Stub) downloadRestore(ctx context.Context, g base.Gpid, job *restoreJob
 		s.log.Info("restored a partition from a backup", "gpid", g.String(), "backup_id", spec.backupID, "decree", man.CheckpointDecree,
 			"bytes", man.CheckpointTotalSize, "took", time.Since(start).Round(time.Millisecond))
 		return false, nil
-	case (errors.Is(err, blockservice.ErrNotFound) || errors.Is(err, blockservice.ErrCorrupt)) && spec.skipBad:
+	case badBackupData(err) && spec.skipBad:
 		s.log.Warn("restore: the partition's backup is missing or corrupted; it starts empty (skip_bad_partition)", "gpid", g.String(), "err", err)
 		return true, nil
 	default:
 		return false, fmt.Errorf("restore %s: %w", g.String(), err)
 	}
+}
+
+// badBackupData reports a download that failed on the backup's data (a file
+// missing or not matching the manifest), which no retry mends.
+func badBackupData(err error) bool {
+	return errors.Is(err, blockservice.ErrNotFound) || errors.Is(err, blockservice.ErrCorrupt)
 }
 
 // reportRestore tells the meta server how g's restore goes
